@@ -1,0 +1,42 @@
+# odl-db: every target installs what it needs (scripts/install-deps) and is
+# safe to run again. `make help` lists them.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+DEMO_DIR ?= $(CURDIR)/.pgdata
+DEMO_PORT ?= 54315
+# sqitch target: DATABASE_URL when set, else the libpq PG* variables.
+TARGET ?= $(if $(DATABASE_URL),db:pg:$(patsubst postgresql:%,%,$(patsubst postgres:%,%,$(DATABASE_URL))),db:pg:)
+
+.PHONY: help deps demo demo-stop test test-pgtap test-python deploy revert verify lint bench
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+deps: ## Install PostgreSQL, its extensions, sqitch, pgTAP and the test venv
+	@scripts/install-deps
+
+demo: deps ## Start the local cluster in .pgdata, deploy, load demo data, show it
+	@scripts/demo
+
+demo-stop: ## Stop the demo cluster (its data stays in .pgdata)
+	@scripts/pgcluster stop $(DEMO_DIR)
+
+test: deps ## Run every test (pgTAP, then pytest) in a throwaway cluster
+	@scripts/test
+
+deploy: deps ## sqitch deploy into the database named by PG* or DATABASE_URL
+	sqitch deploy $(TARGET)
+
+revert: deps ## sqitch revert everything from that database
+	sqitch revert -y $(TARGET)
+
+verify: deps ## sqitch verify that database
+	sqitch verify $(TARGET)
+
+lint: deps ## sqlfluff (postgres dialect) on every SQL file
+	.venv/bin/sqlfluff lint --dialect postgres deploy revert verify sql tests/pgtap demo
+
+bench: deps ## Run the benchmarks in a throwaway cluster; writes benchmarks/RESULTS.md
+	@scripts/bench

@@ -1,0 +1,97 @@
+"""RFC 8785 (JSON Canonicalization Scheme) and ODL-SD content hashes.
+
+The canonical form is UTF-8 JSON with no whitespace, object members sorted
+by the UTF-16 code units of their names, strings escaped minimally, and
+numbers written as ECMAScript writes an IEEE 754 double. Every JSON number
+is therefore read as a double, as RFC 8785 requires: integers beyond 2**53
+lose precision in the hash (not in the stored document).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from decimal import Decimal
+from json.encoder import encode_basestring
+from typing import Any
+
+__all__ = ["canonical_json", "content_hash"]
+
+
+def canonical_json(value: Any) -> str:
+    """The RFC 8785 text of a JSON value (dict, list, str, number, bool, None)."""
+    parts: list[str] = []
+    _write(value, parts)
+    return "".join(parts)
+
+
+def content_hash(value: Any) -> str:
+    """ODL-SD's content hash: "sha256:" and the hex SHA-256 of the canonical UTF-8."""
+    digest = hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()
+    return "sha256:" + digest
+
+
+def _write(value: Any, parts: list[str]) -> None:
+    if isinstance(value, str):
+        parts.append(encode_basestring(value))
+    elif value is None:
+        parts.append("null")
+    elif value is True:
+        parts.append("true")
+    elif value is False:
+        parts.append("false")
+    elif isinstance(value, (int, float, Decimal)):
+        parts.append(_number(value))
+    elif isinstance(value, dict):
+        parts.append("{")
+        for i, key in enumerate(sorted(value, key=_utf16_key)):
+            if i:
+                parts.append(",")
+            parts.append(encode_basestring(key))
+            parts.append(":")
+            _write(value[key], parts)
+        parts.append("}")
+    elif isinstance(value, (list, tuple)):
+        parts.append("[")
+        for i, item in enumerate(value):
+            if i:
+                parts.append(",")
+            _write(item, parts)
+        parts.append("]")
+    else:
+        raise TypeError(f"not a JSON value: {type(value).__name__}")
+
+
+def _utf16_key(name: str) -> bytes:
+    # Big-endian UTF-16 bytes compare exactly as UTF-16 code units do.
+    return name.encode("utf-16-be", "surrogatepass")
+
+
+def _number(value: int | float | Decimal) -> str:
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"number out of IEEE 754 double range: {value}")
+    if number == 0:
+        return "0"
+    if number.is_integer() and abs(number) < 1e21:
+        return str(int(number))
+    # repr() gives the shortest digits that round-trip; ECMAScript's
+    # Number::toString then decides between plain and exponent notation.
+    sign = "-" if number < 0 else ""
+    mantissa, _, exponent = repr(abs(number)).partition("e")
+    whole, _, fraction = mantissa.partition(".")
+    digits = (whole + fraction).lstrip("0")
+    point = len(whole) + int(exponent or 0) - (len(whole + fraction) - len(digits))
+    digits = digits.rstrip("0")
+    k, n = len(digits), point
+    if k <= n <= 21:
+        text = digits + "0" * (n - k)
+    elif 0 < n <= 21:
+        text = digits[:n] + "." + digits[n:]
+    elif -6 < n <= 0:
+        text = "0." + "0" * -n + digits
+    else:
+        e = n - 1
+        head = digits[0] + ("." + digits[1:] if k > 1 else "")
+        text = head + "e" + ("+" if e > 0 else "-") + str(abs(e))
+    return sign + text

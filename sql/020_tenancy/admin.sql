@@ -1,0 +1,65 @@
+-- Tenants and users are created by odl_admin. Inside, each function acts
+-- as the new row's tenant, because RLS admits writes only for the current
+-- tenant, and then restores the caller's context.
+
+create or replace function odl.odl_create_tenant(name text, region text)
+returns text
+language plpgsql
+volatile
+security definer
+set search_path = pg_catalog, odl, pg_temp
+as $$
+declare
+    caller_tenant text := current_setting('odl.tenant_id', true);
+    new_id text := odl.odl_ulid();
+begin
+    perform set_config('odl.tenant_id', new_id, true);
+    insert into odl.tenants (tenant_id, name, region)
+    values (new_id, odl_create_tenant.name, odl_create_tenant.region);
+    perform set_config('odl.tenant_id', coalesce(caller_tenant, ''), true);
+    return new_id;
+end
+$$;
+
+revoke all on function odl.odl_create_tenant(text, text) from public;
+grant execute on function odl.odl_create_tenant(text, text) to odl_admin;
+comment on function odl.odl_create_tenant(text, text) is
+'Creates a tenant in region US, EU or APAC and returns its ULID (odl_admin)';
+
+create or replace function odl.odl_create_user(
+    tenant_id text,
+    email text,
+    role text,
+    mfa_enabled boolean default true
+)
+returns text
+language plpgsql
+volatile
+security definer
+set search_path = pg_catalog, odl, pg_temp
+as $$
+declare
+    caller_tenant text := current_setting('odl.tenant_id', true);
+    new_id text := odl.odl_ulid();
+begin
+    perform set_config('odl.tenant_id', coalesce(odl_create_user.tenant_id, ''), true);
+    if not exists (select from odl.tenants as t where t.tenant_id = odl_create_user.tenant_id) then
+        raise exception using
+            errcode = 'ODC03',
+            message = 'tenant does not exist',
+            detail = format('tenant_id %s', odl_create_user.tenant_id);
+    end if;
+    insert into odl.users (tenant_id, user_id, email, role, mfa_enabled)
+    values (
+        odl_create_user.tenant_id, new_id, odl_create_user.email,
+        odl_create_user.role, odl_create_user.mfa_enabled
+    );
+    perform set_config('odl.tenant_id', coalesce(caller_tenant, ''), true);
+    return new_id;
+end
+$$;
+
+revoke all on function odl.odl_create_user(text, text, text, boolean) from public;
+grant execute on function odl.odl_create_user(text, text, text, boolean) to odl_admin;
+comment on function odl.odl_create_user(text, text, text, boolean) is
+'Creates a user of a tenant with a coarse role from odl.rbac_roles and returns its ULID (odl_admin)';
