@@ -1,7 +1,6 @@
 -- Deploy odl-db:python to pg
 -- requires: extensions
--- Run sqitch from the project's top directory: module sources are read
--- from plpython/ relative to it.
+-- requires: ownership
 
 begin;
 
@@ -15,19 +14,14 @@ create table odl.python_modules (
         sha256 = encode(sha256(convert_to(source, 'UTF8')), 'hex')
     )
 );
+revoke all on odl.python_modules from public;
 comment on table odl.python_modules is
 'Source of package odl_db (plpython/odl_db), as deployed; PL/Python functions import it from here';
 comment on column odl.python_modules.sha256 is 'SHA-256 of the source, hex; equal to sha256sum of the file';
-comment on constraint python_modules_sha256_matches on odl.python_modules is
-'The hash always describes the stored source';
 comment on constraint python_modules_name_valid on odl.python_modules is
 'Only modules of the package odl_db are served';
-
-\ir ../sql/005_python/python_boot.sql
-\ir ../sql/005_python/python_install.sql
-
-\set source `cat plpython/odl_db/__init__.py`
-call odl.python_install('odl_db', :'source');
+comment on constraint python_modules_sha256_matches on odl.python_modules is
+'The hash always describes the stored source';
 
 call odl.adopt_objects();
 

@@ -15,13 +15,10 @@ create table odl.error_codes (
     meaning text not null,
     constraint error_codes_sqlstate_custom check (sqlstate ~ '^OD[0-9A-Z]{3}$')
 );
+alter table odl.error_codes owner to odl_owner;
 comment on table odl.error_codes is
 'The SQLSTATEs that odl-db raises itself, one per kind of failure; each change adds its own';
 comment on constraint error_codes_sqlstate_custom on odl.error_codes is
 'Class OD is unused by PostgreSQL, so these never clash with its codes';
-
-\ir ../sql/000_schema/adopt_objects.sql
-
-call odl.adopt_objects();
 
 commit;

@@ -1,5 +1,6 @@
 -- Deploy odl-db:tenancy to pg
 -- requires: ulid
+-- requires: context
 -- Every tenant-scoped table carries tenant_id, leads its keys with it, and
 -- includes it in every foreign key to another tenant-scoped table, so no row
 -- can reference another tenant's row and the tables can be distributed by
@@ -7,10 +8,10 @@
 
 begin;
 
-insert into odl.error_codes (sqlstate, name, meaning) values
-('ODC01', 'no_context', 'No tenant context is set in this transaction'),
-('ODC02', 'invalid_context', 'The user does not belong to the tenant given to odl_set_context()'),
-('ODC03', 'unknown_tenant', 'The tenant does not exist');
+create domain odl.ulid as text
+constraint ulid_format check (value ~ '^[0-7][0-9A-HJKMNP-TV-Z]{25}$');
+comment on domain odl.ulid is
+'A ULID: 26 characters of upper-case Crockford base32 (at most 7ZZZZZZZZZZZZZZZZZZZZZZZZZ)';
 
 -- Reference data (not tenant-scoped).
 
@@ -110,8 +111,6 @@ comment on constraint projects_classification_valid on odl.projects is 'The four
 comment on constraint projects_name_not_blank on odl.projects is 'A project needs a visible name';
 comment on constraint projects_created_by_fkey on odl.projects is 'The creator is a user of the same tenant';
 
-\ir ../sql/020_tenancy/context.sql
-
 -- Row-level security: enabled and forced (the owner is bound too). With
 -- no context, odl_current_tenant_id() is null and no row matches.
 alter table odl.tenants enable row level security;
@@ -140,10 +139,6 @@ with check (tenant_id = (select odl.odl_current_tenant_id()));
 revoke all on odl.tenants, odl.users, odl.projects, odl.rbac_roles, odl.project_phases from public;
 grant select on odl.tenants, odl.users, odl.projects to odl_app, odl_analyst;
 grant select on odl.tenants to odl_admin;
-
-\ir ../sql/020_tenancy/admin.sql
-\ir ../sql/020_tenancy/odl_create_project.sql
-\ir ../sql/020_tenancy/project_summary.sql
 
 call odl.adopt_objects();
 

@@ -2,7 +2,6 @@
 
 begin;
 
-drop procedure odl.adopt_objects();
 drop table odl.error_codes;
 drop schema odl;
 

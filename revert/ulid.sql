@@ -4,7 +4,6 @@ begin;
 
 drop function odl.odl_ulid_time(text);
 drop function odl.odl_ulid();
-drop domain odl.ulid;
 delete from odl.error_codes where sqlstate = 'ODU01';
 
 commit;

@@ -2,5 +2,4 @@
 
 select 1 / count(*) from pg_catalog.pg_namespace
 where nspname = 'odl' and nspowner = 'odl_owner'::regrole;
-select 'odl.adopt_objects()'::regprocedure;
 select sqlstate, name, meaning from odl.error_codes where false;

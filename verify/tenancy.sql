@@ -1,12 +1,12 @@
 -- Verify odl-db:tenancy on pg
 
+select 'odl.ulid'::regtype;
 select tenant_id, name, region, created_at from odl.tenants where false;
 select tenant_id, user_id, email, role, mfa_enabled, created_at from odl.users where false;
 select tenant_id, project_id, name, phase, classification, created_by, created_at
 from odl.projects where false;
 select role_id, mfa_required, notes from odl.rbac_roles where false;
 select phase, position from odl.project_phases where false;
-select * from odl.project_summary where false;
 
 -- RLS enabled and forced, with a policy, on each tenant table.
 select 1 / (count(*) = 3)::int
@@ -14,11 +14,3 @@ from pg_catalog.pg_class as c
 where c.oid in ('odl.tenants'::regclass, 'odl.users'::regclass, 'odl.projects'::regclass)
     and c.relrowsecurity and c.relforcerowsecurity
     and exists (select from pg_catalog.pg_policy as p where p.polrelid = c.oid);
-
-select 'odl.odl_current_tenant_id()'::regprocedure;
-select 'odl.odl_current_user_id()'::regprocedure;
-select 'odl.require_context()'::regprocedure;
-select 'odl.odl_set_context(text, text)'::regprocedure;
-select 'odl.odl_create_tenant(text, text)'::regprocedure;
-select 'odl.odl_create_user(text, text, text, boolean)'::regprocedure;
-select 'odl.odl_create_project(text, text, text)'::regprocedure;

@@ -3,6 +3,10 @@
 -- millisecond a session increments the random part instead of drawing a new
 -- one, which keeps its ULIDs strictly increasing. The session's last ULID
 -- lives in the setting odl.ulid_last as "ms:high40:low40".
+
+insert into odl.error_codes (sqlstate, name, meaning) values
+('ODU01', 'ulid_overflow', 'More than 2^80 ULIDs were asked for within one millisecond')
+on conflict (sqlstate) do update set name = excluded.name, meaning = excluded.meaning;
 create or replace function odl.odl_ulid()
 returns text
 language plpgsql
@@ -77,15 +81,15 @@ strict
 parallel safe
 security invoker
 set search_path = pg_catalog, odl, pg_temp
-return to_timestamp(
-    (
-        select sum(
+as $$
+    select to_timestamp(
+        sum(
             (strpos('0123456789ABCDEFGHJKMNPQRSTVWXYZ', substr(upper(ulid), i, 1)) - 1)::numeric
             * 32::numeric ^ (10 - i)
-        )
-        from generate_series(1, 10) as i
-    ) / 1000
-);
+        ) / 1000
+    )
+    from generate_series(1, 10) as i
+$$;
 
 revoke all on function odl.odl_ulid_time(text) from public;
 grant execute on function odl.odl_ulid_time(text) to odl_app, odl_analyst, odl_admin;

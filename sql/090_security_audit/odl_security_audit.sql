@@ -8,7 +8,7 @@ language sql
 stable
 security invoker
 set search_path = pg_catalog, odl, pg_temp
-begin atomic
+as $$
     with tables as (
         select
             c.oid,
@@ -163,8 +163,8 @@ begin atomic
     where r.rolname in ('odl_owner', 'odl_admin', 'odl_analyst')
         and pg_has_role('odl_app', r.oid, 'member')
 
-    order by 1, 2, 3;
-end;
+    order by 1, 2, 3
+$$;
 
 revoke all on function odl.odl_security_audit() from public;
 grant execute on function odl.odl_security_audit() to odl_admin;

@@ -2,6 +2,12 @@
 -- user in transaction-local settings, and RLS policies read them through
 -- odl_current_tenant_id() in a scalar subquery, evaluated once per query.
 
+insert into odl.error_codes (sqlstate, name, meaning) values
+('ODC01', 'no_context', 'No tenant context is set in this transaction'),
+('ODC02', 'invalid_context', 'The user does not belong to the tenant given to odl_set_context()'),
+('ODC03', 'unknown_tenant', 'The tenant does not exist')
+on conflict (sqlstate) do update set name = excluded.name, meaning = excluded.meaning;
+
 create or replace function odl.odl_current_tenant_id()
 returns text
 language sql
@@ -9,7 +15,9 @@ stable
 parallel safe
 security invoker
 set search_path = pg_catalog, odl, pg_temp
-return nullif(current_setting('odl.tenant_id', true), '');
+as $$
+    select nullif(current_setting('odl.tenant_id', true), '')
+$$;
 
 revoke all on function odl.odl_current_tenant_id() from public;
 grant execute on function odl.odl_current_tenant_id() to odl_app, odl_analyst, odl_admin;
@@ -23,7 +31,9 @@ stable
 parallel safe
 security invoker
 set search_path = pg_catalog, odl, pg_temp
-return nullif(current_setting('odl.user_id', true), '');
+as $$
+    select nullif(current_setting('odl.user_id', true), '')
+$$;
 
 revoke all on function odl.odl_current_user_id() from public;
 grant execute on function odl.odl_current_user_id() to odl_app, odl_analyst, odl_admin;

@@ -1,0 +1,12 @@
+-- Deploy odl-db:tenancy_api to pg
+-- requires: tenancy
+
+begin;
+
+\ir ../sql/020_tenancy_api/admin.sql
+\ir ../sql/020_tenancy_api/odl_create_project.sql
+\ir ../sql/020_tenancy_api/project_summary.sql
+
+call odl.adopt_objects();
+
+commit;

@@ -1,0 +1,7 @@
+-- Revert odl-db:ownership from pg
+
+begin;
+
+drop procedure odl.adopt_objects();
+
+commit;
