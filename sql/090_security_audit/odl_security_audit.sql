@@ -1,13 +1,14 @@
 -- The go-live "RLS on all tenant tables" spot audit, automated. A table is
 -- tenant-scoped when it has a tenant_id column. The API that odl_app may
 -- use is the functions named odl_*, plus SELECT on tenant-scoped tables
--- whose RLS is enabled and forced.
+-- whose RLS is enabled and forced. odl is left off the search_path so that
+-- object names print schema-qualified.
 create or replace function odl.odl_security_audit()
 returns table (finding text, object_name text, detail text)
 language sql
 stable
 security invoker
-set search_path = pg_catalog, odl, pg_temp
+set search_path = pg_catalog, pg_temp
 as $$
     with tables as (
         select

@@ -1,0 +1,86 @@
+"""The sqitch project deploys, verifies, reverts to nothing and deploys again,
+and every verify script notices a missing object."""
+
+import subprocess
+
+import psycopg
+import pytest
+
+from conftest import TOP, create_database, drop_database, server_conninfo, sqitch
+import srcguard
+
+LEFTOVERS = """
+select 'schema ' || nspname from pg_namespace
+where nspname not in ('public', 'information_schema', 'sqitch') and nspname not like 'pg\\_%'
+union all
+select 'extension ' || extname from pg_extension where extname <> 'plpgsql'
+union all
+select 'relation ' || oid::regclass::text from pg_class
+where relnamespace = 'public'::regnamespace
+union all
+select 'function ' || oid::regprocedure::text from pg_proc
+where pronamespace = 'public'::regnamespace
+union all
+select 'type ' || oid::regtype::text from pg_type
+where typnamespace = 'public'::regnamespace
+"""
+
+
+def test_deploy_revert_redeploy_leaves_nothing_behind():
+    name = create_database("odl_roundtrip")
+    try:
+        for step in (("deploy", "--verify"), ("verify",), ("revert", "-y")):
+            result = sqitch(step[0], name, *step[1:])
+            assert result.returncode == 0, result.stdout + result.stderr
+
+        with psycopg.connect(server_conninfo(dbname=name)) as conn:
+            assert conn.execute(LEFTOVERS).fetchall() == []
+            deployed = conn.execute("select count(*) from sqitch.changes").fetchone()[0]
+            assert deployed == 0
+
+        for step in (("deploy", "--verify"), ("verify",)):
+            result = sqitch(step[0], name, *step[1:])
+            assert result.returncode == 0, result.stdout + result.stderr
+        with psycopg.connect(server_conninfo(dbname=name)) as conn:
+            assert conn.execute("select * from odl.odl_security_audit()").fetchall() == []
+            assert srcguard.deployed_differences(conn) == []
+    finally:
+        drop_database(name)
+
+
+# One statement per change that removes something its verify script checks.
+BREAKAGE = {
+    "roles": "alter role odl_analyst rename to odl_analyst_gone",
+    "schema": "alter schema odl rename to odl_gone",
+    "ownership": "drop procedure odl.adopt_objects()",
+    "extensions": "drop extension jsonb_plpython3u cascade",
+    "python": "drop table odl.python_modules",
+    "python_loader": "drop function odl.python_boot()",
+    "ulid": "drop function odl.odl_ulid_time(text)",
+    "context": "drop function odl.odl_set_context(text, text)",
+    "tenancy": "alter table odl.projects no force row level security",
+    "tenancy_api": "drop view odl.project_summary",
+    "canonical": "drop function odl.odl_content_hash(jsonb)",
+    "security_audit": "drop function odl.odl_security_audit()",
+}
+
+
+def test_every_change_has_a_breakage_case():
+    assert sorted(BREAKAGE) == sorted(c.name for c in srcguard.read_plan().changes)
+
+
+def run_verify(dbname: str, change: str, breakage: str = "") -> subprocess.CompletedProcess:
+    script = f"begin;\n{breakage};\n\\i verify/{change}.sql\nrollback;\n"
+    return subprocess.run(
+        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", server_conninfo(dbname=dbname)],
+        input=script, cwd=TOP, capture_output=True, text=True,
+    )
+
+
+@pytest.mark.parametrize("change", sorted(BREAKAGE))
+def test_verify_script_fails_when_an_object_is_missing(dbname, change):
+    intact = run_verify(dbname, change)
+    assert intact.returncode == 0, intact.stderr
+    broken = run_verify(dbname, change, BREAKAGE[change])
+    assert broken.returncode != 0
+    assert "ERROR" in broken.stderr
