@@ -11,6 +11,8 @@ select phase, position from odl.project_phases where false;
 -- RLS enabled and forced, with a policy, on each tenant table.
 select 1 / (count(*) = 3)::int
 from pg_catalog.pg_class as c
-where c.oid in ('odl.tenants'::regclass, 'odl.users'::regclass, 'odl.projects'::regclass)
-    and c.relrowsecurity and c.relforcerowsecurity
+where
+    c.oid in ('odl.tenants'::regclass, 'odl.users'::regclass, 'odl.projects'::regclass)
+    and c.relrowsecurity
+    and c.relforcerowsecurity
     and exists (select from pg_catalog.pg_policy as p where p.polrelid = c.oid);

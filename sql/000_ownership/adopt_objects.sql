@@ -65,5 +65,5 @@ end
 $$;
 
 revoke all on procedure odl.adopt_objects() from public;
-comment on procedure odl.adopt_objects() is
+comment on procedure odl.adopt_objects() is -- noqa: LT01
 'Hands every object in schema odl to odl_owner; each deploy script calls it last';

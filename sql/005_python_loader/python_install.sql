@@ -44,5 +44,5 @@ end
 $$;
 
 revoke all on procedure odl.python_install(text, text) from public;
-comment on procedure odl.python_install(text, text) is
+comment on procedure odl.python_install(text, text) is -- noqa: LT01
 'Stores a module of package odl_db and makes every session reload the package';

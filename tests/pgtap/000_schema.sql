@@ -1,0 +1,230 @@
+-- The schema odl as a whole: roles and their attributes, ownership, the
+-- catalog-wide rules of STYLE.md (pinned search_path, comments) and the
+-- exact privileges of odl_app. Per-area shape lives in the area's own file.
+begin;
+select plan(35);
+
+-- Schema.
+
+select has_schema('odl');
+select schema_owner_is('odl', 'odl_owner');
+select schema_privs_are('odl', 'odl_app', array['USAGE'], 'odl_app may use schema odl but not create in it');
+select ok(
+    not exists (
+        select
+        from pg_catalog.pg_namespace as n
+        cross join lateral pg_catalog.aclexplode(n.nspacl) as a
+        where n.nspname = 'odl' and a.grantee = 0
+    ),
+    'PUBLIC holds no privilege on schema odl'
+);
+
+-- Roles and their attributes.
+
+select has_role('odl_owner');
+select has_role('odl_app');
+select has_role('odl_analyst');
+select has_role('odl_admin');
+select has_user('odl_app', 'odl_app can log in');
+select isnt_superuser('odl_app');
+select results_eq(
+    $$
+        select rolname::text collate "default", rolcanlogin, rolsuper, rolbypassrls, rolcreaterole, rolcreatedb
+        from pg_catalog.pg_roles
+        where rolname in ('odl_owner', 'odl_app', 'odl_analyst', 'odl_admin')
+        order by rolname
+    $$,
+    $$
+        values
+        ('odl_admin', false, false, false, false, false),
+        ('odl_analyst', false, false, false, false, false),
+        ('odl_app', true, false, false, false, false),
+        ('odl_owner', false, false, false, false, false)
+    $$,
+    'only odl_app logs in; no odl role is superuser, bypasses RLS or creates roles or databases'
+);
+select isnt_member_of('odl_owner', array['odl_app'], 'odl_app is not a member of odl_owner');
+select is_empty(
+    $$
+        select r.rolname
+        from pg_catalog.pg_roles as r
+        where r.rolname in ('odl_owner', 'odl_admin', 'odl_analyst')
+            and pg_catalog.pg_has_role('odl_app', r.oid, 'member')
+    $$,
+    'odl_app inherits no other odl role, directly or indirectly'
+);
+
+-- The objects, pinned so that the catalog-wide checks below cannot pass on
+-- an empty schema.
+
+select tables_are(
+    'odl',
+    array['error_codes', 'python_modules', 'rbac_roles', 'project_phases', 'tenants', 'users', 'projects']
+);
+select views_are('odl', array['project_summary']);
+select functions_are(
+    'odl',
+    array[
+        'adopt_objects', 'python_boot', 'python_install',
+        'odl_ulid', 'odl_ulid_time',
+        'odl_current_tenant_id', 'odl_current_user_id', 'require_context', 'odl_set_context',
+        'odl_create_tenant', 'odl_create_user', 'odl_create_project',
+        'odl_canonical_json', 'odl_content_hash',
+        'odl_security_audit'
+    ]
+);
+select domains_are('odl', array['ulid']);
+
+-- Ownership: no odl object may belong to the deployer (often a superuser).
+
+select is_empty(
+    $$
+        select 'schema ' || n.nspname
+        from pg_catalog.pg_namespace as n
+        where n.nspname = 'odl' and n.nspowner <> 'odl_owner'::regrole
+        union all
+        select 'relation ' || c.oid::regclass::text
+        from pg_catalog.pg_class as c
+        where c.relnamespace = 'odl'::regnamespace and c.relowner <> 'odl_owner'::regrole
+        union all
+        select 'routine ' || p.oid::regprocedure::text
+        from pg_catalog.pg_proc as p
+        where p.pronamespace = 'odl'::regnamespace and p.proowner <> 'odl_owner'::regrole
+        union all
+        select 'type ' || t.oid::regtype::text
+        from pg_catalog.pg_type as t
+        where t.typnamespace = 'odl'::regnamespace and t.typowner <> 'odl_owner'::regrole
+    $$,
+    'every object in schema odl is owned by odl_owner'
+);
+
+-- Catalog-wide rules for routines and relations.
+
+select is_empty(
+    $$
+        select p.oid::regprocedure::text
+        from pg_catalog.pg_proc as p
+        where p.pronamespace = 'odl'::regnamespace
+            and not coalesce('search_path=pg_catalog, odl, pg_temp' = any(p.proconfig), false)
+    $$,
+    'every routine in odl pins search_path = pg_catalog, odl, pg_temp'
+);
+select is_empty(
+    $$
+        select p.oid::regprocedure::text
+        from pg_catalog.pg_proc as p
+        where p.pronamespace = 'odl'::regnamespace
+            and coalesce(pg_catalog.obj_description(p.oid, 'pg_proc'), '') = ''
+    $$,
+    'every routine in odl has a comment'
+);
+select is_empty(
+    $$
+        select p.oid::regprocedure::text
+        from pg_catalog.pg_proc as p
+        where p.pronamespace = 'odl'::regnamespace
+            and (
+                p.proacl is null
+                or exists (select from pg_catalog.aclexplode(p.proacl) as a where a.grantee = 0)
+            )
+    $$,
+    'no routine in odl is executable by PUBLIC (a null ACL means PUBLIC may execute)'
+);
+select is_empty(
+    $$
+        select c.oid::regclass::text
+        from pg_catalog.pg_class as c
+        where c.relnamespace = 'odl'::regnamespace
+            and c.relkind in ('r', 'p', 'v', 'm')
+            and coalesce(pg_catalog.obj_description(c.oid, 'pg_class'), '') = ''
+    $$,
+    'every table and view in odl has a comment'
+);
+select is_empty(
+    $$
+        select con.conrelid::regclass::text || '.' || con.conname
+        from pg_catalog.pg_constraint as con
+        inner join pg_catalog.pg_class as c on con.conrelid = c.oid
+        where c.relnamespace = 'odl'::regnamespace
+            and con.contype = 'c'
+            and coalesce(pg_catalog.obj_description(con.oid, 'pg_constraint'), '') = ''
+    $$,
+    'every CHECK constraint on an odl table has a comment'
+);
+
+-- odl_app's privileges, all of them: SELECT on the tenant tables and the
+-- view, and EXECUTE on the odl_ API granted to it. Nothing else.
+
+select set_eq(
+    $$
+        select c.oid::regclass::text, priv.name
+        from pg_catalog.pg_class as c
+        cross join (
+            values ('SELECT'), ('INSERT'), ('UPDATE'), ('DELETE'), ('TRUNCATE'), ('REFERENCES'), ('TRIGGER')
+        ) as priv (name)
+        where c.relnamespace = 'odl'::regnamespace
+            and c.relkind in ('r', 'p', 'v', 'm', 'f')
+            and pg_catalog.has_table_privilege('odl_app', c.oid, priv.name)
+        union all
+        select p.oid::regprocedure::text, 'EXECUTE'
+        from pg_catalog.pg_proc as p
+        where p.pronamespace = 'odl'::regnamespace
+            and pg_catalog.has_function_privilege('odl_app', p.oid, 'EXECUTE')
+    $$,
+    $$
+        values
+        ('odl.tenants', 'SELECT'),
+        ('odl.users', 'SELECT'),
+        ('odl.projects', 'SELECT'),
+        ('odl.project_summary', 'SELECT'),
+        ('odl.odl_ulid()', 'EXECUTE'),
+        ('odl.odl_ulid_time(text)', 'EXECUTE'),
+        ('odl.odl_current_tenant_id()', 'EXECUTE'),
+        ('odl.odl_current_user_id()', 'EXECUTE'),
+        ('odl.odl_set_context(text,text)', 'EXECUTE'),
+        ('odl.odl_create_project(text,text,text)', 'EXECUTE'),
+        ('odl.odl_canonical_json(jsonb)', 'EXECUTE'),
+        ('odl.odl_content_hash(jsonb)', 'EXECUTE')
+    $$,
+    'odl_app holds exactly SELECT on the tenant tables and view, and EXECUTE on its odl_ functions'
+);
+select table_privs_are('odl', 'tenants', 'odl_app', array['SELECT']);
+select table_privs_are('odl', 'users', 'odl_app', array['SELECT']);
+select table_privs_are('odl', 'projects', 'odl_app', array['SELECT']);
+select table_privs_are('odl', 'project_summary', 'odl_app', array['SELECT']);
+select table_privs_are('odl', 'rbac_roles', 'odl_app', array[]::text[]);
+select table_privs_are('odl', 'python_modules', 'odl_app', array[]::text[]);
+select function_privs_are(
+    'odl', 'odl_create_tenant', array['text', 'text'], 'odl_app', array[]::text[],
+    'odl_app cannot create tenants'
+);
+
+-- odl_admin creates tenants and users.
+
+select function_privs_are('odl', 'odl_create_tenant', array['text', 'text'], 'odl_admin', array['EXECUTE']);
+select function_privs_are(
+    'odl', 'odl_create_user', array['text', 'text', 'text', 'boolean'], 'odl_admin', array['EXECUTE']
+);
+
+-- The SQLSTATE registry.
+
+select results_eq(
+    $$select sqlstate, name from odl.error_codes order by sqlstate$$,
+    $$
+        values
+        ('ODC01', 'no_context'),
+        ('ODC02', 'invalid_context'),
+        ('ODC03', 'unknown_tenant'),
+        ('ODU01', 'ulid_overflow')
+    $$,
+    'odl.error_codes lists every SQLSTATE odl-db raises'
+);
+select throws_ok(
+    $$insert into odl.error_codes (sqlstate, name, meaning) values ('22P02', 'clash', 'x')$$,
+    '23514',
+    'new row for relation "error_codes" violates check constraint "error_codes_sqlstate_custom"',
+    'a registered SQLSTATE must be in class OD, unused by PostgreSQL'
+);
+
+select * from finish();
+rollback;
