@@ -35,8 +35,9 @@ revert: deps ## sqitch revert everything from that database
 verify: deps ## sqitch verify that database
 	sqitch verify $(TARGET)
 
-lint: deps ## sqlfluff (postgres dialect) on every SQL file
-	.venv/bin/sqlfluff lint --dialect postgres deploy revert verify sql tests/pgtap demo
+lint: deps ## sqlfluff (postgres dialect) on every SQL file, then srcguard check
+	.venv/bin/sqlfluff lint deploy revert verify sql tests/pgtap demo
+	tools/srcguard check
 
 bench: deps ## Run the benchmarks in a throwaway cluster; writes benchmarks/RESULTS.md
 	@scripts/bench
