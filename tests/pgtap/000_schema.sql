@@ -105,9 +105,12 @@ select is_empty(
         select p.oid::regprocedure::text
         from pg_catalog.pg_proc as p
         where p.pronamespace = 'odl'::regnamespace
-            and not coalesce('search_path=pg_catalog, odl, pg_temp' = any(p.proconfig), false)
+            and not coalesce(
+                p.proconfig && array['search_path=pg_catalog, odl, pg_temp', 'search_path=pg_catalog, pg_temp'],
+                false
+            )
     $$,
-    'every routine in odl pins search_path = pg_catalog, odl, pg_temp'
+    'every routine in odl pins search_path = pg_catalog, odl, pg_temp (the audit: pg_catalog, pg_temp)'
 );
 select is_empty(
     $$

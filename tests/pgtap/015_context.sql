@@ -124,7 +124,7 @@ select throws_ok(
 );
 
 -- Without the API, odl_app can write the settings that odl_set_context()
--- guards, and so read any tenant. (Known defect, see the report.)
+-- guards, and so read any tenant. A todo until it is fixed.
 
 do $$ begin perform set_config('odl.tenant_id', current_setting('fixture.tenant_b'), true); end $$;
 select todo('odl_app can forge the context with set_config()', 1);

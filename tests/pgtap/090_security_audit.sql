@@ -1,0 +1,315 @@
+-- odl_security_audit(): clean on the deployed schema, and it finds each
+-- planted problem. Each plant runs in a subtransaction that is rolled back
+-- right after the audit, so every result shows that plant's findings alone.
+begin;
+select plan(28);
+
+create function pg_temp.audit_after(ddl text)
+returns table (finding text, object_name text, detail text)
+language plpgsql
+as $$
+declare
+    findings jsonb;
+begin
+    begin
+        execute ddl;
+        select coalesce(jsonb_agg(to_jsonb(a) order by a.finding, a.object_name, a.detail), '[]')
+        into findings
+        from odl.odl_security_audit() as a;
+        -- Undo the plant; local variables survive the rollback.
+        raise exception using errcode = 'TPLNT', message = 'undo the plant';
+    exception when sqlstate 'TPLNT' then
+        null;
+    end;
+    return query
+    select f.finding, f.object_name, f.detail
+    from jsonb_to_recordset(findings) as f (finding text, object_name text, detail text);
+end
+$$;
+
+select has_function('odl', 'odl_security_audit', array[]::name[]);
+select function_privs_are('odl', 'odl_security_audit', array[]::name[], 'odl_admin', array['EXECUTE']);
+select function_privs_are('odl', 'odl_security_audit', array[]::name[], 'odl_app', array[]::text[]);
+
+-- The deployed schema is clean, for the superuser and for odl_admin.
+
+select is_empty($$select * from odl.odl_security_audit()$$, 'the deployed schema has no findings');
+set local role odl_admin;
+select is_empty($$select * from odl.odl_security_audit()$$, 'odl_admin runs the audit and finds nothing');
+reset role;
+
+-- Tenant tables (those with a tenant_id column) need RLS, enabled and forced.
+
+select results_eq(
+    $$select * from pg_temp.audit_after('create table odl.planted (tenant_id text, x int)')$$,
+    $$values ('rls_not_forced', 'odl.planted', 'row-level security is not enabled')$$,
+    'a tenant table without RLS is found'
+);
+select results_eq(
+    $$
+        select * from pg_temp.audit_after($ddl$
+            create table odl.planted (tenant_id text, x int);
+            alter table odl.planted enable row level security;
+        $ddl$)
+    $$,
+    $$values ('rls_not_forced', 'odl.planted', 'row-level security is not forced, so the owner bypasses it')$$,
+    'a tenant table with RLS enabled but not forced is found'
+);
+select is_empty(
+    $$
+        select * from pg_temp.audit_after($ddl$
+            create table odl.planted (tenant_id text, x int);
+            alter table odl.planted enable row level security, force row level security;
+        $ddl$)
+    $$,
+    'control: a tenant table with forced RLS is clean'
+);
+
+-- A foreign key from one tenant table to another must pair tenant_id with
+-- tenant_id; otherwise a row can point into another tenant.
+
+select results_eq(
+    $$
+        select * from pg_temp.audit_after($ddl$
+            create table odl.planted (
+                tenant_id odl.ulid, other_col odl.ulid, user_id odl.ulid,
+                constraint planted_user_fkey foreign key (other_col, user_id)
+                references odl.users (tenant_id, user_id)
+            );
+            alter table odl.planted enable row level security, force row level security;
+        $ddl$)
+    $$,
+    $$
+        values (
+            'fk_without_tenant_id', 'odl.planted',
+            'foreign key planted_user_fkey to odl.users does not pair tenant_id with tenant_id'
+        )
+    $$,
+    'a foreign key to users on (other_col, user_id) is found'
+);
+select results_eq(
+    $$
+        select * from pg_temp.audit_after($ddl$
+            create table odl.planted (
+                tenant_id odl.ulid, x_tenant odl.ulid, y odl.ulid,
+                constraint planted_project_fkey foreign key (x_tenant, y)
+                references odl.projects (tenant_id, project_id)
+            );
+            alter table odl.planted enable row level security, force row level security;
+        $ddl$)
+    $$,
+    $$
+        values (
+            'fk_without_tenant_id', 'odl.planted',
+            'foreign key planted_project_fkey to odl.projects does not pair tenant_id with tenant_id'
+        )
+    $$,
+    'a foreign key to projects on (x_tenant, y) is found'
+);
+select results_eq(
+    $$
+        select * from pg_temp.audit_after($ddl$
+            create table odl.planted (
+                tenant_id odl.ulid, y odl.ulid,
+                constraint planted_project_fkey foreign key (y, tenant_id)
+                references odl.projects (tenant_id, project_id)
+            );
+            alter table odl.planted enable row level security, force row level security;
+        $ddl$)
+    $$,
+    $$
+        values (
+            'fk_without_tenant_id', 'odl.planted',
+            'foreign key planted_project_fkey to odl.projects does not pair tenant_id with tenant_id'
+        )
+    $$,
+    'a foreign key that pairs tenant_id with project_id is found'
+);
+select is_empty(
+    $$
+        select * from pg_temp.audit_after($ddl$
+            create table odl.planted (
+                tenant_id odl.ulid, user_id odl.ulid,
+                foreign key (tenant_id, user_id) references odl.users (tenant_id, user_id)
+            );
+            alter table odl.planted enable row level security, force row level security;
+        $ddl$)
+    $$,
+    'control: a foreign key on (tenant_id, user_id) is clean'
+);
+-- A table without a tenant_id column counts as not tenant-scoped, even
+-- when its foreign key reaches into a tenant's rows. A todo until it is fixed.
+select todo('a table without tenant_id is not audited at all', 1);
+select isnt_empty(
+    $$
+        select * from pg_temp.audit_after($ddl$
+            create table odl.planted (
+                x_tenant odl.ulid, y odl.ulid,
+                foreign key (x_tenant, y) references odl.projects (tenant_id, project_id)
+            );
+        $ddl$)
+        where object_name = 'odl.planted'
+    $$,
+    'a table without tenant_id whose foreign key references projects is found'
+);
+
+-- Security definer functions must pin a search_path that no one else can
+-- write to.
+
+select results_eq(
+    $$
+        select * from pg_temp.audit_after($ddl$
+            create function odl.odl_planted() returns int language sql security definer as 'select 1';
+            revoke all on function odl.odl_planted() from public;
+        $ddl$)
+    $$,
+    $$
+        values (
+            'definer_without_search_path', 'odl.odl_planted()',
+            'security definer function does not pin search_path'
+        )
+    $$,
+    'a security definer function without search_path is found'
+);
+select results_eq(
+    $$
+        select * from pg_temp.audit_after($ddl$
+            create function odl.odl_planted() returns int language sql security definer
+            set search_path = public, odl as 'select 1';
+            revoke all on function odl.odl_planted() from public;
+        $ddl$)
+    $$,
+    $$
+        values (
+            'definer_without_search_path', 'odl.odl_planted()',
+            'search_path includes a schema that others can write: search_path=public, odl'
+        )
+    $$,
+    'a security definer function with search_path = public, odl is found'
+);
+select results_eq(
+    $$
+        select * from pg_temp.audit_after($ddl$
+            create function odl.odl_planted() returns int language sql security definer
+            set search_path = odl, "$user" as 'select 1';
+            revoke all on function odl.odl_planted() from public;
+        $ddl$)
+    $$,
+    $$
+        values (
+            'definer_without_search_path', 'odl.odl_planted()',
+            'search_path includes a schema that others can write: search_path=odl, "$user"'
+        )
+    $$,
+    'a security definer function with search_path = odl, "$user" is found'
+);
+select is_empty(
+    $$
+        select * from pg_temp.audit_after($ddl$
+            create function odl.odl_planted() returns int language sql security definer
+            set search_path = pg_catalog, odl, pg_temp as 'select 1';
+            revoke all on function odl.odl_planted() from public;
+        $ddl$)
+    $$,
+    'control: a security definer function with search_path = pg_catalog, odl, pg_temp is clean'
+);
+-- Without pg_temp listed last, the session's temporary schema is searched
+-- first for tables, so a caller can shadow odl's tables. A todo until it is fixed.
+select todo('search_path without a trailing pg_temp is accepted', 1);
+select isnt_empty(
+    $$
+        select * from pg_temp.audit_after($ddl$
+            create function odl.odl_planted() returns int language sql security definer
+            set search_path = odl as 'select 1';
+            revoke all on function odl.odl_planted() from public;
+        $ddl$)
+        where finding = 'definer_without_search_path'
+    $$,
+    'a security definer function with search_path = odl (pg_temp implicitly first) is found'
+);
+
+-- Views must run with the reader's rights, so that RLS applies.
+
+select results_eq(
+    $$select * from pg_temp.audit_after('create view odl.planted_view as select 1 as x')$$,
+    $$
+        values (
+            'view_not_security_invoker', 'odl.planted_view',
+            'view runs with its owner''s rights instead of the reader''s'
+        )
+    $$,
+    'a view without security_invoker is found'
+);
+select is_empty(
+    $$
+        select * from pg_temp.audit_after(
+            'create view odl.planted_view with (security_invoker = true) as select 1 as x'
+        )
+    $$,
+    'control: a security_invoker view is clean'
+);
+
+-- odl_app gets nothing beyond the odl_ API and SELECT under forced RLS.
+
+select results_eq(
+    $$select * from pg_temp.audit_after('grant insert on odl.projects to odl_app')$$,
+    $$values ('app_privilege_beyond_api', 'odl.projects', 'odl_app holds INSERT')$$,
+    'INSERT on projects for odl_app is found'
+);
+select results_eq(
+    $$select * from pg_temp.audit_after('grant select on odl.error_codes to odl_app')$$,
+    $$values ('app_privilege_beyond_api', 'odl.error_codes', 'odl_app holds SELECT')$$,
+    'SELECT on a table without forced RLS for odl_app is found'
+);
+select results_eq(
+    $$select * from pg_temp.audit_after('grant execute on function odl.require_context() to odl_app')$$,
+    $$
+        values (
+            'app_privilege_beyond_api', 'odl.require_context()',
+            'odl_app may execute a function outside the odl_ API'
+        )
+    $$,
+    'EXECUTE on require_context() for odl_app is found'
+);
+select results_eq(
+    $$
+        select * from pg_temp.audit_after($ddl$
+            create sequence odl.planted_seq;
+            grant usage on sequence odl.planted_seq to odl_app;
+        $ddl$)
+    $$,
+    $$values ('app_privilege_beyond_api', 'odl.planted_seq', 'odl_app may use a sequence')$$,
+    'USAGE on a sequence for odl_app is found'
+);
+select results_eq(
+    $$select * from pg_temp.audit_after('grant create on schema odl to odl_app')$$,
+    $$values ('app_privilege_beyond_api', 'odl', 'odl_app may create objects in this schema')$$,
+    'CREATE on schema odl for odl_app is found'
+);
+select results_eq(
+    $$select * from pg_temp.audit_after('alter role odl_app bypassrls')$$,
+    $$
+        values (
+            'app_privilege_beyond_api', 'odl_app',
+            'odl_app is a superuser, bypasses RLS, creates roles or databases, or is a member of it'
+        )
+    $$,
+    'odl_app with BYPASSRLS is found'
+);
+select set_has(
+    $$select * from pg_temp.audit_after('grant odl_owner to odl_app')$$,
+    $$
+        values
+        ('app_privilege_beyond_api', 'odl_owner', 'odl_app is a member of this role'),
+        ('app_privilege_beyond_api', 'odl.projects', 'odl_app holds INSERT'),
+        ('app_privilege_beyond_api', 'odl.require_context()', 'odl_app may execute a function outside the odl_ API')
+    $$,
+    'odl_app as a member of odl_owner is found, with the privileges it inherits'
+);
+
+-- Every plant was undone.
+
+select is_empty($$select * from odl.odl_security_audit()$$, 'the schema is clean again after the plants');
+
+select * from finish();
+rollback;
