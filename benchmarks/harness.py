@@ -14,10 +14,13 @@ RESULTS.md.
 
 from __future__ import annotations
 
+import os
 import random
 import statistics
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import psycopg
@@ -69,6 +72,8 @@ class Section:
     rows: list[Row]
     notes: str = ""        # markdown after the table: plans, checks, surprises
     facts: dict[str, str] = field(default_factory=dict)  # e.g. load time
+    baseline_name: str = "baseline"   # table headings
+    candidate_name: str = "candidate"
 
     @property
     def verdict(self) -> str:
@@ -87,6 +92,43 @@ class Stopwatch:
 
     def __exit__(self, *exc) -> None:
         self.seconds = time.perf_counter() - self._start
+
+
+@contextmanager
+def one_cpu(*conns: psycopg.Connection) -> Iterator[str]:
+    """Pin this client and the connections' server backends to one CPU for
+    the duration; yields how, for the report.
+
+    Without it, on a small VM each connection's round trip depends on
+    whether the scheduler put its backend on the client's CPU (a cheap
+    hand-off) or on the other one (a cross-CPU wake-up): two connections of
+    one run measured `select 1` at 27 and 77 µs. That is a property of the
+    connection, not of the query, and it swamps what is being compared. On one
+    CPU every round trip is the same cheap hand-off.
+    """
+    own = os.sched_getaffinity(0)
+    cpu = max(own)
+    pids = [conn.info.backend_pid for conn in conns]
+    saved = {}
+    try:
+        for pid in pids:
+            saved[pid] = os.sched_getaffinity(pid)
+            os.sched_setaffinity(pid, {cpu})
+    except OSError as error:  # the backends belong to another user
+        for pid, cpus in saved.items():
+            os.sched_setaffinity(pid, cpus)
+        yield f"not pinned ({error.strerror}): round trips vary by connection"
+        return
+    os.sched_setaffinity(0, {cpu})
+    try:
+        yield f"client and backends pinned to CPU {cpu}"
+    finally:
+        os.sched_setaffinity(0, own)
+        for pid, cpus in saved.items():
+            try:
+                os.sched_setaffinity(pid, cpus)
+            except ProcessLookupError:
+                pass
 
 
 def paired_ratio(

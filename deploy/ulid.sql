@@ -1,7 +1,10 @@
 -- Deploy odl-db:ulid to pg
--- requires: ownership
+-- requires: python_loader
 
 begin;
+
+\set source `cat plpython/odl_db/ulid.py`
+call odl.python_install('odl_db.ulid', :'source');
 
 \ir ../sql/010_ulid/odl_ulid.sql
 

@@ -2,6 +2,7 @@
 
 begin;
 
+drop table odl.secrets;
 drop table odl.error_codes;
 drop schema odl;
 

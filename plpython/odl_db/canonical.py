@@ -68,12 +68,19 @@ def _utf16_key(name: str) -> bytes:
 
 
 def _number(value: int | float | Decimal) -> str:
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
     if not math.isfinite(number):
-        raise ValueError(f"number out of IEEE 754 double range: {value}")
+        text = str(value)
+        raise ValueError(
+            "number is out of range for RFC 8785: "
+            + (text if len(text) <= 40 else text[:20] + "..." + text[-10:])
+        )
     if number == 0:
         return "0"
-    if number.is_integer() and abs(number) < 1e21:
+    if abs(number) < 2**53 and number.is_integer():
         return str(int(number))
     # repr() gives the shortest digits that round-trip; ECMAScript's
     # Number::toString then decides between plain and exponent notation.

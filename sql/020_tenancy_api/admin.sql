@@ -10,13 +10,14 @@ security definer
 set search_path = pg_catalog, odl, pg_temp
 as $$
 declare
-    caller_tenant text := current_setting('odl.tenant_id', true);
+    caller_tenant text := odl.odl_current_tenant_id();
+    caller_user text := odl.odl_current_user_id();
     new_id text := odl.odl_ulid();
 begin
-    perform set_config('odl.tenant_id', new_id, true);
+    perform odl.set_sealed_context(new_id, null);
     insert into odl.tenants (tenant_id, name, region)
     values (new_id, odl_create_tenant.name, odl_create_tenant.region);
-    perform set_config('odl.tenant_id', coalesce(caller_tenant, ''), true);
+    perform odl.set_sealed_context(caller_tenant, caller_user);
     return new_id;
 end
 $$;
@@ -39,22 +40,32 @@ security definer
 set search_path = pg_catalog, odl, pg_temp
 as $$
 declare
-    caller_tenant text := current_setting('odl.tenant_id', true);
+    caller_tenant text := odl.odl_current_tenant_id();
+    caller_user text := odl.odl_current_user_id();
     new_id text := odl.odl_ulid();
 begin
-    perform set_config('odl.tenant_id', coalesce(odl_create_user.tenant_id, ''), true);
+    perform odl.set_sealed_context(odl_create_user.tenant_id, null);
     if not exists (select from odl.tenants as t where t.tenant_id = odl_create_user.tenant_id) then
         raise exception using
             errcode = 'ODC03',
             message = 'tenant does not exist',
             detail = format('tenant_id %s', odl_create_user.tenant_id);
     end if;
+    if not odl_create_user.mfa_enabled and exists (
+        select from odl.rbac_roles as r
+        where r.role_id = odl_create_user.role and r.mfa_required
+    ) then
+        raise exception using
+            errcode = 'ODC04',
+            message = 'role requires multi-factor authentication',
+            detail = format('role %s, mfa_enabled false', odl_create_user.role);
+    end if;
     insert into odl.users (tenant_id, user_id, email, role, mfa_enabled)
     values (
         odl_create_user.tenant_id, new_id, odl_create_user.email,
         odl_create_user.role, odl_create_user.mfa_enabled
     );
-    perform set_config('odl.tenant_id', coalesce(caller_tenant, ''), true);
+    perform odl.set_sealed_context(caller_tenant, caller_user);
     return new_id;
 end
 $$;
@@ -62,4 +73,5 @@ $$;
 revoke all on function odl.odl_create_user(text, text, text, boolean) from public;
 grant execute on function odl.odl_create_user(text, text, text, boolean) to odl_admin;
 comment on function odl.odl_create_user(text, text, text, boolean) is
-'Creates a user of a tenant with a coarse role from odl.rbac_roles and returns its ULID (odl_admin)';
+'Creates a user of a tenant with a coarse role from odl.rbac_roles and returns its ULID (odl_admin); '
+'ODC04 when the role requires MFA and mfa_enabled is false';

@@ -17,7 +17,10 @@ if "canonical" not in SD:
     plpy.execute("select odl.python_boot()")
     from odl_db import canonical
     SD["canonical"] = canonical
-return SD["canonical"].canonical_json(doc)
+try:
+    return SD["canonical"].canonical_json(doc)
+except ValueError as error:
+    plpy.error(str(error), sqlstate="22003")
 $$;
 
 revoke all on function odl.odl_canonical_json(jsonb) from public;
@@ -39,7 +42,10 @@ if "canonical" not in SD:
     plpy.execute("select odl.python_boot()")
     from odl_db import canonical
     SD["canonical"] = canonical
-return SD["canonical"].content_hash(doc)
+try:
+    return SD["canonical"].content_hash(doc)
+except ValueError as error:
+    plpy.error(str(error), sqlstate="22003")
 $$;
 
 revoke all on function odl.odl_content_hash(jsonb) from public;

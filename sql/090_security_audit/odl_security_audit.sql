@@ -1,5 +1,6 @@
 -- The go-live "RLS on all tenant tables" spot audit, automated. A table is
--- tenant-scoped when it has a tenant_id column. The API that odl_app may
+-- tenant-scoped when it has a tenant_id column; a table that references one
+-- without having tenant_id holds tenant data outside RLS. The API that odl_app may
 -- use is the functions named odl_*, plus SELECT on tenant-scoped tables
 -- whose RLS is enabled and forced. odl is left off the search_path so that
 -- object names print schema-qualified.
@@ -57,10 +58,23 @@ as $$
     union all
 
     select
+        'tenant_data_without_tenant_id',
+        con.conrelid::regclass::text,
+        format('foreign key %s reaches tenant table %s, but the table has no tenant_id', con.conname, con.confrelid::regclass)
+    from pg_constraint as con
+    inner join tables as src on con.conrelid = src.oid
+    inner join tables as dst on con.confrelid = dst.oid
+    where con.contype = 'f'
+        and src.tenant_attnum is null
+        and dst.tenant_attnum is not null
+
+    union all
+
+    select
         'definer_without_search_path',
         p.oid::regprocedure::text,
         coalesce(
-            'search_path includes a schema that others can write: ' || (
+            'search_path must list only trusted schemas and end with pg_temp: ' || (
                 select cfg from unnest(p.proconfig) as cfg
                 where cfg like 'search_path=%'
             ),
@@ -73,6 +87,8 @@ as $$
             select from unnest(p.proconfig) as cfg
             where cfg like 'search_path=%'
                 and cfg !~ '(^search_path=|, *)("?\$user"?|public)(,|$)'
+                -- pg_temp not named last is searched first.
+                and cfg ~ ', *"?pg_temp"?$'
         )
 
     union all
@@ -171,5 +187,6 @@ revoke all on function odl.odl_security_audit() from public;
 grant execute on function odl.odl_security_audit() to odl_admin;
 comment on function odl.odl_security_audit() is
 'Catalog audit, one row per finding: tenant tables without forced RLS, foreign keys that omit tenant_id, '
+'tables that reference tenant data without tenant_id, '
 'security definer functions without a safe search_path, views that are not security_invoker, '
 'and privileges of odl_app beyond the odl_ API. An empty result is a clean audit';

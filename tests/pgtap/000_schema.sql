@@ -59,7 +59,7 @@ select is_empty(
 
 select tables_are(
     'odl',
-    array['error_codes', 'python_modules', 'rbac_roles', 'project_phases', 'tenants', 'users', 'projects']
+    array['error_codes', 'secrets', 'python_modules', 'rbac_roles', 'project_phases', 'tenants', 'users', 'projects']
 );
 select views_are('odl', array['project_summary']);
 select functions_are(
@@ -67,6 +67,7 @@ select functions_are(
     array[
         'adopt_objects', 'python_boot', 'python_install',
         'odl_ulid', 'odl_ulid_time',
+        'context_seal', 'set_sealed_context',
         'odl_current_tenant_id', 'odl_current_user_id', 'require_context', 'odl_set_context',
         'odl_create_tenant', 'odl_create_user', 'odl_create_project',
         'odl_canonical_json', 'odl_content_hash',
@@ -218,6 +219,7 @@ select results_eq(
         ('ODC01', 'no_context'),
         ('ODC02', 'invalid_context'),
         ('ODC03', 'unknown_tenant'),
+        ('ODC04', 'mfa_required'),
         ('ODU01', 'ulid_overflow')
     $$,
     'odl.error_codes lists every SQLSTATE odl-db raises'

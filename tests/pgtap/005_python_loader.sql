@@ -7,7 +7,7 @@ select columns_are('odl', 'python_modules', array['module', 'source', 'sha256', 
 select col_is_pk('odl', 'python_modules', 'module', 'python_modules: primary key (module)');
 select set_eq(
     $$select module from odl.python_modules$$,
-    array['odl_db', 'odl_db.canonical'],
+    array['odl_db', 'odl_db.canonical', 'odl_db.ulid'],
     'the package odl_db and its module canonical are installed'
 );
 select is_empty(

@@ -87,16 +87,17 @@ select throws_ok(
     'odl.ulid rejects 25 characters'
 );
 
--- The counter, made deterministic: odl.ulid_last holds the session's last
--- ULID as "ms:high40:low40". A last time in the future is what a clock
--- that stepped back looks like: the next ULID stays on that millisecond and
--- counts up. (set_config is undone by the final rollback.)
+-- The counter, made deterministic: GD['odl_ulid_last'] holds the session's
+-- last ULID as (milliseconds, randomness). A last time in the future is what
+-- a clock that stepped back looks like: the next ULID stays on that
+-- millisecond and counts up. (The state lives as long as this session.)
 
-do $$
-begin
-    perform pg_catalog.set_config('odl.ulid_last', '281474976710000:0:1099511627775', false);
-end
-$$;
+create function pg_temp.set_ulid_state(ms bigint, randomness numeric) returns void
+language plpython3u
+as $py$
+GD["odl_ulid_last"] = (ms, int(randomness))
+$py$;
+select pg_temp.set_ulid_state(281474976710000, 2::numeric ^ 40 - 1);
 select is(
     odl.odl_ulid(),
     '7ZZZZZZZBG0000000100000000',
@@ -113,27 +114,19 @@ select is(
     'a ULID stays on the last millisecond when the clock is behind it'
 );
 
-do $$
-begin
-    perform pg_catalog.set_config('odl.ulid_last', '281474976710000:1099511627775:1099511627775', false);
-end
-$$;
+select pg_temp.set_ulid_state(281474976710000, 2::numeric ^ 80 - 1);
 select throws_ok(
     $$select odl.odl_ulid()$$,
     'ODU01',
-    'ulid random component overflowed within one millisecond',
+    -- PL/Python names the exception class in every message it raises.
+    'plpy.Error: ulid random component overflowed within one millisecond',
     'more than 2^80 ULIDs in one millisecond raise ODU01'
 );
 
 -- A ULID handed out inside a subtransaction that rolls back must not be
--- handed out again: odl.ulid_last is a GUC, and GUCs roll back with the
--- subtransaction, so the counter rewinds. A todo until it is fixed.
+-- handed out again: the counter lives outside transactions.
 
-do $$
-begin
-    perform pg_catalog.set_config('odl.ulid_last', '281474976710000:0:0', false);
-end
-$$;
+select pg_temp.set_ulid_state(281474976710000, 0);
 create function pg_temp.ulid_across_rollback() returns text[]
 language plpgsql
 as $$
@@ -151,7 +144,6 @@ begin
     return array[lost, next];
 end
 $$;
-select todo('odl.ulid_last rewinds when a subtransaction rolls back', 1);
 select ok(
     (select u[2] > u[1] from pg_temp.ulid_across_rollback() as u),
     'a ULID issued after a rolled-back subtransaction is greater than the one issued inside it'

@@ -110,20 +110,25 @@ select throws_ok(
     'new row for relation "users" violates check constraint "users_email_valid"',
     'a malformed e-mail address is refused'
 );
--- odl.rbac_roles.mfa_required says "users holding this role must have MFA
--- enabled", but nothing enforces it. A todo until it is decided.
-select todo('mfa_required is not enforced', 1);
+-- Roles marked mfa_required in odl.rbac_roles need MFA.
 select throws_ok(
     $$select odl.odl_create_user(current_setting('fixture.tenant_a'), 'eve@a.example', 'engineer', false)$$,
-    null,
-    null,
+    'ODC04',
+    'role requires multi-factor authentication',
     'a user with a role that requires MFA cannot be created with MFA off'
 );
 
 -- odl_create_tenant() and odl_create_user() restore the caller's context.
 
 reset role;
-do $$ begin perform set_config('odl.tenant_id', current_setting('fixture.tenant_b'), true); end $$;
+do $$
+begin
+    perform set_config(
+        'fixture.user_b', odl.odl_create_user(current_setting('fixture.tenant_b'), 'bea@b.example', 'guest'), true
+    );
+    perform odl.odl_set_context(current_setting('fixture.tenant_b'), current_setting('fixture.user_b'));
+end
+$$;
 select lives_ok(
     $$
         select odl.odl_create_user(current_setting('fixture.tenant_a'), 'fay@a.example', 'guest'),

@@ -137,9 +137,8 @@ select is_empty(
     $$,
     'control: a foreign key on (tenant_id, user_id) is clean'
 );
--- A table without a tenant_id column counts as not tenant-scoped, even
--- when its foreign key reaches into a tenant's rows. A todo until it is fixed.
-select todo('a table without tenant_id is not audited at all', 1);
+-- A table without a tenant_id column whose foreign key reaches into a
+-- tenant's rows holds tenant data outside RLS.
 select isnt_empty(
     $$
         select * from pg_temp.audit_after($ddl$
@@ -182,7 +181,7 @@ select results_eq(
     $$
         values (
             'definer_without_search_path', 'odl.odl_planted()',
-            'search_path includes a schema that others can write: search_path=public, odl'
+            'search_path must list only trusted schemas and end with pg_temp: search_path=public, odl'
         )
     $$,
     'a security definer function with search_path = public, odl is found'
@@ -198,7 +197,7 @@ select results_eq(
     $$
         values (
             'definer_without_search_path', 'odl.odl_planted()',
-            'search_path includes a schema that others can write: search_path=odl, "$user"'
+            'search_path must list only trusted schemas and end with pg_temp: search_path=odl, "$user"'
         )
     $$,
     'a security definer function with search_path = odl, "$user" is found'
@@ -214,8 +213,7 @@ select is_empty(
     'control: a security definer function with search_path = pg_catalog, odl, pg_temp is clean'
 );
 -- Without pg_temp listed last, the session's temporary schema is searched
--- first for tables, so a caller can shadow odl's tables. A todo until it is fixed.
-select todo('search_path without a trailing pg_temp is accepted', 1);
+-- first for tables, so a caller can shadow odl's tables.
 select isnt_empty(
     $$
         select * from pg_temp.audit_after($ddl$

@@ -3,6 +3,9 @@ independent implementation, and between Python and the database."""
 
 import hashlib
 import json
+from decimal import Decimal
+
+import pytest
 
 import psycopg
 import rfc8785
@@ -43,6 +46,14 @@ def test_content_hash_is_sha256_of_the_canonical_utf8(value):
 def test_big_integers_are_read_as_doubles_like_javascript():
     assert canonical.canonical_json(2**53 + 1) == "9007199254740992"
     assert canonical.canonical_json(10**21) == "1e+21"
+    # RFC 8785, appendix B: whole doubles above 2**53 print their shortest digits.
+    assert canonical.canonical_json(295147905179352830000) == "295147905179352830000"
+    assert canonical.canonical_json(Decimal("999999999999999700000")) == "999999999999999700000"
+
+
+def test_numbers_beyond_doubles_are_refused():
+    with pytest.raises(ValueError, match="out of range for RFC 8785"):
+        canonical.canonical_json([Decimal("1e400")])
 
 
 @settings(max_examples=150, deadline=None)

@@ -37,6 +37,16 @@ PLANTED = {
         " alter table odl.planted force row level security",
         ("fk_without_tenant_id", "odl.planted"),
     ),
+    "table that references tenant rows without tenant_id": (
+        "create table odl.planted (x_tenant odl.ulid, y odl.ulid,"
+        " foreign key (x_tenant, y) references odl.projects (tenant_id, project_id))",
+        ("tenant_data_without_tenant_id", "odl.planted"),
+    ),
+    "definer whose search_path does not end with pg_temp": (
+        "create function odl.planted() returns int language sql security definer"
+        " set search_path = pg_temp, odl as $$ select 1 $$",
+        ("definer_without_search_path", "odl.planted()"),
+    ),
     "definer without search_path": (
         "create function odl.planted() returns int language sql security definer as $$ select 1 $$",
         ("definer_without_search_path", "odl.planted()"),

@@ -69,12 +69,12 @@ def run_sqitch(project, *args, dbname):
 
 def test_reworked_change_reverts_to_its_release(project):
     srcguard.tag("v0.0.1", "test release", project)
-    srcguard.rework("ulid", "decode ULID time with integer arithmetic", project)
+    srcguard.rework("ulid", "decode ULID time multiplying from the left", project)
     assert (project / "deploy/ulid@v0.0.1.sql").exists()
 
     source = project / ULID_SOURCE
     old_text = source.read_text()
-    new_text = old_text.replace("* 32::numeric ^ (10 - i)", "* power(32::numeric, 10 - i)")
+    new_text = old_text.replace("ms := ms * 32 +", "ms := 32 * ms +")
     assert new_text != old_text
     source.write_text(new_text)
     assert srcguard.check(project) == []
@@ -82,14 +82,14 @@ def test_reworked_change_reverts_to_its_release(project):
     name = create_database("odl_rework")
     try:
         run_sqitch(project, "deploy", "--verify", dbname=name)
-        assert "power(32::numeric, 10 - i)" in prosrc(name, "odl.odl_ulid_time(text)")
+        assert "ms := 32 * ms +" in prosrc(name, "odl.odl_ulid_time(text)")
 
         run_sqitch(project, "revert", "-y", "--to", "@v0.0.1", dbname=name)
         restored = prosrc(name, "odl.odl_ulid_time(text)")
-        assert "32::numeric ^ (10 - i)" in restored and "power(" not in restored
+        assert "ms := ms * 32 +" in restored and "32 * ms" not in restored
 
         run_sqitch(project, "deploy", dbname=name)
-        assert "power(32::numeric, 10 - i)" in prosrc(name, "odl.odl_ulid_time(text)")
+        assert "ms := 32 * ms +" in prosrc(name, "odl.odl_ulid_time(text)")
         with psycopg.connect(server_conninfo(dbname=name)) as conn:
             assert srcguard.deployed_differences(conn, project) == []
     finally:

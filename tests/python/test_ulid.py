@@ -2,11 +2,12 @@
 
 import re
 import threading
-from datetime import datetime, timezone
 
 import psycopg
 import pytest
 from hypothesis import given, settings, strategies as st
+
+from odl_db import ulid
 
 ULID = re.compile(r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$")
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -59,21 +60,35 @@ def test_ulid_time_decodes_any_timestamp(dbname, ms, randomness):
     assert round(decoded.timestamp() * 1000) == ms
 
 
-def test_increment_carries_into_the_high_half(conn):
-    future_ms = int(datetime.now(timezone.utc).timestamp() * 1000) + 60_000
-    conn.execute(f"set odl.ulid_last = '{future_ms}:5:{2**40 - 1}'")
-    ulid = conn.execute("select odl.odl_ulid()").fetchone()[0]
-    assert decode(ulid[:10]) == future_ms
-    assert decode(ulid[10:18]) == 6
-    assert decode(ulid[18:]) == 0
+def test_next_ulid_in_the_same_millisecond_counts_up():
+    assert ulid.next_state((1000, 7), 1000, fresh_randomness=3) == (1000, 8)
 
 
-def test_exhausted_millisecond_is_refused(conn):
-    future_ms = int(datetime.now(timezone.utc).timestamp() * 1000) + 60_000
-    conn.execute(f"set odl.ulid_last = '{future_ms}:{2**40 - 1}:{2**40 - 1}'")
-    with pytest.raises(psycopg.Error) as error:
-        conn.execute("select odl.odl_ulid()")
-    assert error.value.sqlstate == "ODU01"
+def test_a_clock_that_steps_back_keeps_the_last_millisecond():
+    assert ulid.next_state((1000, 7), 990, fresh_randomness=3) == (1000, 8)
+
+
+def test_a_new_millisecond_draws_fresh_randomness():
+    assert ulid.next_state((1000, 7), 1001, fresh_randomness=3) == (1001, 3)
+
+
+def test_exhausted_millisecond_is_refused():
+    with pytest.raises(OverflowError):
+        ulid.next_state((1000, 2**80 - 1), 1000, fresh_randomness=3)
+
+
+def test_encoding_matches_the_ulid_spec_example():
+    # The ULID specification's example: 1469918176385 ms.
+    text = ulid.encode((1469918176385, decode("TSV4RRFFQ69G5FAV")))
+    assert text == "01ARYZ6S41TSV4RRFFQ69G5FAV"
+    assert ulid.encode((2**48 - 1, 2**80 - 1)) == "7ZZZZZZZZZZZZZZZZZZZZZZZZZ"
+
+
+def test_a_ulid_issued_in_a_rolled_back_transaction_is_never_reissued(conn):
+    conn.execute("savepoint s")
+    lost = conn.execute("select odl.odl_ulid() from generate_series(1, 50)").fetchall()[-1][0]
+    conn.execute("rollback to savepoint s")
+    assert conn.execute("select odl.odl_ulid()").fetchone()[0] > lost
 
 
 def test_ulids_are_unique_across_concurrent_sessions(connect):
