@@ -4,7 +4,8 @@
 batch by batch in one run:
 
 - RLS: as odl_app after odl_set_context(tenant, user), with no tenant filter
-  in the query; the policy adds `tenant_id = (select odl_current_tenant_id())`.
+  in the query; the policy adds
+  `tenant_id = (select c.tenant_id from odl.current_context as c)`.
 - Baseline: as the superuser postgres, which bypasses RLS, with the tenant
   filter written out: `where tenant_id = $1 and ...`. The owner cannot be the
   baseline because RLS is forced on it too.
@@ -56,7 +57,7 @@ SIDES = ("rls", "baseline")
 # tenant context, against the cheapest read of the same setting. Both run
 # as odl_app inside a transaction with the context set.
 CONTEXT_READS = {
-    "rls": "(select odl.odl_current_tenant_id())",
+    "rls": "(select c.tenant_id from odl.current_context as c)",
     "baseline": "(select current_setting('odl.tenant_id', true))",
 }
 

@@ -21,26 +21,4 @@ comment on table odl.error_codes is
 comment on constraint error_codes_sqlstate_custom on odl.error_codes is
 'Class OD is unused by PostgreSQL, so these never clash with its codes';
 
-create table odl.secrets (
-    name text primary key,
-    inner_key bytea not null,
-    outer_key bytea not null,
-    created_at timestamptz not null default now(),
-    constraint secrets_keys_are_64_bytes check (length(inner_key) = 64 and length(outer_key) = 64)
-);
-alter table odl.secrets owner to odl_owner;
-revoke all on odl.secrets from public;
-comment on table odl.secrets is
-'Keys the database holds for its MACs, sha256(outer_key || sha256(inner_key || message)): '
-'HMAC-SHA-256 with independent random keys. No role but odl_owner reads them';
-comment on constraint secrets_keys_are_64_bytes on odl.secrets is 'One SHA-256 block per key';
-
--- 64 random bytes from four version 4 UUIDs (488 random bits).
-insert into odl.secrets (name, inner_key, outer_key)
-select
-    'context_seal',
-    decode(string_agg(replace(gen_random_uuid()::text, '-', ''), '') filter (where n <= 4), 'hex'),
-    decode(string_agg(replace(gen_random_uuid()::text, '-', ''), '') filter (where n > 4), 'hex')
-from generate_series(1, 8) as n;
-
 commit;

@@ -112,12 +112,12 @@ comment on constraint projects_name_not_blank on odl.projects is 'A project need
 comment on constraint projects_created_by_fkey on odl.projects is 'The creator is a user of the same tenant';
 
 -- Row-level security: enabled and forced (the owner is bound too). With
--- no context, odl_current_tenant_id() is null and no row matches.
+-- no context, odl.current_context has no row and no row matches.
 alter table odl.tenants enable row level security;
 alter table odl.tenants force row level security;
 create policy tenant_isolation on odl.tenants
-using (tenant_id = (select odl.odl_current_tenant_id()))
-with check (tenant_id = (select odl.odl_current_tenant_id()));
+using (tenant_id = (select c.tenant_id from odl.current_context as c))
+with check (tenant_id = (select c.tenant_id from odl.current_context as c));
 
 -- odl_admin lists tenants (not their users or projects) to administer them.
 create policy admin_read on odl.tenants
@@ -127,14 +127,14 @@ using (true);
 alter table odl.users enable row level security;
 alter table odl.users force row level security;
 create policy tenant_isolation on odl.users
-using (tenant_id = (select odl.odl_current_tenant_id()))
-with check (tenant_id = (select odl.odl_current_tenant_id()));
+using (tenant_id = (select c.tenant_id from odl.current_context as c))
+with check (tenant_id = (select c.tenant_id from odl.current_context as c));
 
 alter table odl.projects enable row level security;
 alter table odl.projects force row level security;
 create policy tenant_isolation on odl.projects
-using (tenant_id = (select odl.odl_current_tenant_id()))
-with check (tenant_id = (select odl.odl_current_tenant_id()));
+using (tenant_id = (select c.tenant_id from odl.current_context as c))
+with check (tenant_id = (select c.tenant_id from odl.current_context as c));
 
 revoke all on odl.tenants, odl.users, odl.projects, odl.rbac_roles, odl.project_phases from public;
 grant select on odl.tenants, odl.users, odl.projects to odl_app, odl_analyst;

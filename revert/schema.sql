@@ -2,7 +2,6 @@
 
 begin;
 
-drop table odl.secrets;
 drop table odl.error_codes;
 drop schema odl;
 

@@ -3,4 +3,3 @@
 select 1 / count(*) from pg_catalog.pg_namespace
 where nspname = 'odl' and nspowner = 'odl_owner'::regrole;
 select sqlstate, name, meaning from odl.error_codes where false;
-select 1 / count(*) from odl.secrets where name = 'context_seal';

@@ -14,10 +14,10 @@ declare
     caller_user text := odl.odl_current_user_id();
     new_id text := odl.odl_ulid();
 begin
-    perform odl.set_sealed_context(new_id, null);
+    perform odl.set_session_context(new_id, null);
     insert into odl.tenants (tenant_id, name, region)
     values (new_id, odl_create_tenant.name, odl_create_tenant.region);
-    perform odl.set_sealed_context(caller_tenant, caller_user);
+    perform odl.set_session_context(caller_tenant, caller_user);
     return new_id;
 end
 $$;
@@ -44,7 +44,7 @@ declare
     caller_user text := odl.odl_current_user_id();
     new_id text := odl.odl_ulid();
 begin
-    perform odl.set_sealed_context(odl_create_user.tenant_id, null);
+    perform odl.set_session_context(odl_create_user.tenant_id, null);
     if not exists (select from odl.tenants as t where t.tenant_id = odl_create_user.tenant_id) then
         raise exception using
             errcode = 'ODC03',
@@ -65,7 +65,7 @@ begin
         odl_create_user.tenant_id, new_id, odl_create_user.email,
         odl_create_user.role, odl_create_user.mfa_enabled
     );
-    perform odl.set_sealed_context(caller_tenant, caller_user);
+    perform odl.set_session_context(caller_tenant, caller_user);
     return new_id;
 end
 $$;

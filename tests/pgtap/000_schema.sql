@@ -59,15 +59,15 @@ select is_empty(
 
 select tables_are(
     'odl',
-    array['error_codes', 'secrets', 'python_modules', 'rbac_roles', 'project_phases', 'tenants', 'users', 'projects']
+    array['error_codes', 'session_contexts', 'python_modules', 'rbac_roles', 'project_phases', 'tenants', 'users', 'projects']
 );
-select views_are('odl', array['project_summary']);
+select views_are('odl', array['current_context', 'project_summary']);
 select functions_are(
     'odl',
     array[
         'adopt_objects', 'python_boot', 'python_install',
         'odl_ulid', 'odl_ulid_time',
-        'context_seal', 'set_sealed_context',
+        'set_session_context', 'odl_clear_context',
         'odl_current_tenant_id', 'odl_current_user_id', 'require_context', 'odl_set_context',
         'odl_create_tenant', 'odl_create_user', 'odl_create_project',
         'odl_canonical_json', 'odl_content_hash',
@@ -181,6 +181,9 @@ select set_eq(
         ('odl.users', 'SELECT'),
         ('odl.projects', 'SELECT'),
         ('odl.project_summary', 'SELECT'),
+        ('odl.session_contexts', 'SELECT'),
+        ('odl.current_context', 'SELECT'),
+        ('odl.odl_clear_context()', 'EXECUTE'),
         ('odl.odl_ulid()', 'EXECUTE'),
         ('odl.odl_ulid_time(text)', 'EXECUTE'),
         ('odl.odl_current_tenant_id()', 'EXECUTE'),

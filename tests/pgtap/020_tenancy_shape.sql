@@ -53,6 +53,8 @@ select is_empty(
         from pg_catalog.pg_index as i
         inner join pg_catalog.pg_class as c on i.indrelid = c.oid
         where c.relnamespace = 'odl'::regnamespace
+            -- Keyed by backend, not by tenant: each backend's own context.
+            and c.oid <> 'odl.session_contexts'::regclass
             and exists (
                 select from pg_catalog.pg_attribute as a
                 where a.attrelid = c.oid and a.attname = 'tenant_id' and not a.attisdropped
@@ -156,11 +158,12 @@ select set_eq(
             unnest(array['tenants', 'users', 'projects']) as t,
             (
                 values (
-                    '((tenant_id)::text = ( SELECT odl.odl_current_tenant_id() AS odl_current_tenant_id))'
+                    '((tenant_id)::text = ( SELECT c.tenant_id
+   FROM odl.current_context c))'
                 )
             ) as q (e)
     $$,
-    'tenant_isolation compares tenant_id with (select odl.odl_current_tenant_id()) for reads and writes'
+    'tenant_isolation compares tenant_id with the current context for reads and writes'
 );
 
 -- Reference data.

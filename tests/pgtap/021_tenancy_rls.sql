@@ -43,8 +43,7 @@ begin
     perform odl.odl_set_context(current_setting('fixture.tenant_b'), current_setting('fixture.user_b'));
     perform set_config('fixture.project_b', odl.odl_create_project('Solar B'), true);
     -- Leave no context behind for the next section.
-    perform set_config('odl.tenant_id', '', true);
-    perform set_config('odl.user_id', '', true);
+    perform odl.odl_clear_context();
 end
 $$;
 reset role;
@@ -299,8 +298,7 @@ select lives_ok(
 
 do $$
 begin
-    perform set_config('odl.tenant_id', '', true);
-    perform set_config('odl.user_id', '', true);
+    perform odl.odl_clear_context();
 end
 $$;
 select is_empty($$select * from odl.projects$$, 'the owner without a context sees no projects');

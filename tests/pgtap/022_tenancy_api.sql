@@ -141,7 +141,7 @@ select is(
     current_setting('fixture.tenant_b'),
     'the caller''s tenant context is restored afterwards'
 );
-do $$ begin perform set_config('odl.tenant_id', '', true); end $$;
+select odl.odl_clear_context();
 
 -- Only odl_admin creates tenants and users.
 
@@ -239,7 +239,9 @@ select results_eq(
 
 -- A tenant without an acting user is not a context.
 
-do $$ begin perform set_config('odl.user_id', '', true); end $$;
+reset role;
+do $$ begin perform odl.set_session_context(odl.odl_current_tenant_id(), null); end $$;
+set local role odl_app;
 select throws_ok(
     $$select odl.odl_create_project('Headless')$$,
     'ODC01',

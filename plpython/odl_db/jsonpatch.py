@@ -1,0 +1,419 @@
+"""RFC 6902 JSON Patch, applied in place, with the patch that undoes it.
+
+Documents are what the jsonb transform makes of JSON: dict, list, str,
+Decimal (or int, float), bool and None. `apply` changes the document it is
+given instead of copying it, because documents run to megabytes and patches
+to a handful of operations: each operation costs one walk down its pointers.
+On error the document is left half-patched, so callers work on a value they
+can discard (PL/Python's argument is one) or on their own copy.
+
+The inverse patch is built from what each operation displaced, never by
+diffing documents. Each operation is a few primitive steps (add, remove,
+replace); each step records its inverse, and the inverse patch is those
+records in reverse order.
+
+Decisions where RFC 6902 leaves room, in agreement with the jsonpatch
+library unless said otherwise:
+- an error that the patch alone shows (a missing member, a bad pointer, an
+  unknown op, removing the whole document, moving a value into its own
+  child) is `malformed_patch`, and every operation is checked for it before
+  any is applied; an empty patch is malformed too (jsonpatch accepts it);
+- an error that depends on the document is `path_not_found`: a missing
+  member, an index beyond the array, a token that is no array index (`01`,
+  `+1`) used on an array, and `-` anywhere but the last token of an `add`
+  path (or of a `move` or `copy` destination);
+- `test` fails with `test_failed` both when the values differ and when its
+  path does not exist, as in jsonpatch, because to a client both mean that
+  the document is not in the state it expected.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from json.encoder import encode_basestring
+from typing import Any, NamedTuple
+
+__all__ = [
+    "KINDS",
+    "OPERATIONS",
+    "PatchError",
+    "apply",
+    "equal",
+    "format_pointer",
+    "parse_pointer",
+]
+
+KINDS = ("malformed_patch", "too_many_operations", "path_not_found", "test_failed")
+OPERATIONS = ("add", "remove", "replace", "move", "copy", "test")
+
+_MISSING = object()
+_NUMBERS = (int, float, Decimal)
+
+
+class PatchError(Exception):
+    """A patch that cannot be applied: `kind` is one of KINDS, `index` the
+    0-based operation at fault (None for the patch as a whole) and `pointer`
+    the JSON pointer at fault (None when there is none)."""
+
+    def __init__(
+        self, kind: str, message: str, *, index: int | None = None, pointer: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.index = index
+        self.pointer = pointer
+
+
+class _Operation(NamedTuple):
+    index: int
+    name: str
+    path: str
+    tokens: list[str]
+    source: str | None  # the "from" member of move and copy
+    source_tokens: list[str] | None
+    value: Any
+
+
+def apply(doc: Any, patch: Any, *, max_operations: int = 100) -> tuple[Any, list[dict]]:
+    """Apply an RFC 6902 patch; return the patched document and its inverse patch.
+
+    `doc` may be changed in place and is garbage after an error. Values from
+    the patch are copied, so neither the patch nor the inverse shares any
+    object with the result. The inverse may hold up to twice as many
+    operations as the patch, and is empty when the patch only tests.
+    """
+    operations = _operations(patch, max_operations)
+    undo: list[dict] = []
+    for op in operations:
+        doc = _APPLY[op.name](doc, op, undo)
+    undo.reverse()
+    return doc, undo
+
+
+def parse_pointer(text: str) -> list[str]:
+    """The reference tokens of an RFC 6901 pointer; "" is the whole document."""
+    try:
+        return _tokens(text)
+    except ValueError as error:
+        raise PatchError(
+            "malformed_patch", f"{_quote(text)} is not a json pointer: {error}", pointer=text
+        ) from None
+
+
+def _tokens(text: str) -> list[str]:
+    if text == "":
+        return []
+    if text[0] != "/":
+        raise ValueError('it does not start with "/"')
+    tokens = text[1:].split("/")
+    if "~" in text:
+        for i, token in enumerate(tokens):
+            if "~" in token:
+                if "~" in token.replace("~0", "").replace("~1", ""):
+                    raise ValueError('"~" is followed by neither 0 nor 1')
+                tokens[i] = token.replace("~1", "/").replace("~0", "~")
+    return tokens
+
+
+def format_pointer(tokens: list[str | int]) -> str:
+    """The RFC 6901 pointer of reference tokens (str keys or int indexes)."""
+    return "".join("/" + str(t).replace("~", "~0").replace("/", "~1") for t in tokens)
+
+
+def equal(a: Any, b: Any) -> bool:
+    """JSON equality as RFC 6902 `test` has it: numbers by value, true and
+    false only equal to themselves, objects regardless of member order."""
+    if a is b:
+        return True
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a == b
+    if isinstance(a, str):
+        return isinstance(b, str) and a == b
+    if isinstance(a, _NUMBERS):
+        return isinstance(b, _NUMBERS) and a == b
+    if isinstance(a, dict):
+        if not isinstance(b, dict) or len(a) != len(b):
+            return False
+        for key, value in a.items():
+            other = b.get(key, _MISSING)
+            if other is _MISSING or not equal(value, other):
+                return False
+        return True
+    if isinstance(a, list):
+        return (
+            isinstance(b, list)
+            and len(a) == len(b)
+            and all(equal(x, y) for x, y in zip(a, b))
+        )
+    return False  # a is None (b is not) or not a JSON value
+
+
+# Checking the patch as a whole
+
+
+def _operations(patch: Any, max_operations: int) -> list[_Operation]:
+    if not isinstance(patch, list):
+        raise PatchError("malformed_patch", "a patch must be an array of operations")
+    if not patch:
+        raise PatchError("malformed_patch", "a patch must have at least one operation")
+    if len(patch) > max_operations:
+        raise PatchError(
+            "too_many_operations",
+            f"the patch has {len(patch)} operations, more than the limit of {max_operations}",
+        )
+    return [_operation(index, raw) for index, raw in enumerate(patch)]
+
+
+def _operation(index: int, raw: Any) -> _Operation:
+    if not isinstance(raw, dict):
+        raise PatchError("malformed_patch", f"operation {index}: not an object", index=index)
+    name = raw.get("op", _MISSING)
+    if name is _MISSING:
+        raise PatchError("malformed_patch", f'operation {index}: "op" is missing', index=index)
+    if not isinstance(name, str) or name not in OPERATIONS:
+        raise PatchError(
+            "malformed_patch",
+            f'operation {index}: "op" is not one of {", ".join(OPERATIONS)}',
+            index=index,
+        )
+    where = f"operation {index} ({name})"
+    path, tokens = _pointer_member(raw, "path", where, index)
+    source = source_tokens = None
+    if name in ("move", "copy"):
+        source, source_tokens = _pointer_member(raw, "from", where, index)
+    value = raw.get("value", _MISSING)
+    if value is _MISSING and name in ("add", "replace", "test"):
+        raise PatchError(
+            "malformed_patch",
+            f'{where}: "value" is missing for path {_quote(path)}',
+            index=index,
+            pointer=path,
+        )
+    if name == "remove" and not tokens:
+        raise PatchError(
+            "malformed_patch",
+            f'{where}: path "" would remove the whole document',
+            index=index,
+            pointer=path,
+        )
+    if name == "move" and len(source_tokens) < len(tokens) and _is_prefix(source_tokens, tokens):
+        raise PatchError(
+            "malformed_patch",
+            f"{where}: path {_quote(path)} is inside from {_quote(source)}",
+            index=index,
+            pointer=path,
+        )
+    return _Operation(index, name, path, tokens, source, source_tokens, value)
+
+
+def _pointer_member(raw: dict, member: str, where: str, index: int) -> tuple[str, list[str]]:
+    text = raw.get(member, _MISSING)
+    if text is _MISSING:
+        raise PatchError("malformed_patch", f'{where}: "{member}" is missing', index=index)
+    if not isinstance(text, str):
+        raise PatchError("malformed_patch", f'{where}: "{member}" is not a string', index=index)
+    try:
+        return text, _tokens(text)
+    except ValueError as error:
+        raise PatchError(
+            "malformed_patch",
+            f"{where}: {member} {_quote(text)} is not a json pointer: {error}",
+            index=index,
+            pointer=text,
+        ) from None
+
+
+# The operations: each appends the inverse of its steps to `undo`, in order
+
+
+def _add(doc: Any, op: _Operation, undo: list[dict]) -> Any:
+    doc, step = _insert(doc, op, op.tokens, op.path, _copy(op.value))
+    undo.append(step)
+    return doc
+
+
+def _remove(doc: Any, op: _Operation, undo: list[dict]) -> Any:
+    parent, key, old = _target(doc, op, op.tokens, op.path, "path")
+    del parent[key]
+    undo.append({"op": "add", "path": op.path, "value": old})
+    return doc
+
+
+def _replace(doc: Any, op: _Operation, undo: list[dict]) -> Any:
+    value = _copy(op.value)
+    if not op.tokens:
+        undo.append({"op": "replace", "path": "", "value": doc})
+        return value
+    parent, key, old = _target(doc, op, op.tokens, op.path, "path")
+    parent[key] = value
+    undo.append({"op": "replace", "path": op.path, "value": old})
+    return doc
+
+
+def _move(doc: Any, op: _Operation, undo: list[dict]) -> Any:
+    if op.source_tokens == op.tokens:
+        _value(doc, op, op.source_tokens, op.source, "from")  # a no-op, but from must exist
+        return doc
+    parent, key, value = _target(doc, op, op.source_tokens, op.source, "from")
+    del parent[key]
+    doc, step = _insert(doc, op, op.tokens, op.path, value)
+    if step["op"] == "remove" and not op.source.startswith(step["path"] + "/"):
+        # Nothing was displaced, so moving the value back undoes both steps
+        # and keeps a possibly large value out of the inverse.
+        undo.append({"op": "move", "from": step["path"], "path": op.source})
+    else:
+        # The value stays in the document, where later operations may change
+        # it, so the inverse needs a copy as it is now.
+        undo.append({"op": "add", "path": op.source, "value": _copy(value)})
+        undo.append(step)
+    return doc
+
+
+def _copy_operation(doc: Any, op: _Operation, undo: list[dict]) -> Any:
+    value = _copy(_value(doc, op, op.source_tokens, op.source, "from"))
+    doc, step = _insert(doc, op, op.tokens, op.path, value)
+    undo.append(step)
+    return doc
+
+
+def _test(doc: Any, op: _Operation, undo: list[dict]) -> Any:
+    if not equal(_value(doc, op, op.tokens, op.path, "path"), op.value):
+        raise PatchError(
+            "test_failed",
+            f"operation {op.index} (test): the value at path {_quote(op.path)}"
+            " differs from the tested value",
+            index=op.index,
+            pointer=op.path,
+        )
+    return doc
+
+
+_APPLY = {
+    "add": _add,
+    "remove": _remove,
+    "replace": _replace,
+    "move": _move,
+    "copy": _copy_operation,
+    "test": _test,
+}
+
+
+# Primitive steps
+
+
+def _insert(doc: Any, op: _Operation, tokens: list[str], path: str, value: Any) -> tuple[Any, dict]:
+    """Add `value` at `path`; return the document and the step that undoes it."""
+    if not tokens:
+        return value, {"op": "replace", "path": "", "value": doc}
+    parent = _parent(doc, op, tokens, path, "path", adding=True)
+    key = tokens[-1]
+    if isinstance(parent, dict):
+        old = parent.get(key, _MISSING)
+        parent[key] = value
+        if old is _MISSING:
+            return doc, {"op": "remove", "path": path}
+        return doc, {"op": "replace", "path": path, "value": old}
+    if isinstance(parent, list):
+        if key == "-":
+            position = len(parent)
+            path = path[: path.rfind("/") + 1] + str(position)
+        else:
+            position = _array_index(key)
+            if position is None:
+                raise _error(
+                    "path_not_found",
+                    op,
+                    f"path {_quote(path)} does not exist: {_quote(key)} is not an array index",
+                    path,
+                )
+            if position > len(parent):
+                raise _error(
+                    "path_not_found", op, f"path {_quote(path)} is beyond the end of the array", path
+                )
+        parent.insert(position, value)
+        return doc, {"op": "remove", "path": path}
+    raise _error(
+        "path_not_found", op, f"the parent of path {_quote(path)} is not an object or array", path
+    )
+
+
+def _value(doc: Any, op: _Operation, tokens: list[str], pointer: str, member: str) -> Any:
+    if not tokens:
+        return doc
+    return _target(doc, op, tokens, pointer, member)[2]
+
+
+def _target(
+    doc: Any, op: _Operation, tokens: list[str], pointer: str, member: str
+) -> tuple[dict | list, str | int, Any]:
+    """The container of an existing location, its key or index, and its value."""
+    parent = _parent(doc, op, tokens, pointer, member, adding=False)
+    key = tokens[-1]
+    if isinstance(parent, dict):
+        value = parent.get(key, _MISSING)
+        if value is not _MISSING:
+            return parent, key, value
+    elif isinstance(parent, list):
+        position = _array_index(key)
+        if position is not None and position < len(parent):
+            return parent, position, parent[position]
+    raise _not_found(op, member, pointer)
+
+
+def _parent(
+    doc: Any, op: _Operation, tokens: list[str], pointer: str, member: str, *, adding: bool
+) -> Any:
+    node = doc
+    for i in range(len(tokens) - 1):
+        token = tokens[i]
+        if isinstance(node, dict):
+            node = node.get(token, _MISSING)
+            if node is not _MISSING:
+                continue
+        elif isinstance(node, list):
+            position = _array_index(token)
+            if position is not None and position < len(node):
+                node = node[position]
+                continue
+        if adding:
+            raise _error(
+                "path_not_found", op, f"the parent of path {_quote(pointer)} does not exist", pointer
+            )
+        raise _not_found(op, member, pointer)
+    return node
+
+
+def _array_index(token: str) -> int | None:
+    # RFC 6901: 0, or digits without a leading zero; no sign, no spaces.
+    # Twenty digits exceed any list, and int() refuses very long strings.
+    if token.isdigit() and token.isascii() and len(token) < 20 and (token[0] != "0" or token == "0"):
+        return int(token)
+    return None
+
+
+def _copy(value: Any) -> Any:
+    """A deep copy of a JSON value; strings, numbers and literals are immutable."""
+    if isinstance(value, dict):
+        return {key: _copy(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_copy(item) for item in value]
+    return value
+
+
+def _is_prefix(head: list[str], tokens: list[str]) -> bool:
+    return tokens[: len(head)] == head
+
+
+def _quote(text: str) -> str:
+    return encode_basestring(text)
+
+
+def _not_found(op: _Operation, member: str, pointer: str) -> PatchError:
+    kind = "test_failed" if op.name == "test" else "path_not_found"
+    return _error(kind, op, f"{member} {_quote(pointer)} does not exist", pointer)
+
+
+def _error(kind: str, op: _Operation, detail: str, pointer: str) -> PatchError:
+    return PatchError(
+        kind, f"operation {op.index} ({op.name}): {detail}", index=op.index, pointer=pointer
+    )

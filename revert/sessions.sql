@@ -1,0 +1,7 @@
+-- Revert odl-db:sessions from pg
+
+begin;
+
+drop table odl.session_contexts;
+
+commit;
