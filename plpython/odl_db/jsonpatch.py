@@ -126,7 +126,7 @@ def equal(a: Any, b: Any) -> bool:
     if a is b:
         return True
     if isinstance(a, bool) or isinstance(b, bool):
-        return a == b
+        return False  # `a is b` has already matched equal booleans
     if isinstance(a, str):
         return isinstance(b, str) and a == b
     if isinstance(a, _NUMBERS):

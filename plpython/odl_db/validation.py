@@ -114,32 +114,67 @@ _SUBSCHEMA = {
 }
 _SUBSCHEMA_LISTS = {"allOf", "anyOf", "oneOf", "prefixItems"}
 _SUBSCHEMA_MAPS = {"properties", "patternProperties", "$defs", "definitions", "dependentSchemas"}
+_ANNOTATIONS = {"title", "description", "default", "examples", "$comment", "deprecated", "readOnly", "writeOnly"}
+_RESOURCE_KEYWORDS = {"$id", "$anchor", "$dynamicAnchor"}
+_LOCAL_DEF = re.compile(r"#/\$defs/([^/~]+)\Z")
 
 
 def _prepare(schema: Any) -> Any:
-    """The schema as compiled: plain numbers and no `$schema` keywords.
+    """The schema as compiled: the same assertions, cheaper to run.
 
-    jsonschema picks the class for a subschema by its `$schema`, so a
-    `$ref` to a resource that names draft 2020-12 (the root, for one) would
-    leave this module's class for the stock one, which knows no Decimal
-    integers. Everything is compiled as draft 2020-12 anyway.
+    - Annotations (title, description, ...) go: they assert nothing.
+    - A bare `{"$ref": "#/$defs/name"}` is replaced by the definition it
+      names (one shared copy per definition), unless that would recurse or
+      the definition is a resource of its own. A `$ref` is the dearest
+      keyword jsonschema runs, and an ODL-SD document meets thousands.
+    - Numbers become plain, and `$schema` goes: jsonschema picks the class
+      for a subschema by its `$schema`, so a `$ref` to a resource naming
+      draft 2020-12 (the root, for one) would leave this module's class for
+      the stock one, which knows no Decimal integers. Everything is
+      compiled as draft 2020-12 anyway.
     """
-    if not isinstance(schema, dict):
-        return _plain_numbers(schema)
-    prepared = {}
-    for keyword, value in schema.items():
-        if keyword == "$schema":
-            continue
-        if keyword in _SUBSCHEMA:
-            value = _prepare(value)
-        elif keyword in _SUBSCHEMA_LISTS and isinstance(value, list):
-            value = [_prepare(v) for v in value]
-        elif keyword in _SUBSCHEMA_MAPS and isinstance(value, dict):
-            value = {name: _prepare(v) for name, v in value.items()}
-        else:
-            value = _plain_numbers(value)
-        prepared[keyword] = value
-    return prepared
+    definitions = schema.get("$defs") if isinstance(schema, dict) else None
+    definitions = definitions if isinstance(definitions, dict) else {}
+    inlined: dict[str, Any] = {}
+    expanding: set[str] = set()
+
+    def definition(ref: Any) -> Any:
+        match = _LOCAL_DEF.match(ref) if isinstance(ref, str) else None
+        name = match.group(1) if match else None
+        target = definitions.get(name)
+        if not isinstance(target, dict) or name in expanding or _RESOURCE_KEYWORDS & target.keys():
+            return None
+        if name not in inlined:
+            expanding.add(name)
+            inlined[name] = walk(target, True)
+            expanding.discard(name)
+        return inlined[name]
+
+    def walk(node: Any, in_root: bool) -> Any:
+        if not isinstance(node, dict):
+            return _plain_numbers(node)
+        # Inside an embedded resource "#/$defs/..." means that resource's.
+        in_root = in_root and not ("$id" in node and node is not schema)
+        if in_root and "$ref" in node and node.keys() - _ANNOTATIONS == {"$ref"}:
+            target = definition(node["$ref"])
+            if target is not None:
+                return target
+        prepared = {}
+        for keyword, value in node.items():
+            if keyword == "$schema" or keyword in _ANNOTATIONS:
+                continue
+            if keyword in _SUBSCHEMA:
+                value = walk(value, in_root)
+            elif keyword in _SUBSCHEMA_LISTS and isinstance(value, list):
+                value = [walk(v, in_root) for v in value]
+            elif keyword in _SUBSCHEMA_MAPS and isinstance(value, dict):
+                value = {name: walk(v, in_root) for name, v in value.items()}
+            else:
+                value = _plain_numbers(value)
+            prepared[keyword] = value
+        return prepared
+
+    return walk(schema, True)
 
 
 # --- patterns ----------------------------------------------------------------
