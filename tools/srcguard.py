@@ -3,7 +3,7 @@
 sqitch hashes a deploy script, not the files it pulls in with \\ir or reads
 with backticks, so an edited source would go unseen. srcguard closes the gap:
 
-  check             every source belongs to exactly one code change, code
+  check             every source (sql/, plpython/, schemas/) belongs to exactly one code change, code
                     changes only include sources, and no source of a released
                     change differs from release.lock (the hashes at its tag)
   tag NAME NOTE     sqitch tag, then lock the sources of every change
@@ -31,14 +31,20 @@ TOP = Path(__file__).resolve().parent.parent
 LOCK = "release.lock"
 
 INCLUDE_SQL = re.compile(r"^\\ir \.\./(?P<path>\S+)\s*$")
-INCLUDE_PY = re.compile(r"^\\set source `cat (?P<path>\S+)`\s*$")
-INSTALL_PY = re.compile(r"^call odl\.python_install\('(?P<module>[\w.]+)', :'source'\);\s*$")
+# A file read into :source, then handed to the procedure that installs it.
+INCLUDE_FILE = re.compile(r"^\\set source `cat (?P<path>\S+)`\s*$")
+INSTALL_FILE = re.compile(
+    r"^call odl\.(python_install|register_json_schema)\('[\w.]+', :'source'\);\s*$"
+)
 # Everything a code change's deploy script may hold besides its includes.
 CODE_LINE = re.compile(
     r"^(--.*|begin;|commit;|call odl\.adopt_objects\(\);|\s*)$"
 )
+# Where sources live; each must be included by exactly one code change.
+SOURCES = (("sql", "*.sql"), ("plpython", "*.py"), ("schemas", "*.json"))
 ROUTINE = re.compile(
-    r"create or replace (?:function|procedure) odl\.(?P<name>\w+)\s*\(.*?\bas (?P<tag>\$\w*\$)\n?(?P<body>.*?)(?P=tag)",
+    r"create or replace (?:function|procedure) (?P<schema>odl|public)\.(?P<name>\w+)\s*\("
+    r".*?\bas (?P<tag>\$\w*\$)\n?(?P<body>.*?)(?P=tag)",
     re.S,
 )
 
@@ -84,7 +90,7 @@ def read_plan(top: Path = TOP) -> Plan:
 def includes_of(script: Path) -> list[str]:
     found = []
     for line in script.read_text().splitlines():
-        match = INCLUDE_SQL.match(line) or INCLUDE_PY.match(line)
+        match = INCLUDE_SQL.match(line) or INCLUDE_FILE.match(line)
         if match:
             found.append(match["path"])
     return found
@@ -116,8 +122,8 @@ def check(top: Path = TOP) -> list[str]:
             allowed = (
                 CODE_LINE.match(line)
                 or INCLUDE_SQL.match(line)
-                or INCLUDE_PY.match(line)
-                or INSTALL_PY.match(line)
+                or INCLUDE_FILE.match(line)
+                or INSTALL_FILE.match(line)
             )
             if not allowed:
                 problems.append(
@@ -133,8 +139,9 @@ def check(top: Path = TOP) -> list[str]:
                 owner[source] = change.name
 
     for source in sorted(
-        [str(p.relative_to(top)) for p in (top / "sql").rglob("*.sql")]
-        + [str(p.relative_to(top)) for p in (top / "plpython").rglob("*.py")]
+        str(p.relative_to(top))
+        for folder, pattern in SOURCES
+        for p in (top / folder).rglob(pattern)
     ):
         if source not in owner:
             problems.append(f"{source} is not included by any deploy script")
@@ -205,21 +212,19 @@ def rework(change: str, note: str, top: Path = TOP) -> None:
 def inline_sources(script: str, tag_name: str, top: Path = TOP) -> str:
     """A deploy script with every included source written out in place."""
     out = []
-    module_source = None
+    quote = "$odl_source$"
+    source = None
     for line in script.splitlines():
-        sql, py, install = INCLUDE_SQL.match(line), INCLUDE_PY.match(line), INSTALL_PY.match(line)
+        sql, file, install = INCLUDE_SQL.match(line), INCLUDE_FILE.match(line), INSTALL_FILE.match(line)
         if sql:
             out.append(f"-- {sql['path']} as released in @{tag_name}")
             out.append((top / sql["path"]).read_text().rstrip("\n"))
-        elif py:
-            out.append(f"-- {py['path']} as released in @{tag_name}")
-            module_source = (top / py["path"]).read_text()
+        elif file:
+            out.append(f"-- {file['path']} as released in @{tag_name}")
+            source = (top / file["path"]).read_text()
         elif install:
-            quote = "$odl_source$"
-            assert module_source is not None and quote not in module_source
-            out.append(
-                f"call odl.python_install('{install['module']}', {quote}{module_source}{quote});"
-            )
+            assert source is not None and quote not in source
+            out.append(line.replace(":'source'", quote + source + quote))
         else:
             out.append(line)
     return "\n".join(out) + "\n"
@@ -239,12 +244,13 @@ def deployed_differences(conn, top: Path = TOP) -> list[str]:
         problems += [f"module {m} has no source file" for m in deployed]
 
         cur.execute(
-            "select proname, prosrc from pg_proc where pronamespace = 'odl'::regnamespace"
+            "select pronamespace::regnamespace::text || '.' || proname, prosrc from pg_proc"
+            " where proowner = 'odl_owner'::regrole"
         )
         bodies = dict(cur.fetchall())
         for path in sorted((top / "sql").rglob("*.sql")):
             for match in ROUTINE.finditer(path.read_text()):
-                name = match["name"]
+                name = f"{match['schema']}.{match['name']}"
                 if name not in bodies:
                     problems.append(f"{name} from {path.relative_to(top)} is not deployed")
                 elif bodies[name] != match["body"] and bodies[name] != "\n" + match["body"]:

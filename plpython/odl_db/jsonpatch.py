@@ -264,7 +264,7 @@ def _move(doc: Any, op: _Operation, undo: list[dict]) -> Any:
     else:
         # The value stays in the document, where later operations may change
         # it, so the inverse needs a copy as it is now.
-        undo.append({"op": "add", "path": op.source, "value": _copy(value)})
+        undo.append({"op": "add", "path": op.source, "value": value})
         undo.append(step)
     return doc
 

@@ -16,9 +16,10 @@ PostgreSQL and 4.26 in the test venv. Where they differ, this module decides:
   json-pointer (RFC 6901). Other formats are annotations only.
 - Patterns follow ECMA-262 as JSON Schema says: `$` matches only at the
   end, so "4.1.0\\n" does not match "^...$"; \\d and \\w are ASCII.
-- References never leave the schema: a `$ref` to anything but the schema
-  itself or the draft 2020-12 meta-schemas raises SchemaReferenceError
-  instead of fetching from the network.
+- A schema is checked against the draft 2020-12 meta-schema when it is
+  compiled, and references never leave it: a `$ref` to anything but the
+  schema itself or the meta-schemas raises InvalidSchemaError instead of
+  fetching from the network.
 - Messages are written here, from the failing keyword, so they read the
   same on every release and never show a Python repr.
 """
@@ -45,7 +46,7 @@ from odl_db.canonical import canonical_json, content_hash
 __all__ = [
     "FORMATS",
     "SUPPORTED_VERSIONS",
-    "SchemaReferenceError",
+    "InvalidSchemaError",
     "check_schema",
     "integrity_errors",
     "schema_errors",
@@ -58,8 +59,9 @@ CACHE_LIMIT = 64  # compiled validators kept per cache; schemas are few
 Error = tuple[str, str]  # (RFC 6901 pointer, message)
 
 
-class SchemaReferenceError(ValueError):
-    """A `$ref` of the schema names something outside it."""
+class InvalidSchemaError(ValueError):
+    """The schema cannot be applied: it breaks the draft 2020-12
+    meta-schema, or one of its references cannot be resolved."""
 
 
 # --- numbers -----------------------------------------------------------------
@@ -182,23 +184,27 @@ def _prepare(schema: Any) -> Any:
 
 @functools.lru_cache(maxsize=1024)
 def _ecma_regex(pattern: str) -> re.Pattern[str]:
-    """Compiles an ECMA-262 pattern: an unescaped `$` outside a character
-    class becomes \\Z, because Python's `$` also matches before a final
-    newline."""
+    """Compiles an ECMA-262 pattern, the dialect JSON Schema names, with re:
+    `$` outside a character class becomes \\Z (re's `$` also matches before
+    a final newline), `(?<name>` becomes `(?P<name>`, and \\d and \\w match
+    ASCII only."""
     out: list[str] = []
     in_class = False
-    chars = iter(pattern)
-    for char in chars:
-        if char == "\\":
-            out.append(char + next(chars, ""))
-            continue
-        if in_class:
-            in_class = char != "]"
-        elif char == "[":
+    i = 0
+    while i < len(pattern):
+        token, step = pattern[i], 1
+        if token == "\\":
+            token, step = pattern[i : i + 2], 2
+        elif in_class:
+            in_class = token != "]"
+        elif token == "[":
             in_class = True
-        elif char == "$":
-            char = r"\Z"
-        out.append(char)
+        elif token == "$":
+            token = r"\Z"
+        elif pattern.startswith("(?<", i) and pattern[i + 3 : i + 4] not in ("=", "!"):
+            token, step = "(?P<", 3
+        out.append(token)
+        i += step
     return re.compile("".join(out), re.ASCII)
 
 
@@ -225,11 +231,12 @@ def _valid_date(year: str, month: str, day: str) -> bool:
     return True
 
 
-def _valid_time(hour, minute, second, sign, offset_hour, offset_minute) -> bool:
+def _valid_time(hour: str, minute: str, second: str, sign: str | None, offset_hour: str | None,
+                offset_minute: str | None) -> bool:
     # RFC 3339 allows a leap second (60); offsets stay below a day.
     return (
         int(hour) < 24 and int(minute) < 60 and int(second) <= 60
-        and (sign is None or (int(offset_hour) < 24 and int(offset_minute) < 60))
+        and (sign is None or (int(offset_hour or 0) < 24 and int(offset_minute or 0) < 60))
     )
 
 
@@ -345,6 +352,15 @@ def _declared(name: str, schema: dict) -> bool:
     )
 
 
+def _pattern_properties(validator, patterns, instance, schema) -> Iterator[ValidationError]:
+    if validator.is_type(instance, "object"):
+        for pattern, subschema in patterns.items():
+            regex = _ecma_regex(pattern)
+            for name, value in instance.items():
+                if regex.search(name):
+                    yield from validator.descend(value, subschema, path=name, schema_path=pattern)
+
+
 def _pattern(validator, pattern, instance, schema) -> Iterator[ValidationError]:
     if validator.is_type(instance, "string") and not _ecma_regex(pattern).search(instance):
         yield _Finding(f"must match pattern {pattern}")
@@ -371,6 +387,46 @@ def _multiple_of(validator, divisor, instance, schema) -> Iterator[ValidationErr
             yield _Finding(f"must be a multiple of {canonical_json(divisor)}")
 
 
+def _items(validator, items, instance, schema) -> Iterator[ValidationError]:
+    if items is not False:
+        yield from _STOCK["items"](validator, items, instance, schema)
+        return
+    if validator.is_type(instance, "array"):
+        for index in range(len(schema.get("prefixItems", ())), len(instance)):
+            yield _Finding("item is not allowed", path=[index])
+
+
+def _dependent_required(validator, dependencies, instance, schema) -> Iterator[ValidationError]:
+    if validator.is_type(instance, "object"):
+        for name, needed in dependencies.items():
+            if name in instance:
+                for other in needed:
+                    if other not in instance:
+                        yield _Finding(
+                            f"missing property {canonical_json(other)}, required when"
+                            f" {canonical_json(name)} is present"
+                        )
+
+
+def _property_names(validator, names, instance, schema) -> Iterator[ValidationError]:
+    if validator.is_type(instance, "object"):
+        for name in instance:
+            for error in validator.descend(name, names):
+                yield _Finding(f"property name {canonical_json(name)} {_message(error)}", path=[name])
+
+
+def _reference(keyword: str) -> Any:
+    stock = _STOCK[keyword]
+
+    def reference(validator, ref, instance, schema) -> Iterator[ValidationError]:
+        try:
+            yield from stock(validator, ref, instance, schema)
+        except _REFERENCE_ERRORS:
+            raise InvalidSchemaError(f"cannot resolve schema reference {ref}") from None
+
+    return reference
+
+
 _Validator = jsonschema.validators.extend(
     Draft202012Validator,
     validators={
@@ -378,9 +434,15 @@ _Validator = jsonschema.validators.extend(
         "additionalProperties": _additional_properties,
         "unevaluatedProperties": _unevaluated_properties,
         "pattern": _pattern,
+        "patternProperties": _pattern_properties,
         "enum": _enum,
         "const": _const,
         "multipleOf": _multiple_of,
+        "items": _items,
+        "dependentRequired": _dependent_required,
+        "propertyNames": _property_names,
+        "$ref": _reference("$ref"),
+        "$dynamicRef": _reference("$dynamicRef"),
     },
     type_checker=Draft202012Validator.TYPE_CHECKER.redefine_many(
         {"number": _is_number, "integer": _is_integer}
@@ -427,11 +489,15 @@ def validator_for(schema: Any, cache: dict | None = None) -> Any:
 
     `cache` (e.g. a dict kept in PL/Python's GD) maps the schema's content
     hash to its validator, so an edited schema is compiled afresh and never
-    served stale. The cache keeps at most CACHE_LIMIT validators.
+    served stale. The cache keeps at most CACHE_LIMIT validators. Raises
+    InvalidSchemaError for a schema that check_schema() faults.
     """
     key = content_hash(schema)
     if cache is not None and key in cache:
         return cache[key]
+    problems = check_schema(schema)
+    if problems:
+        raise InvalidSchemaError("invalid schema: " + "; ".join(problems[:5]))
     validator = _compile(_prepare(schema))
     if cache is not None:
         validators = [k for k in cache if isinstance(k, str) and k.startswith("sha256:")]
@@ -442,8 +508,8 @@ def validator_for(schema: Any, cache: dict | None = None) -> Any:
 
 
 def schema_errors(doc: Any, schema: Any, cache: dict | None = None) -> list[Error]:
-    """Every place where `doc` breaks `schema`, as (pointer, message) pairs
-    in document order (numeric array indexes), each pair once."""
+    """Every place where `doc` breaks `schema`, as (pointer, message) pairs,
+    each once, sorted by pointer (array indexes as numbers)."""
     return _report(validator_for(schema, cache), doc)
 
 
@@ -451,7 +517,7 @@ def check_schema(schema: Any) -> list[str]:
     """What makes `schema` an invalid draft 2020-12 schema: one "pointer:
     message" per error, empty for a valid schema. The meta-schema alone
     cannot see unresolvable references; those surface when validating."""
-    return [f"{pointer or '/'}: {message}" for pointer, message in _report(_META_VALIDATOR, _plain_numbers(schema))]
+    return [f"{pointer or '(root)'}: {message}" for pointer, message in _report(_META_VALIDATOR, _plain_numbers(schema))]
 
 
 def integrity_errors(doc: Any, supported_versions: Iterable[str] = SUPPORTED_VERSIONS) -> list[Error]:
@@ -502,7 +568,7 @@ def _report(validator: Any, instance: Any) -> list[Error]:
     try:
         found = {(_pointer(e.absolute_path), _message(e)) for e in validator.iter_errors(instance)}
     except _REFERENCE_ERRORS as exc:
-        raise SchemaReferenceError(f"schema reference cannot be resolved: {exc}") from None
+        raise InvalidSchemaError(f"cannot resolve a schema reference: {exc}") from None
     return sorted(found, key=_order)
 
 
@@ -549,11 +615,11 @@ def _message(error: ValidationError) -> str:
         return "must match at least one of the allowed schemas"
     if keyword == "oneOf":
         return "must match exactly one of the allowed schemas"
+    if keyword == "contains":
+        return "must contain an item that matches the schema"
     if keyword == "not":
         return "must not match the forbidden schema"
     if keyword is None:  # the false schema
         return "no value is allowed here"
-    if keyword == "dependentRequired":
-        return "is missing properties that other present properties require"
     text = error.message
     return text[:1].lower() + text[1:]

@@ -1,6 +1,6 @@
 -- Sessions that compiled a PL/Python function keep it until its pg_proc row
 -- changes. Installing a changed module therefore re-creates every PL/Python
--- function in odl unchanged, so each session recompiles them and their
+-- function of odl_owner unchanged, so each session recompiles them and their
 -- first call reloads the package through odl.python_boot().
 create or replace procedure odl.python_install(module text, source text)
 language plpgsql
@@ -34,9 +34,9 @@ begin
     for fn in
         select p.oid
         from pg_proc as p
-        where p.pronamespace = 'odl'::regnamespace
+        where p.proowner = 'odl_owner'::regrole
             and p.prolang = (select oid from pg_language where lanname = 'plpython3u')
-            and p.proname <> 'python_boot'
+            and p.oid <> 'odl.python_boot()'::regprocedure
     loop
         execute pg_get_functiondef(fn);
     end loop;

@@ -27,7 +27,7 @@ def test_a_changed_function_body_is_reported(conn):
         " language sql as $$ select 'someone' $$"
     )
     assert srcguard.deployed_differences(conn) == [
-        "odl_current_user_id differs from sql/015_context/context.sql"
+        "odl.odl_current_user_id differs from sql/015_context/context.sql"
     ]
 
 

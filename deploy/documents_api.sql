@@ -1,0 +1,25 @@
+-- Deploy odl-db:documents_api to pg
+-- requires: documents
+-- requires: canonical
+
+begin;
+
+\set source `cat plpython/odl_db/jsonpatch.py`
+call odl.python_install('odl_db.jsonpatch', :'source');
+\set source `cat plpython/odl_db/validation.py`
+call odl.python_install('odl_db.validation', :'source');
+\set source `cat plpython/odl_db/documents.py`
+call odl.python_install('odl_db.documents', :'source');
+
+\ir ../sql/040_documents_api/engine.sql
+\ir ../sql/040_documents_api/json_schemas.sql
+\ir ../sql/040_documents_api/odl_create_document.sql
+\ir ../sql/040_documents_api/odl_apply_patch.sql
+\ir ../sql/040_documents_api/odl_get_document.sql
+\ir ../sql/040_documents_api/odl_document_heads.sql
+\ir ../sql/040_documents_api/odl_revert_document.sql
+\ir ../sql/040_documents_api/odl_jsonpatch.sql
+
+call odl.adopt_objects();
+
+commit;

@@ -1,0 +1,134 @@
+-- The PL/Python engine behind the document API. These functions are
+-- internal: they return failures as (sqlstate, message, detail) for
+-- odl.raise_failure(), because errors raised inside PL/Python carry the
+-- exception class in their message.
+
+insert into odl.error_codes (sqlstate, name, meaning) values
+('ODP01', 'malformed_patch', 'The patch is not a valid RFC 6902 patch (or a pointer is not valid RFC 6901)'),
+('ODP02', 'too_many_operations', 'The patch has more than 100 operations'),
+('ODP03', 'path_not_found', 'An operation''s path or from names a location that does not exist'),
+('ODP04', 'test_failed', 'A test operation found a different value'),
+('ODV01', 'version_conflict', 'expected_version is not the document''s current version'),
+('ODS01', 'schema_invalid', 'The document does not match the JSON Schema of its schema_version'),
+('ODS02', 'integrity_violation', 'The document breaks a rule beyond the schema, or its schema_version is not registered'),
+('ODD01', 'unknown_document', 'No document with that id is visible in the current tenant'),
+('ODD02', 'unknown_project', 'No project with that id is visible in the current tenant'),
+('ODD03', 'unknown_version', 'The document has no such version')
+on conflict (sqlstate) do update set name = excluded.name, meaning = excluded.meaning;
+
+create or replace function odl.raise_failure(sqlstate text, message text, detail text)
+returns void
+language plpgsql
+immutable
+parallel safe
+security invoker
+set search_path = pg_catalog, odl, pg_temp
+as $$
+begin
+    if sqlstate is null then
+        return;
+    end if;
+    raise exception using errcode = sqlstate, message = message, detail = coalesce(detail, '');
+end
+$$;
+
+revoke all on function odl.raise_failure(text, text, text) from public;
+comment on function odl.raise_failure(text, text, text) is
+'Raises a failure reported by the engine; does nothing when sqlstate is null';
+
+create or replace function odl.document_write(
+    doc jsonb,
+    patch jsonb,
+    max_operations integer,
+    out document jsonb,
+    out inverse_patch jsonb,
+    out doc_hash text,
+    out sqlstate text,
+    out message text,
+    out detail text
+)
+language plpython3u
+stable
+parallel restricted
+security definer
+set search_path = pg_catalog, odl, pg_temp
+transform for type jsonb
+as $$
+if "documents" not in SD:
+    plpy.execute("select odl.python_boot()")
+    from odl_db import documents
+    SD["documents"] = documents
+    SD["hash_of"] = plpy.prepare("select content_hash from odl.json_schemas where version = $1", ["text"])
+    SD["schema_of"] = plpy.prepare("select schema from odl.json_schemas where version = $1", ["text"])
+
+
+def schema_of(version):
+    rows = plpy.execute(SD["hash_of"], [version])
+    if not rows:
+        return None
+    schemas = GD.setdefault("odl_schemas", {})
+    key = rows[0]["content_hash"]
+    if key not in schemas:
+        schemas[key] = plpy.execute(SD["schema_of"], [version])[0]["schema"]
+    return schemas[key]
+
+
+cache = GD.setdefault("odl_validation", {})
+if patch is None:
+    return SD["documents"].check(doc, schema_of, cache)
+return SD["documents"].change(doc, patch, schema_of, cache, max_operations)
+$$;
+
+revoke all on function odl.document_write(jsonb, jsonb, integer) from public;
+comment on function odl.document_write(jsonb, jsonb, integer) is
+'Applies a patch (or none) and validates and hashes the result; failures come back as data';
+
+create or replace function odl.document_patch(
+    doc jsonb,
+    patch jsonb,
+    max_operations integer,
+    out document jsonb,
+    out inverse_patch jsonb,
+    out sqlstate text,
+    out message text,
+    out detail text
+)
+language plpython3u
+immutable
+parallel restricted
+security definer
+set search_path = pg_catalog, odl, pg_temp
+transform for type jsonb
+as $$
+if "documents" not in SD:
+    plpy.execute("select odl.python_boot()")
+    from odl_db import documents
+    SD["documents"] = documents
+outcome = SD["documents"].apply(doc, patch, max_operations)
+return outcome.document, outcome.inverse, outcome.sqlstate, outcome.message, outcome.detail
+$$;
+
+revoke all on function odl.document_patch(jsonb, jsonb, integer) from public;
+comment on function odl.document_patch(jsonb, jsonb, integer) is
+'Applies a patch without checks; failures come back as data';
+
+create or replace function odl.document_replay(doc jsonb, patches jsonb)
+returns jsonb
+language plpython3u
+immutable
+strict
+parallel restricted
+security definer
+set search_path = pg_catalog, odl, pg_temp
+transform for type jsonb
+as $$
+if "documents" not in SD:
+    plpy.execute("select odl.python_boot()")
+    from odl_db import documents
+    SD["documents"] = documents
+return SD["documents"].replay(doc, patches)
+$$;
+
+revoke all on function odl.document_replay(jsonb, jsonb) from public;
+comment on function odl.document_replay(jsonb, jsonb) is
+'A document after each stored patch of a JSON array of patches, in order';

@@ -1,0 +1,142 @@
+-- JSON Schema (draft 2020-12) validation: the schema registry's writer, and
+-- pg_jsonschema's SQL API with its names and signatures. pg_jsonschema is
+-- installed in public by default, so these live there too and SQL written
+-- for it runs unchanged.
+
+create or replace function odl.json_schema_problems(schema jsonb)
+returns text []
+language plpython3u
+immutable
+parallel restricted
+security definer
+set search_path = pg_catalog, odl, pg_temp
+transform for type jsonb
+as $$
+if "validation" not in SD:
+    plpy.execute("select odl.python_boot()")
+    from odl_db import validation
+    SD["validation"] = validation
+return SD["validation"].check_schema(schema)
+$$;
+
+revoke all on function odl.json_schema_problems(jsonb) from public;
+comment on function odl.json_schema_problems(jsonb) is
+'Why a schema is not a valid draft 2020-12 schema, one "pointer: message" each; empty when it is';
+
+create or replace procedure odl.register_json_schema(version text, schema jsonb)
+language plpgsql
+security invoker
+set search_path = pg_catalog, odl, pg_temp
+as $$
+declare
+    problems text [] := odl.json_schema_problems(register_json_schema.schema);
+begin
+    if cardinality(problems) > 0 then
+        raise exception using
+            errcode = '22023',
+            message = format('schema for version %s is not a valid JSON Schema', register_json_schema.version),
+            detail = array_to_string(problems, E'\n');
+    end if;
+    insert into odl.json_schemas as s (schema_id, version, schema, content_hash)
+    values (
+        register_json_schema.schema ->> '$id', register_json_schema.version,
+        register_json_schema.schema, odl.odl_content_hash(register_json_schema.schema)
+    )
+    on conflict on constraint json_schemas_pkey do update
+    set schema = excluded.schema, content_hash = excluded.content_hash, registered_at = now()
+    where s.content_hash <> excluded.content_hash;
+end
+$$;
+
+revoke all on procedure odl.register_json_schema(text, jsonb) from public; -- noqa: LT01
+comment on procedure odl.register_json_schema(text, jsonb) is -- noqa: LT01
+'Registers (or updates) the JSON Schema that documents of a schema_version are validated against';
+
+create or replace function public.jsonschema_validation_errors(schema json, instance json)
+returns text []
+language plpython3u
+immutable
+strict
+parallel restricted
+security definer
+set search_path = pg_catalog, odl, pg_temp
+as $$
+import json
+from decimal import Decimal
+
+if "validation" not in SD:
+    plpy.execute("select odl.python_boot()")
+    from odl_db import validation
+    SD["validation"] = validation
+errors = SD["validation"].schema_errors(
+    json.loads(instance, parse_float=Decimal),
+    json.loads(schema, parse_float=Decimal),
+    GD.setdefault("odl_validation", {}),
+)
+return [f"{pointer or '(root)'}: {message}" for pointer, message in errors]
+$$;
+
+alter function public.jsonschema_validation_errors(json, json) owner to odl_owner;
+revoke all on function public.jsonschema_validation_errors(json, json) from public;
+grant execute on function public.jsonschema_validation_errors(json, json) to public;
+comment on function public.jsonschema_validation_errors(json, json) is
+'pg_jsonschema API: every way the instance breaks the draft 2020-12 schema, as "pointer: message"';
+
+create or replace function public.json_matches_schema(schema json, instance json)
+returns boolean
+language sql
+immutable
+strict
+parallel restricted
+security invoker
+set search_path = pg_catalog, public, pg_temp
+as $$
+    select cardinality(public.jsonschema_validation_errors(schema, instance)) = 0
+$$;
+
+alter function public.json_matches_schema(json, json) owner to odl_owner;
+grant execute on function public.json_matches_schema(json, json) to public;
+comment on function public.json_matches_schema(json, json) is
+'pg_jsonschema API: whether the instance is valid against the draft 2020-12 schema';
+
+create or replace function public.jsonb_matches_schema(schema json, instance jsonb)
+returns boolean
+language sql
+immutable
+strict
+parallel restricted
+security invoker
+set search_path = pg_catalog, public, pg_temp
+as $$
+    select cardinality(public.jsonschema_validation_errors(schema, instance::json)) = 0
+$$;
+
+alter function public.jsonb_matches_schema(json, jsonb) owner to odl_owner;
+grant execute on function public.jsonb_matches_schema(json, jsonb) to public;
+comment on function public.jsonb_matches_schema(json, jsonb) is
+'pg_jsonschema API: whether the jsonb instance is valid against the draft 2020-12 schema';
+
+create or replace function public.jsonschema_is_valid(schema json)
+returns boolean
+language plpython3u
+immutable
+strict
+parallel restricted
+security definer
+set search_path = pg_catalog, odl, pg_temp
+as $$
+import json
+from decimal import Decimal
+
+if "validation" not in SD:
+    plpy.execute("select odl.python_boot()")
+    from odl_db import validation
+    SD["validation"] = validation
+return not SD["validation"].check_schema(json.loads(schema, parse_float=Decimal))
+$$;
+
+alter function public.jsonschema_is_valid(json) owner to odl_owner;
+revoke all on function public.jsonschema_is_valid(json) from public;
+grant execute on function public.jsonschema_is_valid(json) to public;
+comment on function public.jsonschema_is_valid(json) is
+'pg_jsonschema API: whether the schema is a valid draft 2020-12 JSON Schema';

@@ -1,0 +1,120 @@
+-- Every write of a document goes through odl.write_patch(): it locks the
+-- row, checks the expected version, applies, validates and hashes, then
+-- updates the document and appends the version and the patch.
+
+create or replace function odl.write_patch(
+    doc_id text,
+    patch jsonb,
+    expected_version integer,
+    intent text,
+    evidence_uris text[],
+    tool_version text,
+    dry_run boolean,
+    max_operations integer
+)
+returns table (version integer, doc_hash text, inverse_patch jsonb, document jsonb)
+language plpgsql
+volatile
+security invoker
+set search_path = pg_catalog, odl, pg_temp
+as $$
+#variable_conflict use_column
+declare
+    -- Every 100th version keeps a full snapshot, so rebuilding any version
+    -- replays at most 50 patches (from a snapshot, or back from the current).
+    snapshot_interval constant integer := 100;
+    context record := odl.require_context();
+    current_doc record;
+    outcome record;
+    new_version integer;
+begin
+    if expected_version is null then
+        raise exception using
+            errcode = '22004',
+            message = 'expected_version is required',
+            hint = 'Pass the version the patch was written against.';
+    end if;
+
+    if dry_run then
+        select d.* into current_doc from odl.odl_documents as d where d.doc_id = write_patch.doc_id;
+    else
+        select d.* into current_doc from odl.odl_documents as d where d.doc_id = write_patch.doc_id for update;
+    end if;
+    if not found then
+        raise exception using
+            errcode = 'ODD01',
+            message = 'document does not exist',
+            detail = format('doc_id %s', write_patch.doc_id);
+    end if;
+    if current_doc.version <> expected_version then
+        raise exception using
+            errcode = 'ODV01',
+            message = 'version conflict',
+            detail = format('expected version %s, current version %s', expected_version, current_doc.version),
+            hint = 'Read the current version, rebase the patch on it and retry.';
+    end if;
+
+    outcome := odl.document_write(current_doc.doc_json, patch, max_operations);
+    perform odl.raise_failure(outcome.sqlstate, outcome.message, outcome.detail);
+    new_version := current_doc.version + 1;
+
+    if dry_run then
+        return query select new_version, outcome.doc_hash, outcome.inverse_patch, outcome.document;
+        return;
+    end if;
+
+    update odl.odl_documents as d
+    set doc_json = outcome.document,
+        doc_hash = outcome.doc_hash,
+        schema_version = outcome.document ->> 'schema_version',
+        version = new_version,
+        valid_from = now(),
+        updated_by = context.user_id
+    where d.tenant_id = current_doc.tenant_id and d.doc_id = current_doc.doc_id;
+
+    insert into odl.odl_document_versions (tenant_id, doc_id, version, doc_hash, doc_json, created_by)
+    values (
+        current_doc.tenant_id, current_doc.doc_id, new_version, outcome.doc_hash,
+        case when new_version % snapshot_interval = 0 then outcome.document end,
+        context.user_id
+    );
+    insert into odl.odl_patches (
+        tenant_id, doc_id, to_version, from_version, patch_json, inverse_patch,
+        evidence_uris, intent, tool_version, created_by
+    )
+    values (
+        current_doc.tenant_id, current_doc.doc_id, new_version, current_doc.version, patch,
+        outcome.inverse_patch, to_jsonb(coalesce(evidence_uris, '{}')), intent, tool_version, context.user_id
+    );
+
+    return query select new_version, outcome.doc_hash, outcome.inverse_patch, null::jsonb;
+end
+$$;
+
+revoke all on function odl.write_patch(text, jsonb, integer, text, text[], text, boolean, integer) from public;
+comment on function odl.write_patch(text, jsonb, integer, text, text[], text, boolean, integer) is
+'The one writer of documents: lock, check the version, apply, validate, hash, then append history';
+
+create or replace function odl.odl_apply_patch(
+    doc_id text,
+    patch jsonb,
+    expected_version integer,
+    intent text default null,
+    evidence_uris text[] default '{}',
+    tool_version text default null,
+    dry_run boolean default false
+)
+returns table (version integer, doc_hash text, inverse_patch jsonb, document jsonb)
+language sql
+volatile
+security definer
+set search_path = pg_catalog, odl, pg_temp
+as $$
+    select * from odl.write_patch(doc_id, patch, expected_version, intent, evidence_uris, tool_version, dry_run, 100)
+$$;
+
+revoke all on function odl.odl_apply_patch(text, jsonb, integer, text, text[], text, boolean) from public;
+grant execute on function odl.odl_apply_patch(text, jsonb, integer, text, text[], text, boolean) to odl_app;
+comment on function odl.odl_apply_patch(text, jsonb, integer, text, text[], text, boolean) is
+'Applies an RFC 6902 patch (1 to 100 operations) atomically to the current version; returns the new version, '
+'its hash and the exact inverse patch, and on a dry run the would-be document without writing anything';

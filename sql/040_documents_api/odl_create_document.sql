@@ -1,0 +1,39 @@
+create or replace function odl.odl_create_document(project_id text, doc jsonb)
+returns text
+language plpgsql
+volatile
+security definer
+set search_path = pg_catalog, odl, pg_temp
+as $$
+declare
+    context record := odl.require_context();
+    checked record;
+    new_id text := odl.odl_ulid();
+begin
+    if not exists (select from odl.projects as p where p.project_id = odl_create_document.project_id) then
+        raise exception using
+            errcode = 'ODD02',
+            message = 'project does not exist',
+            detail = format('project_id %s', odl_create_document.project_id);
+    end if;
+
+    checked := odl.document_write(doc, null, null);
+    perform odl.raise_failure(checked.sqlstate, checked.message, checked.detail);
+
+    insert into odl.odl_documents (
+        tenant_id, doc_id, project_id, schema_version, doc_json, doc_hash, version, created_by, updated_by
+    )
+    values (
+        context.tenant_id, new_id, odl_create_document.project_id, doc ->> 'schema_version',
+        doc, checked.doc_hash, 1, context.user_id, context.user_id
+    );
+    insert into odl.odl_document_versions (tenant_id, doc_id, version, doc_hash, doc_json, created_by)
+    values (context.tenant_id, new_id, 1, checked.doc_hash, doc, context.user_id);
+    return new_id;
+end
+$$;
+
+revoke all on function odl.odl_create_document(text, jsonb) from public;
+grant execute on function odl.odl_create_document(text, jsonb) to odl_app;
+comment on function odl.odl_create_document(text, jsonb) is
+'Validates an ODL-SD document, stores it as version 1 of a new document of the project, and returns its ULID';

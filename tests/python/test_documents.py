@@ -1,0 +1,207 @@
+"""The document store through its API, as odl_app: versions, exact inverses,
+atomic failures, history, reverts and races."""
+
+from __future__ import annotations
+
+import copy
+import sys
+import threading
+
+import psycopg
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+from psycopg.types.json import Jsonb
+
+from conftest import TOP, server_conninfo
+from odl_db import canonical
+
+sys.path.insert(0, str(TOP))
+from fixtures import odlsd  # noqa: E402
+
+SMALL = odlsd.generate(10_000, seed=7)
+
+
+def app_session(dbname: str, tenant) -> psycopg.Connection:
+    """An odl_app connection with the tenant's context set in its transaction."""
+    conn = psycopg.connect(server_conninfo(dbname=dbname, user="odl_app"))
+    conn.execute("select odl.odl_set_context(%s, %s)", tenant)
+    return conn
+
+
+@pytest.fixture
+def document(dbname, tenant):
+    """A committed document of SMALL: (doc_id, tenant)."""
+    with app_session(dbname, tenant) as conn:
+        project = conn.execute("select odl.odl_create_project('docs')").fetchone()[0]
+        doc_id = conn.execute(
+            "select odl.odl_create_document(%s, %s)", (project, Jsonb(SMALL))
+        ).fetchone()[0]
+    return doc_id, tenant
+
+
+def apply(conn, doc_id, patch, expected, **options):
+    names = "".join(f", {name} => %({name})s" for name in options)
+    return conn.execute(
+        f"select * from odl.odl_apply_patch(%(doc)s, %(patch)s, %(expected)s{names})",
+        {"doc": doc_id, "patch": Jsonb(patch), "expected": expected, **options},
+    ).fetchone()
+
+
+def current(conn, doc_id):
+    return conn.execute(
+        "select odl.odl_get_document(%s), (select version from odl.odl_document_heads() where doc_id = %s)",
+        (doc_id, doc_id),
+    ).fetchone()
+
+
+def test_created_document_is_version_1_with_its_content_hash(dbname, document):
+    doc_id, tenant = document
+    with app_session(dbname, tenant) as conn:
+        stored = conn.execute("select odl.odl_get_document(%s)", (doc_id,)).fetchone()[0]
+    assert stored == SMALL
+    with psycopg.connect(server_conninfo(dbname=dbname)) as conn:
+        version, doc_hash = conn.execute(
+            "select version, doc_hash from odl.odl_documents where doc_id = %s", (doc_id,)
+        ).fetchone()
+    assert (version, doc_hash) == (1, canonical.content_hash(SMALL))
+
+
+def test_patch_returns_new_version_hash_and_exact_inverse(dbname, document):
+    doc_id, tenant = document
+    patch = [
+        {"op": "replace", "path": "/instances/0/lifecycle_status", "value": "installed"},
+        {"op": "add", "path": "/meta/notes", "value": ["first"]},
+        {"op": "remove", "path": "/connections/0"},
+    ]
+    with app_session(dbname, tenant) as conn:
+        version, doc_hash, inverse, document_out = apply(conn, doc_id, patch, 1)
+        assert (version, document_out) == (2, None)
+        after = conn.execute("select odl.odl_get_document(%s)", (doc_id,)).fetchone()[0]
+        assert doc_hash == canonical.content_hash(after)
+        back = conn.execute("select odl.odl_jsonpatch_apply(%s, %s)", (Jsonb(after), Jsonb(inverse))).fetchone()[0]
+    assert canonical.content_hash(back) == canonical.content_hash(SMALL)
+
+
+def test_conflicting_version_is_refused_and_reports_the_current_one(dbname, document):
+    doc_id, tenant = document
+    with app_session(dbname, tenant) as conn:
+        apply(conn, doc_id, [{"op": "add", "path": "/meta/a", "value": 1}], 1)
+        with pytest.raises(psycopg.Error) as error:
+            apply(conn, doc_id, [{"op": "add", "path": "/meta/b", "value": 1}], 1)
+    assert error.value.sqlstate == "ODV01"
+    assert "current version 2" in error.value.diag.message_detail
+
+
+def test_dry_run_returns_the_would_be_document_and_writes_nothing(dbname, document):
+    doc_id, tenant = document
+    patch = [{"op": "add", "path": "/meta/dry", "value": True}]
+    with app_session(dbname, tenant) as conn:
+        version, doc_hash, inverse, would_be = apply(conn, doc_id, patch, 1, dry_run=True)
+        assert version == 2 and would_be["meta"]["dry"] is True
+        assert doc_hash == canonical.content_hash(would_be)
+        assert inverse == [{"op": "remove", "path": "/meta/dry"}]
+        assert current(conn, doc_id) == (SMALL, 1)
+
+
+@pytest.mark.parametrize(
+    "patch, sqlstate, pointer",
+    [
+        ({"op": "add"}, "ODP01", None),
+        ([{"op": "add", "path": "/meta/x", "value": i} for i in range(101)], "ODP02", None),
+        ([{"op": "add", "path": "/meta/x", "value": 1}, {"op": "remove", "path": "/nope/deeper"}], "ODP03", "/nope/deeper"),
+        ([{"op": "test", "path": "/schema_version", "value": "4.0"}], "ODP04", "/schema_version"),
+        ([{"op": "replace", "path": "/instances/0/lifecycle_status", "value": "bogus"}], "ODS01", "/instances/0/lifecycle_status"),
+        ([{"op": "replace", "path": "/connections/0/from/instance_id", "value": "ghost"}], "ODS02", "/connections/0/from/instance_id"),
+        ([{"op": "replace", "path": "/schema_version", "value": "9.9"}], "ODS02", "/schema_version"),
+    ],
+    ids=["malformed", "too-many", "path-not-found", "test-failed", "schema-invalid", "dangling-connection", "unknown-version"],
+)
+def test_failed_patch_names_the_problem_and_changes_nothing(dbname, document, patch, sqlstate, pointer):
+    doc_id, tenant = document
+    with app_session(dbname, tenant) as conn:
+        with pytest.raises(psycopg.Error) as error:
+            apply(conn, doc_id, patch, 1)
+        conn.rollback()
+        conn.execute("select odl.odl_set_context(%s, %s)", tenant)
+        assert current(conn, doc_id) == (SMALL, 1)
+    assert error.value.sqlstate == sqlstate
+    if pointer:
+        assert pointer in (error.value.diag.message_primary + (error.value.diag.message_detail or ""))
+
+
+def test_unknown_document_is_refused(dbname, tenant):
+    with app_session(dbname, tenant) as conn:
+        with pytest.raises(psycopg.Error) as error:
+            apply(conn, "01ARYZ6S41TSV4RRFFQ69G5FAV", [{"op": "add", "path": "/a", "value": 1}], 1)
+    assert error.value.sqlstate == "ODD01"
+
+
+def test_every_past_version_reads_back_exactly_and_revert_restores_one(dbname, document):
+    doc_id, tenant = document
+    expected = {1: copy.deepcopy(SMALL)}
+    doc = copy.deepcopy(SMALL)
+    with app_session(dbname, tenant) as conn:
+        for version in range(2, 8):
+            patch = [{"op": "add", "path": f"/meta/step{version}", "value": version}]
+            apply(conn, doc_id, patch, version - 1)
+            doc["meta"][f"step{version}"] = version
+            expected[version] = copy.deepcopy(doc)
+        for version, content in expected.items():
+            got = conn.execute("select odl.odl_get_document(%s, %s)", (doc_id, version)).fetchone()[0]
+            assert canonical.content_hash(got) == canonical.content_hash(content), version
+
+        version, doc_hash, _, _ = conn.execute(
+            "select * from odl.odl_revert_document(%s, 3, 7)", (doc_id,)
+        ).fetchone()
+        assert version == 8 and doc_hash == canonical.content_hash(expected[3])
+        assert current(conn, doc_id)[0] == expected[3]
+        with pytest.raises(psycopg.Error) as error:
+            conn.execute("select odl.odl_get_document(%s, 9)", (doc_id,))
+    assert error.value.sqlstate == "ODD03"
+
+
+def test_racing_clients_use_every_version_once_and_replay_to_the_final_hash(dbname, document):
+    doc_id, tenant = document
+    clients, attempts = 8, 6
+    barrier = threading.Barrier(clients)
+    committed: list[int] = []
+    lock = threading.Lock()
+
+    def race(client: int) -> None:
+        with psycopg.connect(server_conninfo(dbname=dbname, user="odl_app")) as conn:
+            barrier.wait()
+            for attempt in range(attempts):
+                with conn.transaction():
+                    conn.execute("select odl.odl_set_context(%s, %s)", tenant)
+                    version = conn.execute(
+                        "select version from odl.odl_document_heads() where doc_id = %s", (doc_id,)
+                    ).fetchone()[0]
+                    patch = [{"op": "add", "path": f"/meta/c{client}_{attempt}", "value": attempt}]
+                    try:
+                        with conn.transaction():
+                            new_version = apply(conn, doc_id, patch, version)[0]
+                    except psycopg.Error as error:
+                        assert error.sqlstate == "ODV01"
+                        continue
+                with lock:
+                    committed.append(new_version)
+
+    threads = [threading.Thread(target=race, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(committed) == list(range(2, 2 + len(committed)))
+    with psycopg.connect(server_conninfo(dbname=dbname)) as conn:
+        final_version, final_hash = conn.execute(
+            "select version, doc_hash from odl.odl_documents where doc_id = %s", (doc_id,)
+        ).fetchone()
+        patches = [r[0] for r in conn.execute(
+            "select patch_json from odl.odl_patches where doc_id = %s order by to_version", (doc_id,)
+        )]
+    assert final_version == 1 + len(committed) == 1 + len(patches)
+    from odl_db import documents
+
+    replayed = documents.replay(copy.deepcopy(SMALL), patches)
+    assert canonical.content_hash(replayed) == final_hash
