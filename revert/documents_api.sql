@@ -5,6 +5,7 @@ begin;
 drop function odl.odl_jsonpatch_inverse(jsonb, jsonb);
 drop function odl.odl_jsonpatch_apply(jsonb, jsonb);
 drop function odl.odl_revert_document(text, integer, integer);
+drop function odl.odl_document_history(text);
 drop function odl.odl_document_heads(text);
 drop function odl.odl_get_document(text, integer);
 drop function odl.odl_apply_patch(text, jsonb, integer, text, text [], text, boolean);

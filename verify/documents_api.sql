@@ -4,6 +4,7 @@ select 'odl.odl_create_document(text, jsonb)'::regprocedure;
 select 'odl.odl_apply_patch(text, jsonb, integer, text, text [], text, boolean)'::regprocedure;
 select 'odl.odl_get_document(text, integer)'::regprocedure;
 select 'odl.odl_document_heads(text)'::regprocedure;
+select 'odl.odl_document_history(text)'::regprocedure;
 select 'odl.odl_revert_document(text, integer, integer)'::regprocedure;
 select 1 / (odl.odl_jsonpatch_apply('{"a": 1}', '[{"op": "add", "path": "/b", "value": 2}]') = '{"a": 1, "b": 2}')::int;
 select 1 / (odl.odl_jsonpatch_inverse('{"a": 1}', '[{"op": "remove", "path": "/a"}]')

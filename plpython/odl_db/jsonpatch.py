@@ -264,13 +264,13 @@ def _move(doc: Any, op: _Operation, undo: list[dict]) -> Any:
     else:
         # The value stays in the document, where later operations may change
         # it, so the inverse needs a copy as it is now.
-        undo.append({"op": "add", "path": op.source, "value": value})
+        undo.append({"op": "add", "path": op.source, "value": _copy(value)})
         undo.append(step)
     return doc
 
 
 def _copy_operation(doc: Any, op: _Operation, undo: list[dict]) -> Any:
-    value = _copy(_value(doc, op, op.source_tokens, op.source, "from"))
+    value = _value(doc, op, op.source_tokens, op.source, "from")
     doc, step = _insert(doc, op, op.tokens, op.path, value)
     undo.append(step)
     return doc

@@ -26,3 +26,40 @@ revoke all on function odl.odl_document_heads(text) from public;
 grant execute on function odl.odl_document_heads(text) to odl_app, odl_analyst;
 comment on function odl.odl_document_heads(text) is
 'The current version and hash of each document of the tenant (of one project when given)';
+
+create or replace function odl.odl_document_history(doc_id text)
+returns table (
+    version integer,
+    doc_hash text,
+    created_at timestamptz,
+    created_by text,
+    intent text,
+    tool_version text,
+    evidence_uris jsonb,
+    operations integer
+)
+language sql
+stable
+security definer
+set search_path = pg_catalog, odl, pg_temp
+as $$
+    select
+        v.version,
+        v.doc_hash,
+        v.created_at,
+        v.created_by,
+        p.intent,
+        p.tool_version,
+        p.evidence_uris,
+        jsonb_array_length(p.patch_json)
+    from odl.odl_document_versions as v
+    left join odl.odl_patches as p
+        on v.tenant_id = p.tenant_id and v.doc_id = p.doc_id and v.version = p.to_version
+    where v.doc_id = odl_document_history.doc_id
+    order by v.version
+$$;
+
+revoke all on function odl.odl_document_history(text) from public;
+grant execute on function odl.odl_document_history(text) to odl_app, odl_analyst;
+comment on function odl.odl_document_history(text) is
+'Every version of a document: its hash, author and time, and the intent and size of the patch that made it';

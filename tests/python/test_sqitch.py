@@ -63,6 +63,9 @@ BREAKAGE = {
     "tenancy_api": "drop view odl.project_summary",
     "canonical": "drop function odl.odl_content_hash(jsonb)",
     "security_audit": "drop function odl.odl_security_audit()",
+    "documents": "alter table odl.odl_patches no force row level security",
+    "documents_api": "drop function odl.odl_jsonpatch_inverse(jsonb, jsonb)",
+    "odl_sd_schema": "delete from odl.json_schemas",
 }
 
 

@@ -82,7 +82,7 @@ def test_sizes_outside_the_supported_range_are_refused():
 def test_a_small_document_holds_one_of_everything():
     doc = odlsd.generate(12_000, seed=1)
     kinds = {inst["type_ref"].split(":")[2] for inst in doc["instances"]}
-    assert {"VSI-150K", "STR-28S", "HX-550M-72", "VPC-1250", "FC-LFP-280", "MVT-3150"} <= kinds
+    assert {"VSI-150K", "STR-28S", "HX-550M-72", "VPC-1250", "FC-LFP-280", "MVT-4000"} <= kinds
     levels = []
     node = doc["hierarchy"]
     while node.get("children"):
@@ -416,6 +416,7 @@ def test_an_unsupported_schema_version_is_an_integrity_error(doc):
     doc["schema_version"] = "5.0"
     assert integrity_errors(doc) == [("/schema_version", 'unsupported schema version "5.0" (supported: 4.1)')]
     assert integrity_errors(doc, supported_versions={"4.1", "5.0"}) == []
+    assert integrity_errors(doc, supported_versions=()) == [("/schema_version", 'unsupported schema version "5.0"')]
     del doc["schema_version"]
     assert integrity_errors(doc) == [("", "missing schema_version")]
 
