@@ -10,12 +10,18 @@ lose precision in the hash (not in the stored document).
 from __future__ import annotations
 
 import hashlib
+import json
 import math
+import re
 from decimal import Decimal
 from json.encoder import encode_basestring
 from typing import Any
 
-__all__ = ["canonical_json", "content_hash"]
+__all__ = ["canonical_json", "content_hash", "decimal_canonical_json", "hash_text", "jsonb_text"]
+
+# Python sorts keys by code point, RFC 8785 by UTF-16 code unit: the two
+# orders differ only when a key holds a character beyond the BMP.
+_BEYOND_BMP = re.compile("[\U00010000-\U0010FFFF]")
 
 
 def canonical_json(value: Any) -> str:
@@ -27,8 +33,62 @@ def canonical_json(value: Any) -> str:
 
 def content_hash(value: Any) -> str:
     """ODL-SD's content hash: "sha256:" and the hex SHA-256 of the canonical UTF-8."""
-    digest = hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()
-    return "sha256:" + digest
+    return hash_text(canonical_json(value))
+
+
+def hash_text(canonical: str) -> str:
+    """The content hash of a value's canonical text."""
+    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+class _Unfit(Exception):
+    """A number the C encoder cannot write as required."""
+
+
+def decimal_canonical_json(value: Any) -> str:
+    """canonical_json() for a value whose numbers are all Decimal, as the
+    jsonb transform delivers them, written mostly by the C encoder (about
+    twice as fast). Falls back to canonical_json() when it must."""
+
+    def number(item: Any) -> int | float:
+        if not isinstance(item, Decimal):
+            raise _Unfit
+        if item == item.to_integral_value() and abs(item) < 2**53:
+            return int(item)
+        double = float(item)
+        # Where repr() writes no exponent, it writes ECMAScript's digits.
+        if double.is_integer() or "e" in repr(double):
+            raise _Unfit
+        return double
+
+    try:
+        text = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=number)
+    except _Unfit:
+        return canonical_json(value)
+    return canonical_json(value) if _BEYOND_BMP.search(text) else text
+
+
+def jsonb_text(value: Any) -> str | None:
+    """Compact JSON for a value whose numbers are all Decimal, spelling each
+    number as jsonb does, so that casting it to jsonb gives the same value;
+    None when some number cannot be spelled so. Much faster than handing the
+    value back through the jsonb transform."""
+
+    def number(item: Any) -> int | float:
+        if not isinstance(item, Decimal):
+            raise _Unfit
+        text = str(item)
+        if text.lstrip("-").isdigit():
+            return int(text)
+        double = float(item)
+        if repr(double) != text:
+            raise _Unfit
+        return double
+
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=number)
+    except _Unfit:
+        return None
 
 
 def _write(value: Any, parts: list[str]) -> None:
