@@ -43,6 +43,8 @@ create table odl.odl_documents (
     constraint odl_documents_hash_format check (doc_hash ~ '^sha256:[0-9a-f]{64}$')
 );
 create index odl_documents_tenant_id_project_id_idx on odl.odl_documents (tenant_id, project_id);
+create index odl_documents_tenant_id_created_by_idx on odl.odl_documents (tenant_id, created_by);
+create index odl_documents_tenant_id_updated_by_idx on odl.odl_documents (tenant_id, updated_by);
 create index odl_documents_doc_json_idx on odl.odl_documents using gin (doc_json jsonb_path_ops);
 comment on table odl.odl_documents is
 'The current version of each ODL-SD document, stored exactly as written; version and hash live in columns';
@@ -97,6 +99,8 @@ create table odl.odl_patches (
 );
 comment on table odl.odl_patches is
 'Every applied RFC 6902 patch with its exact inverse; replaying them rebuilds any version';
+-- The history tables have no index on created_by: users who authored
+-- history are never deleted, and each index would tax every write.
 comment on column odl.odl_patches.dry_run is 'Kept from the design; dry runs write nothing, so it is always false';
 comment on constraint odl_patches_consecutive on odl.odl_patches is 'A patch moves a document one version on';
 comment on constraint odl_patches_is_array on odl.odl_patches is 'RFC 6902 patches are arrays';

@@ -28,6 +28,13 @@ declare
     outcome record;
     new_version integer;
 begin
+    -- JSON null would reach the engine as "no patch"; refuse it here.
+    if jsonb_typeof(patch) is distinct from 'array' then
+        raise exception using
+            errcode = 'ODP01',
+            message = 'a patch must be an array of operations',
+            detail = format('got %s', coalesce(jsonb_typeof(patch), 'SQL null'));
+    end if;
     if expected_version is null then
         raise exception using
             errcode = '22004',

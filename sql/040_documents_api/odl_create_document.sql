@@ -14,7 +14,7 @@ begin
         raise exception using
             errcode = 'ODD02',
             message = 'project does not exist',
-            detail = format('project_id %s', odl_create_document.project_id);
+            detail = format('project_id %s', quote_nullable(odl_create_document.project_id));
     end if;
 
     checked := odl.document_write(doc, null, null);

@@ -9,6 +9,7 @@ as $$
 declare
     revert_patch jsonb;
 begin
+    perform odl.require_context();
     -- Checks that the document and the version exist.
     perform odl.odl_get_document(odl_revert_document.doc_id, odl_revert_document.to_version);
 

@@ -59,7 +59,11 @@ select is_empty(
 
 select tables_are(
     'odl',
-    array['error_codes', 'session_contexts', 'python_modules', 'rbac_roles', 'project_phases', 'tenants', 'users', 'projects']
+    array[
+        'error_codes', 'session_contexts', 'python_modules', 'rbac_roles', 'project_phases',
+        'tenants', 'users', 'projects',
+        'json_schemas', 'odl_documents', 'odl_document_versions', 'odl_patches'
+    ]
 );
 select views_are('odl', array['current_context', 'project_summary']);
 select functions_are(
@@ -71,7 +75,11 @@ select functions_are(
         'odl_current_tenant_id', 'odl_current_user_id', 'require_context', 'odl_set_context',
         'odl_create_tenant', 'odl_create_user', 'odl_create_project',
         'odl_canonical_json', 'odl_content_hash',
-        'odl_security_audit'
+        'odl_security_audit',
+        'raise_failure', 'document_write', 'document_patch', 'document_replay',
+        'json_schema_problems', 'register_json_schema', 'write_patch',
+        'odl_create_document', 'odl_apply_patch', 'odl_get_document', 'odl_document_heads', 'odl_document_history',
+        'odl_revert_document', 'odl_jsonpatch_apply', 'odl_jsonpatch_inverse'
     ]
 );
 select domains_are('odl', array['ulid']);
@@ -191,7 +199,15 @@ select set_eq(
         ('odl.odl_set_context(text,text)', 'EXECUTE'),
         ('odl.odl_create_project(text,text,text)', 'EXECUTE'),
         ('odl.odl_canonical_json(jsonb)', 'EXECUTE'),
-        ('odl.odl_content_hash(jsonb)', 'EXECUTE')
+        ('odl.odl_content_hash(jsonb)', 'EXECUTE'),
+        ('odl.odl_create_document(text,jsonb)', 'EXECUTE'),
+        ('odl.odl_apply_patch(text,jsonb,integer,text,text[],text,boolean)', 'EXECUTE'),
+        ('odl.odl_get_document(text,integer)', 'EXECUTE'),
+        ('odl.odl_document_heads(text)', 'EXECUTE'),
+        ('odl.odl_document_history(text)', 'EXECUTE'),
+        ('odl.odl_revert_document(text,integer,integer)', 'EXECUTE'),
+        ('odl.odl_jsonpatch_apply(jsonb,jsonb)', 'EXECUTE'),
+        ('odl.odl_jsonpatch_inverse(jsonb,jsonb)', 'EXECUTE')
     $$,
     'odl_app holds exactly SELECT on the tenant tables and view, and EXECUTE on its odl_ functions'
 );
@@ -223,7 +239,17 @@ select results_eq(
         ('ODC02', 'invalid_context'),
         ('ODC03', 'unknown_tenant'),
         ('ODC04', 'mfa_required'),
-        ('ODU01', 'ulid_overflow')
+        ('ODD01', 'unknown_document'),
+        ('ODD02', 'unknown_project'),
+        ('ODD03', 'unknown_version'),
+        ('ODP01', 'malformed_patch'),
+        ('ODP02', 'too_many_operations'),
+        ('ODP03', 'path_not_found'),
+        ('ODP04', 'test_failed'),
+        ('ODS01', 'schema_invalid'),
+        ('ODS02', 'integrity_violation'),
+        ('ODU01', 'ulid_overflow'),
+        ('ODV01', 'version_conflict')
     $$,
     'odl.error_codes lists every SQLSTATE odl-db raises'
 );

