@@ -15,6 +15,7 @@ drop function public.jsonschema_is_valid(json);
 drop function public.jsonb_matches_schema(json, jsonb);
 drop function public.json_matches_schema(json, json);
 drop function public.jsonschema_validation_errors(json, json);
+drop function odl.json_schema_errors(json, json);
 drop procedure odl.register_json_schema(text, jsonb);
 drop function odl.json_schema_problems(jsonb);
 drop function odl.document_replay(jsonb, jsonb);

@@ -52,8 +52,12 @@ revoke all on procedure odl.register_json_schema(text, jsonb) from public; -- no
 comment on procedure odl.register_json_schema(text, jsonb) is -- noqa: LT01
 'Registers (or updates) the JSON Schema that documents of a schema_version are validated against';
 
-create or replace function public.jsonschema_validation_errors(schema json, instance json)
-returns text []
+create or replace function odl.json_schema_errors(
+    schema json,
+    instance json,
+    out errors text [],
+    out schema_problem text
+)
 language plpython3u
 immutable
 strict
@@ -68,12 +72,42 @@ if "validation" not in SD:
     plpy.execute("select odl.python_boot()")
     from odl_db import validation
     SD["validation"] = validation
-errors = SD["validation"].schema_errors(
-    json.loads(instance, parse_float=Decimal),
-    json.loads(schema, parse_float=Decimal),
-    GD.setdefault("odl_validation", {}),
-)
-return [f"{pointer or '(root)'}: {message}" for pointer, message in errors]
+validation = SD["validation"]
+try:
+    found = validation.schema_errors(
+        json.loads(instance, parse_float=Decimal),
+        json.loads(schema, parse_float=Decimal),
+        GD.setdefault("odl_validation", {}),
+    )
+except validation.InvalidSchemaError as error:
+    return None, str(error)
+return [f"{pointer or '(root)'}: {message}" for pointer, message in found], None
+$$;
+
+revoke all on function odl.json_schema_errors(json, json) from public;
+comment on function odl.json_schema_errors(json, json) is
+'Validation errors of an instance, or why the schema itself is unusable; for the pg_jsonschema API';
+
+create or replace function public.jsonschema_validation_errors(schema json, instance json)
+returns text []
+language plpgsql
+immutable
+strict
+parallel restricted
+security definer
+set search_path = pg_catalog, odl, pg_temp
+as $$
+declare
+    checked record := odl.json_schema_errors(schema, instance);
+begin
+    if checked.schema_problem is not null then
+        raise exception using
+            errcode = '22023',
+            message = 'invalid JSON Schema',
+            detail = checked.schema_problem;
+    end if;
+    return checked.errors;
+end
 $$;
 
 alter function public.jsonschema_validation_errors(json, json) owner to odl_owner;

@@ -77,7 +77,7 @@ select functions_are(
         'odl_canonical_json', 'odl_content_hash',
         'odl_security_audit',
         'raise_failure', 'document_write', 'document_patch', 'document_replay',
-        'json_schema_problems', 'register_json_schema', 'write_patch',
+        'json_schema_problems', 'json_schema_errors', 'register_json_schema', 'write_patch',
         'odl_create_document', 'odl_apply_patch', 'odl_get_document', 'odl_document_heads', 'odl_document_history',
         'odl_revert_document', 'odl_jsonpatch_apply', 'odl_jsonpatch_inverse'
     ]
