@@ -14,10 +14,12 @@ records in reverse order.
 
 Decisions where RFC 6902 leaves room, in agreement with the jsonpatch
 library unless said otherwise:
-- an error that the patch alone shows (a missing member, a bad pointer, an
-  unknown op, removing the whole document, moving a value into its own
-  child) is `malformed_patch`, and every operation is checked for it before
-  any is applied; an empty patch is malformed too (jsonpatch accepts it);
+- an error that the patch alone shows (a missing or mistyped member of an
+  operation, a bad pointer, an unknown op, removing the whole document,
+  moving a value into its own child) is `malformed_patch`, and every
+  operation is checked for it before any is applied; an empty patch is
+  malformed too (jsonpatch accepts it; it raises a conflict for the removal
+  of the whole document);
 - an error that depends on the document is `path_not_found`: a missing
   member, an index beyond the array, a token that is no array index (`01`,
   `+1`) used on an array, and `-` anywhere but the last token of an `add`
@@ -29,6 +31,8 @@ library unless said otherwise:
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from decimal import Decimal
 from json.encoder import encode_basestring
 from typing import Any, NamedTuple
@@ -48,6 +52,7 @@ OPERATIONS = ("add", "remove", "replace", "move", "copy", "test")
 
 _MISSING = object()
 _NUMBERS = (int, float, Decimal)
+_BAD_ESCAPE = re.compile("~[^01]|~$")
 
 
 class PatchError(Exception):
@@ -107,15 +112,14 @@ def _tokens(text: str) -> list[str]:
         raise ValueError('it does not start with "/"')
     tokens = text[1:].split("/")
     if "~" in text:
-        for i, token in enumerate(tokens):
-            if "~" in token:
-                if "~" in token.replace("~0", "").replace("~1", ""):
-                    raise ValueError('"~" is followed by neither 0 nor 1')
-                tokens[i] = token.replace("~1", "/").replace("~0", "~")
+        if _BAD_ESCAPE.search(text):
+            raise ValueError('"~" is followed by neither 0 nor 1')
+        # ~1 first, so that ~01 becomes ~1 and not /.
+        tokens = [token.replace("~1", "/").replace("~0", "~") for token in tokens]
     return tokens
 
 
-def format_pointer(tokens: list[str | int]) -> str:
+def format_pointer(tokens: Iterable[str | int]) -> str:
     """The RFC 6901 pointer of reference tokens (str keys or int indexes)."""
     return "".join("/" + str(t).replace("~", "~0").replace("/", "~1") for t in tokens)
 
@@ -262,15 +266,17 @@ def _move(doc: Any, op: _Operation, undo: list[dict]) -> Any:
         # and keeps a possibly large value out of the inverse.
         undo.append({"op": "move", "from": step["path"], "path": op.source})
     else:
-        # The value stays in the document, where later operations may change
-        # it, so the inverse needs a copy as it is now.
+        # Something was displaced, or the value moved into the array element
+        # that held it, where moving it back would be a move into its own
+        # child. So the inverse adds the value back, and as later operations
+        # may change it in the document, it adds a copy of it as it is now.
         undo.append({"op": "add", "path": op.source, "value": _copy(value)})
         undo.append(step)
     return doc
 
 
 def _copy_operation(doc: Any, op: _Operation, undo: list[dict]) -> Any:
-    value = _value(doc, op, op.source_tokens, op.source, "from")
+    value = _copy(_value(doc, op, op.source_tokens, op.source, "from"))
     doc, step = _insert(doc, op, op.tokens, op.path, value)
     undo.append(step)
     return doc

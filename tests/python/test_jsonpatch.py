@@ -12,7 +12,7 @@ import jsonpointer
 import pytest
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
-from odl_db.canonical import content_hash
+from odl_db.canonical import canonical_json, content_hash
 from odl_db.jsonpatch import KINDS, PatchError, apply, equal, format_pointer, parse_pointer
 
 REFERENCE_ERRORS = (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException)
@@ -172,7 +172,9 @@ def test_rfc6901_pointers_name_the_rfc_values(pointer, tokens, value):
     patched(POINTER_DOC, [{"op": "test", "path": pointer, "value": value}])
 
 
-@pytest.mark.parametrize("pointer", ["a", "strings", "#/strings", "/~", "/a~2b", "/~a", "/x/~"])
+@pytest.mark.parametrize(
+    "pointer", ["a", "strings", "#/strings", "/~", "/a~2b", "/~a", "/x/~", "/~~01", "/~~11"]
+)
 def test_malformed_pointers_are_refused(pointer):
     with pytest.raises(PatchError) as caught:
         parse_pointer(pointer)
@@ -189,6 +191,17 @@ def test_formatting_a_pointer_escapes_tilde_before_slash():
 @given(st.lists(st.text(max_size=5), max_size=5))
 def test_pointers_round_trip_through_text(tokens):
     assert parse_pointer(format_pointer(tokens)) == tokens
+
+
+@given(st.text(alphabet="/~01a-", max_size=8))
+def test_pointer_parsing_agrees_with_the_jsonpointer_library(text):
+    try:
+        expected = jsonpointer.JsonPointer(text).parts
+    except jsonpointer.JsonPointerException:
+        with pytest.raises(PatchError):
+            parse_pointer(text)
+    else:
+        assert parse_pointer(text) == expected
 
 
 # Edge cases, each with the kind of error, the operation and the pointer at fault
@@ -449,6 +462,16 @@ def test_inverse_patches_undo_each_step(patch, expected):
     assert equal(restore(result, inverse), DOC)
 
 
+def test_the_inverse_of_a_move_to_an_ancestor_array_element_removes_then_adds():
+    # Moving the value back would move /arr/1 into its own child, which RFC
+    # 6902 forbids, so the inverse spells out both steps.
+    doc = {"arr": [{"x": 1}, {"x": 2}]}
+    result, inverse = apply(copy.deepcopy(doc), [{"op": "move", "from": "/arr/1/x", "path": "/arr/1"}])
+    assert result == {"arr": [{"x": 1}, 2, {}]}
+    assert inverse == [{"op": "remove", "path": "/arr/1"}, {"op": "add", "path": "/arr/1/x", "value": 2}]
+    assert restore(result, inverse) == doc
+
+
 def test_the_inverse_of_a_move_keeps_the_value_as_it_was_moved():
     # The moved value stays in the document, where a later operation changes
     # it; the inverse must still hold it as it was when it was moved.
@@ -486,8 +509,10 @@ def test_unequal_values(a, b):
 # Keys that collide often and look like indexes, escapes and "-". MISSING
 # is a key that documents lack but patches may add; NEVER is in neither.
 MISSING, NEVER = "\u2603", "\u2604"
+# Text that JSON and jsonb accept: no lone surrogates.
+CHARACTERS = st.characters(blacklist_categories=("Cs",), blacklist_characters=MISSING + NEVER)
 KEYS = st.sampled_from(["a", "b", "0", "1", "01", "-", "", "~", "/", "a/b", "~1"]) | st.text(
-    st.characters(blacklist_categories=("Cs",), blacklist_characters=MISSING + NEVER), max_size=3
+    CHARACTERS, max_size=3
 )
 SCALARS = (
     st.none()
@@ -495,7 +520,7 @@ SCALARS = (
     | st.integers(-3, 3)
     | st.decimals(min_value=-100, max_value=100, places=1)
     | st.sampled_from([0.5, 1.0, Decimal("1.00"), Decimal("-0")])
-    | st.text(st.characters(blacklist_characters=NEVER), max_size=3)
+    | st.text(CHARACTERS, max_size=3)
 )
 VALUES = st.recursive(
     SCALARS,
@@ -651,6 +676,22 @@ def containers(value, seen=None):
 PROPERTY_SETTINGS = settings(
     max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]
 )
+
+
+@PROPERTY_SETTINGS
+@given(VALUES, st.data())
+def test_equal_agrees_with_the_reference_test_operation_and_the_canonical_form(value, data):
+    variant = data.draw(st.sampled_from([respell, confuse, None]))
+    other = variant(value) if variant else data.draw(VALUES)
+    try:
+        jsonpatch.apply_patch(value, [{"op": "test", "path": "", "value": other}])
+        reference = True
+    except jsonpatch.JsonPatchTestFailed:
+        reference = False
+    assert equal(value, other) == equal(other, value) == reference
+    # The generated numbers are all exact as doubles, so JSON equality is
+    # equality of the RFC 8785 forms.
+    assert equal(value, other) == (canonical_json(value) == canonical_json(other))
 
 
 @PROPERTY_SETTINGS
