@@ -58,16 +58,33 @@ def change(
     cache: dict,
     max_operations: int | None = 100,
 ) -> Outcome:
-    """Apply `patch` to `doc`, then check and hash the result."""
+    """Apply `patch` to `doc`, then check and hash the result.
+
+    `doc` is a stored version, so it was valid against the schema of its
+    schema_version when it was written: unless the patch changes that
+    version, the schema is checked only where the patch wrote (see
+    check's `touched`). Changing a registered schema in place therefore
+    leaves existing documents as they were judged.
+    """
+    version = doc.get("schema_version") if isinstance(doc, dict) else None
+    touched = touched_pointers(doc, patch, max_operations) if isinstance(version, str) else None
     outcome = apply(doc, patch, max_operations)
     if outcome.sqlstate:
         return outcome
-    checked = check(outcome.document, schema_of, cache)
-    return checked._replace(document=outcome.document, inverse=outcome.inverse)
+    document = outcome.document
+    if not isinstance(document, dict) or document.get("schema_version") != version:
+        touched = None
+    checked = check(document, schema_of, cache, touched=touched)
+    return checked._replace(document=document, inverse=outcome.inverse)
 
 
-def check(doc: Any, schema_of: SchemaLookup, cache: dict) -> Outcome:
+def check(doc: Any, schema_of: SchemaLookup, cache: dict, *, touched: list[str] | None = None) -> Outcome:
     """The document's hash if it is valid; otherwise every failing pointer.
+
+    With `touched`, `doc` is a patched version of a document that was
+    valid against the same schema, and the schema is checked only at those
+    pointers and on the way to them (validation.schema_errors_after_patch);
+    the integrity rules are checked in full either way.
 
     Results are cached by (schema hash, document hash), so a document checked
     once, by a dry run for example, is not validated again.
@@ -83,7 +100,9 @@ def check(doc: Any, schema_of: SchemaLookup, cache: dict) -> Outcome:
     key = (canonical.content_hash(schema), doc_hash)
     if key not in results:
         results[key] = (
-            validation.schema_errors(doc, schema, cache),
+            validation.schema_errors(doc, schema, cache)
+            if touched is None
+            else validation.schema_errors_after_patch(doc, schema, touched, cache),
             validation.integrity_errors(doc, supported_versions=(version,)),
         )
         while len(results) > RESULTS_KEPT:
@@ -95,6 +114,28 @@ def check(doc: Any, schema_of: SchemaLookup, cache: dict) -> Outcome:
     if integrity_problems:
         return _failure(INTEGRITY_VIOLATION, "document violates the integrity rules", integrity_problems)
     return Outcome(doc_hash=doc_hash)
+
+
+def touched_pointers(doc: Any, patch: Any, max_operations: int | None = 100) -> list[str] | None:
+    """Where `patch` writes: the JSON pointer, in the patched document, of
+    every value it adds, replaces or removes (for a removed one, where it
+    was), none under another; [""] when it replaces the whole document.
+    None when the patch would not apply. `doc` is left as it is.
+
+    A later operation moves the pointers of earlier ones, as an insertion
+    or removal shifts the elements after it, so the patch is traced on a
+    copy of the containers along its paths, the document shared beneath.
+    """
+    limit = max_operations if max_operations is not None else float("inf")
+    if not isinstance(patch, list) or not patch or len(patch) > limit:
+        return None
+    trace = _Trace(doc)
+    try:
+        for operation in patch:
+            trace.operation(operation)
+    except (_Untraceable, jsonpatch.PatchError):
+        return None
+    return trace.pointers()
 
 
 def replay(doc: Any, patches: list) -> Any:
@@ -112,3 +153,155 @@ def _failure(sqlstate: str, message: str, errors: list[tuple[str, str]]) -> Outc
         message=f"{message} ({count} error{'s' if count != 1 else ''})",
         detail=detail,
     )
+
+
+class _Untraceable(Exception):
+    """The patch would not apply."""
+
+
+class _Trace:
+    """A patch applied to path copies of the containers it changes, as
+    odl_db.jsonpatch applies it, noting where it writes.
+
+    `marks` are token lists (array indexes as int) in the document as it
+    is now; each operation moves or drops the marks its change displaces.
+    """
+
+    def __init__(self, doc: Any) -> None:
+        self.root = doc
+        self.copies: list = []  # keeps each copy, and so its id, alive
+        self.owned: set[int] = set()
+        self.marks: list[list] = []
+
+    def operation(self, raw: Any) -> None:
+        if not isinstance(raw, dict) or not isinstance(raw.get("path"), str):
+            raise _Untraceable
+        name = raw.get("op")
+        tokens = jsonpatch.parse_pointer(raw["path"])
+        if name in ("add", "replace"):
+            if "value" not in raw:
+                raise _Untraceable
+            (self.add if name == "add" else self.replace)(tokens, raw["value"])
+        elif name == "remove":
+            self.remove(tokens)
+        elif name in ("move", "copy"):
+            if not isinstance(raw.get("from"), str):
+                raise _Untraceable
+            source = jsonpatch.parse_pointer(raw["from"])
+            value = self.get(source)
+            if name == "move":
+                if source == tokens:
+                    return
+                self.remove(source)
+            else:
+                # The value now sits in two places, and may hold copies made
+                # here: none may be changed in place any more.
+                self.owned.clear()
+            self.add(tokens, value)
+        elif name != "test":  # a test changes nothing (or fails the patch)
+            raise _Untraceable
+
+    def get(self, tokens: list[str]) -> Any:
+        node = self.root
+        for token in tokens:
+            node, _ = self._child(node, token)
+        return node
+
+    def add(self, tokens: list[str], value: Any) -> None:
+        if not tokens:
+            self._whole(value)
+            return
+        parent, where = self._parent(tokens)
+        token = tokens[-1]
+        if isinstance(parent, dict):
+            parent[token] = value
+            self._write([*where, token])
+        elif isinstance(parent, list):
+            index = len(parent) if token == "-" else jsonpatch._array_index(token)
+            if index is None or index > len(parent):
+                raise _Untraceable
+            parent.insert(index, value)
+            self._shift(where, index, 1)
+            self._write([*where, index])
+        else:
+            raise _Untraceable
+
+    def replace(self, tokens: list[str], value: Any) -> None:
+        if not tokens:
+            self._whole(value)
+            return
+        parent, where = self._parent(tokens)
+        _, key = self._child(parent, tokens[-1])
+        parent[key] = value
+        self._write([*where, key])
+
+    def remove(self, tokens: list[str]) -> None:
+        if not tokens:
+            raise _Untraceable
+        parent, where = self._parent(tokens)
+        _, key = self._child(parent, tokens[-1])
+        del parent[key]
+        self._drop([*where, key])
+        if isinstance(key, int):
+            self._shift(where, key + 1, -1)
+        self.marks.append([*where, key])
+
+    def pointers(self) -> list[str]:
+        """The marks as pointers in document order, none under another."""
+        kept: list[list] = []
+        for mark in sorted(self.marks, key=len):
+            if not any(mark[: len(other)] == other for other in kept):
+                kept.append(mark)
+        kept.sort(key=lambda mark: [(0, t, "") if isinstance(t, int) else (1, 0, t) for t in mark])
+        return [jsonpatch.format_pointer(mark) for mark in kept]
+
+    def _whole(self, value: Any) -> None:
+        self.root = value
+        self.marks = [[]]
+
+    def _child(self, node: Any, token: str) -> tuple[Any, str | int]:
+        if isinstance(node, dict):
+            if token in node:
+                return node[token], token
+        elif isinstance(node, list):
+            index = jsonpatch._array_index(token)
+            if index is not None and index < len(node):
+                return node[index], index
+        raise _Untraceable
+
+    def _own(self, container: Any) -> Any:
+        if id(container) in self.owned:
+            return container
+        if isinstance(container, dict):
+            copy: Any = dict(container)
+        elif isinstance(container, list):
+            copy = list(container)
+        else:
+            raise _Untraceable
+        self.copies.append(copy)
+        self.owned.add(id(copy))
+        return copy
+
+    def _parent(self, tokens: list[str]) -> tuple[Any, list]:
+        """The container of the last token, copied along the way, and its marks path."""
+        node = self.root = self._own(self.root)
+        where: list = []
+        for token in tokens[:-1]:
+            child, key = self._child(node, token)
+            child = node[key] = self._own(child)
+            node = child
+            where.append(key)
+        return node, where
+
+    def _write(self, mark: list) -> None:
+        self._drop(mark)
+        self.marks.append(mark)
+
+    def _drop(self, mark: list) -> None:
+        self.marks = [m for m in self.marks if m[: len(mark)] != mark]
+
+    def _shift(self, where: list, start: int, step: int) -> None:
+        depth = len(where)
+        for mark in self.marks:
+            if len(mark) > depth and mark[:depth] == where and isinstance(mark[depth], int) and mark[depth] >= start:
+                mark[depth] += step

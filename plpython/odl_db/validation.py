@@ -34,7 +34,7 @@ import ipaddress
 import re
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import jsonschema
 from jsonschema import Draft202012Validator, FormatChecker, ValidationError
@@ -50,6 +50,7 @@ __all__ = [
     "check_schema",
     "integrity_errors",
     "schema_errors",
+    "schema_errors_after_patch",
     "validator_for",
 ]
 
@@ -354,9 +355,11 @@ def _additional_properties(validator, additional, instance, schema) -> Iterator[
                 yield _Finding("property is not allowed", path=[name])
 
 
+_FIND_EVALUATED = getattr(_jsonschema_utils, "find_evaluated_property_keys_by_schema", None)
+
+
 def _unevaluated_properties(validator, unevaluated, instance, schema) -> Iterator[ValidationError]:
-    find = getattr(_jsonschema_utils, "find_evaluated_property_keys_by_schema", None)
-    if unevaluated is not False or find is None:
+    if unevaluated is not False or _FIND_EVALUATED is None:
         yield from _STOCK["unevaluatedProperties"](validator, unevaluated, instance, schema)
         return
     if not validator.is_type(instance, "object"):
@@ -366,7 +369,11 @@ def _unevaluated_properties(validator, unevaluated, instance, schema) -> Iterato
     # costly search through $ref and applicators runs only for the rest.
     rest = [name for name in instance if not _declared(name, schema)]
     if rest and "additionalProperties" not in schema:
-        evaluated = set(find(validator, instance, schema))
+        # Without this very keyword, which finds nothing: it would try each
+        # member against the false schema, whose error message reprs the
+        # member's whole value.
+        others = {k: v for k, v in schema.items() if k != "unevaluatedProperties"}
+        evaluated = set(_FIND_EVALUATED(validator, instance, others))
         for name in rest:
             if name not in evaluated:
                 yield _Finding("property is not allowed", path=[name])
@@ -422,6 +429,22 @@ def _items(validator, items, instance, schema) -> Iterator[ValidationError]:
             yield _Finding("item is not allowed", path=[index])
 
 
+_FIND_EVALUATED_ITEMS = getattr(_jsonschema_utils, "find_evaluated_item_indexes_by_schema", None)
+
+
+def _unevaluated_items(validator, unevaluated, instance, schema) -> Iterator[ValidationError]:
+    # jsonschema reports them all at the array, in a message of their
+    # reprs, which 4.10 sorts first (and fails on null beside null).
+    if _FIND_EVALUATED_ITEMS is None:
+        yield from _STOCK["unevaluatedItems"](validator, unevaluated, instance, schema)
+        return
+    if validator.is_type(instance, "array"):
+        evaluated = set(_FIND_EVALUATED_ITEMS(validator, instance, schema))
+        for index in range(len(instance)):
+            if index not in evaluated:
+                yield _Finding("item is not allowed", path=[index])
+
+
 def _dependent_required(validator, dependencies, instance, schema) -> Iterator[ValidationError]:
     if validator.is_type(instance, "object"):
         for name, needed in dependencies.items():
@@ -466,6 +489,7 @@ _Validator = jsonschema.validators.extend(
         "const": _const,
         "multipleOf": _multiple_of,
         "items": _items,
+        "unevaluatedItems": _unevaluated_items,
         "dependentRequired": _dependent_required,
         "propertyNames": _property_names,
         "$ref": _reference("$ref"),
@@ -519,9 +543,13 @@ def validator_for(schema: Any, cache: dict | None = None) -> Any:
     served stale. The cache keeps at most CACHE_LIMIT validators. Raises
     InvalidSchemaError for a schema that check_schema() faults.
     """
+    return _compiled(schema, cache)[1]
+
+
+def _compiled(schema: Any, cache: dict | None) -> tuple[str, Any]:
     key = content_hash(schema)
     if cache is not None and key in cache:
-        return cache[key]
+        return key, cache[key]
     problems = check_schema(schema)
     if problems:
         raise InvalidSchemaError("invalid schema: " + "; ".join(problems[:5]))
@@ -530,14 +558,47 @@ def validator_for(schema: Any, cache: dict | None = None) -> Any:
         validators = [k for k in cache if isinstance(k, str) and k.startswith("sha256:")]
         for old in validators[: max(0, len(validators) - CACHE_LIMIT + 1)]:
             del cache[old]
+            cache.pop(("plans", old), None)
         cache[key] = validator
-    return validator
+    return key, validator
 
 
 def schema_errors(doc: Any, schema: Any, cache: dict | None = None) -> list[Error]:
     """Every place where `doc` breaks `schema`, as (pointer, message) pairs,
     each once, sorted by pointer (array indexes as numbers)."""
     return _report(validator_for(schema, cache), doc)
+
+
+def schema_errors_after_patch(
+    doc: Any, schema: Any, touched: Iterable[str], cache: dict | None = None
+) -> list[Error]:
+    """schema_errors(doc, schema) for a patched document whose previous
+    version had none, found by looking only where the patch wrote.
+
+    `touched` holds the JSON pointer, in `doc`, of every value the patch
+    added, replaced or removed; a removed value's pointer may now name
+    another value or nothing. The walk goes from the root down to each
+    touched pointer. On the way it checks each value's own keywords
+    (required, type, closed members, array bounds...) but not the members
+    it is not heading for; at a touched pointer it validates the whole
+    value. A member the walk skips is the value it was before, under the
+    same subschema, so it is still valid (see _plan for why).
+
+    The answer equals schema_errors() only if the previous version was
+    valid against this very schema: callers must not pass a patch of a
+    document validated against another schema.
+    """
+    key, validator = _compiled(schema, cache)
+    trie = _trie(touched)
+    plans = _plans_for(validator, key, cache)
+    if trie is _WHOLE or plans is None:
+        return _report(validator, doc)
+    found: set[Error] = set()
+    try:
+        _walk(validator, plans, doc, [validator.schema], trie, [], found)
+    except _REFERENCE_ERRORS as exc:
+        raise InvalidSchemaError(f"cannot resolve a schema reference: {exc}") from None
+    return sorted(found, key=_order)
 
 
 def check_schema(schema: Any) -> list[str]:
@@ -583,6 +644,260 @@ def integrity_errors(doc: Any, supported_versions: Iterable[str] = SUPPORTED_VER
             if isinstance(ident, str) and ident not in first_seen:
                 errors.append((f"/connections/{i}/{end}/instance_id", f"unknown instance {canonical_json(ident)}"))
     return sorted(errors, key=_order)
+
+
+# --- incremental validation -----------------------------------------------------
+#
+# A value's errors are those of each keyword of its schema. The keywords
+# that merely hand a member or an element to a subschema (properties,
+# patternProperties, additionalProperties, items) and those that hand the
+# value itself on unchanged ($ref, allOf) pass their subschemas' errors up
+# untouched, so a valid document has no error below any of them, and a
+# value that a patch left alone, reached through them alone, keeps no
+# error. Every other keyword is checked on the value itself, whole, when
+# the walk passes through it: that is exact, and cheap unless the schema
+# puts a value-wide keyword (anyOf, contains, uniqueItems...) high up.
+
+
+_WHOLE = None  # a touched pointer in the trie: validate the value whole
+# Keywords that resolve by dynamic scope, or make a resource with its own
+# base URI: a subschema checked apart from its path would resolve them
+# differently, so such schemas are always validated whole.
+_SCOPED = frozenset({"$dynamicRef", "$dynamicAnchor", "$recursiveRef", "$recursiveAnchor"})
+
+
+class _Plan(NamedTuple):
+    """How a subschema applies to a value, split for the walk."""
+
+    own: Any  # what to check on the value itself, or None when nothing
+    also: tuple  # more schemas of the same value: its $ref's target, allOf's members
+    properties: dict  # member name -> schema
+    patterns: tuple  # (ECMA-262 pattern, schema) for member names
+    additional: Any  # schema of members neither of those names, or None
+    declared: dict  # properties and patternProperties, as additionalProperties reads them
+    items: Any  # schema of every element, or None
+
+
+class _Plans:
+    """The plans of one compiled schema, by the id of each subschema, which
+    the validator keeps alive."""
+
+    def __init__(self, validator: Any) -> None:
+        self.validator = validator
+        self._root = validator.schema
+        self._plans: dict[int, _Plan] = {}
+
+    def of(self, schema: dict) -> _Plan:
+        plan = self._plans.get(id(schema))
+        if plan is None:
+            plan = self._plans[id(schema)] = _plan(schema, self._root)
+        return plan
+
+
+def _plans_for(validator: Any, key: str, cache: dict | None) -> _Plans | None:
+    """The validator's plans; None when its schema cannot be split."""
+    plans = cache.get(("plans", key)) if cache is not None else None
+    if plans is None or (plans and plans.validator is not validator):
+        plans = _Plans(validator) if _splittable(validator.schema) else False
+        if cache is not None:
+            cache[("plans", key)] = plans
+    return plans or None
+
+
+def _splittable(root: Any) -> bool:
+    if not isinstance(root, dict):
+        return False
+    stack: list[tuple[Any, bool]] = [(root, True)]
+    while stack:
+        node, top = stack.pop()
+        if isinstance(node, dict):
+            # Over-cautious on purpose: a property or an enum value named
+            # "$id" also counts.
+            if _SCOPED & node.keys() or (not top and "$id" in node):
+                return False
+            stack.extend((value, False) for value in node.values())
+        elif isinstance(node, list):
+            stack.extend((value, False) for value in node)
+    return True
+
+
+def _plan(schema: dict, root: dict) -> _Plan:
+    """Splits `schema` into what it asserts about a value itself and the
+    subschemas it hands each member or element to.
+
+    `own` is `schema` without its member and element subschemas (properties
+    keep their names where names matter: for additionalProperties or a
+    closed object), and without the $ref and allOf that `also` takes over.
+    Each keyword of `own` reads only keyword names and prefixItems' length
+    besides its own value, so it finds what it finds in `schema`. Two
+    keywords read more, and pin the rest in place:
+
+    - unevaluatedProperties: false (this module's check) reports the
+      members that neither properties nor patternProperties name and that
+      jsonschema's search for evaluated members does not find; that search
+      goes through $ref, allOf, anyOf, oneOf, if and dependentSchemas on
+      the value itself, which `own` keeps whole; jsonschema 4.10's also
+      validates each member against the patternProperties object itself,
+      kept whole too. The member subschemas it reads in properties only
+      name members it never reports.
+    - unevaluatedItems, or an unevaluatedProperties subschema: the schema
+      is checked whole.
+    """
+    unevaluated = schema.get("unevaluatedProperties", True)
+    if (
+        schema.get("unevaluatedItems", True) is not True
+        or not (unevaluated is True or unevaluated is False)
+        or (unevaluated is False and _FIND_EVALUATED is None)
+    ):
+        return _Plan(schema, (), {}, (), None, {}, None)
+    closed = unevaluated is False
+    own = {k: v for k, v in schema.items() if k not in ("unevaluatedProperties", "unevaluatedItems")}
+    if closed:
+        own["unevaluatedProperties"] = False
+    also: list = []
+    if not closed:
+        target = _local_target(own.get("$ref"), root)
+        if target is not None:
+            del own["$ref"]
+            also.append(target)
+        if isinstance(own.get("allOf"), list):
+            also.extend(own.pop("allOf"))
+
+    properties = schema.get("properties", {})
+    properties = properties if isinstance(properties, dict) else {}
+    patterns = schema.get("patternProperties", {})
+    patterns = patterns if isinstance(patterns, dict) else {}
+    additional = schema.get("additionalProperties", True)
+    names_matter = closed or additional is not True
+    if "properties" in own:
+        if names_matter:
+            own["properties"] = dict.fromkeys(properties, True)
+        else:
+            del own["properties"]
+    pattern_rules = tuple(patterns.items())
+    if "patternProperties" in own:
+        if closed and "additionalProperties" not in schema:
+            pattern_rules = ()
+        elif names_matter:
+            own["patternProperties"] = dict.fromkeys(patterns, True)
+        else:
+            del own["patternProperties"]
+    additional_rule = None
+    if isinstance(additional, dict):
+        own["additionalProperties"] = True
+        additional_rule = additional
+    elif additional is True and not closed:
+        own.pop("additionalProperties", None)
+
+    items = schema.get("items")
+    items_rule = None
+    if "prefixItems" not in schema and "items" in own:
+        if isinstance(items, dict):
+            items_rule = items
+        if items is not False:
+            del own["items"]
+
+    asserts = any(keyword in _Validator.VALIDATORS for keyword in own)
+    declared = {"properties": properties, "patternProperties": patterns}
+    return _Plan(
+        own if asserts else None, tuple(also), properties, pattern_rules, additional_rule, declared, items_rule
+    )
+
+
+def _member_schemas(plan: _Plan, name: str) -> Iterator[Any]:
+    if name in plan.properties:
+        yield plan.properties[name]
+    for pattern, subschema in plan.patterns:
+        if _ecma_regex(pattern).search(name):
+            yield subschema
+    # additionalProperties decides with Python's re, as jsonschema does.
+    if plan.additional is not None:
+        if next(_jsonschema_utils.find_additional_properties({name: None}, plan.declared), None) is not None:
+            yield plan.additional
+
+
+def _local_target(ref: Any, root: dict) -> Any:
+    """The subschema a same-document `$ref` names, or None for another."""
+    if ref == "#":
+        return root
+    if not isinstance(ref, str) or not ref.startswith("#/") or "%" in ref:
+        return None
+    node: Any = root
+    for token in ref[2:].split("/"):
+        token = token.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, dict) and token in node:
+            node = node[token]
+        elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
+            node = node[int(token)]
+        else:
+            return None
+    return node if isinstance(node, (dict, bool)) else None
+
+
+def _trie(pointers: Iterable[str]) -> Any:
+    """The pointers as nested dicts of reference tokens, _WHOLE at each
+    pointer's end; _WHOLE for the whole document."""
+    trie: dict = {}
+    for pointer in pointers:
+        if pointer == "":
+            return _WHOLE
+        if not isinstance(pointer, str) or not pointer.startswith("/"):
+            raise ValueError(f"{pointer!r} is not a json pointer")
+        tokens = [t.replace("~1", "/").replace("~0", "~") for t in pointer[1:].split("/")]
+        node = trie
+        for token in tokens[:-1]:
+            node = node.setdefault(token, {})
+            if node is _WHOLE:
+                break
+        else:
+            node[tokens[-1]] = _WHOLE
+    return trie
+
+
+def _walk(validator: Any, plans: _Plans, value: Any, schemas: list, trie: Any, path: list, found: set) -> None:
+    if trie is _WHOLE:
+        for schema in schemas:
+            _collect(validator.descend(value, schema), path, found)
+        return
+    applied: list[_Plan] = []
+    seen: set[int] = set()
+    pending = list(schemas)
+    while pending:
+        schema = pending.pop()
+        if not isinstance(schema, dict):
+            _collect(validator.descend(value, schema), path, found)  # true or false
+        elif id(schema) not in seen:
+            seen.add(id(schema))
+            plan = plans.of(schema)
+            if plan.own is not None:
+                _collect(validator.descend(value, plan.own), path, found)
+            pending.extend(plan.also)
+            applied.append(plan)
+    if isinstance(value, dict):
+        for name, below in trie.items():
+            if name in value:
+                subschemas = [s for plan in applied for s in _member_schemas(plan, name)]
+                if subschemas:
+                    _walk(validator, plans, value[name], subschemas, below, [*path, name], found)
+    elif isinstance(value, list):
+        for token, below in trie.items():
+            index = _array_index(token)
+            if index is not None and index < len(value):
+                subschemas = [plan.items for plan in applied if plan.items is not None]
+                if subschemas:
+                    _walk(validator, plans, value[index], subschemas, below, [*path, index], found)
+
+
+def _array_index(token: str) -> int | None:
+    # RFC 6901, as odl_db.jsonpatch reads it: no sign, no leading zero.
+    if token.isdigit() and token.isascii() and len(token) < 20 and (token[0] != "0" or token == "0"):
+        return int(token)
+    return None
+
+
+def _collect(errors: Iterable[ValidationError], path: list, found: set) -> None:
+    for error in errors:
+        found.add((_pointer([*path, *error.absolute_path]), _message(error)))
 
 
 # --- reporting -----------------------------------------------------------------

@@ -588,6 +588,11 @@ def test_other_2020_12_keywords_work():
     }
     assert schema_errors(["header"], schema)[0][0] == ""
     assert schema_errors(["header", "extra"], schema)[-1] == ("/1", "item is not allowed")
+    loose = {"prefixItems": [{"type": "string"}], "unevaluatedItems": {"type": "integer"}}
+    assert schema_errors(["a", 1, None, None, [1]], loose) == [  # jsonschema 4.10's own message fails here
+        ("/2", "item is not allowed"), ("/3", "item is not allowed"), ("/4", "item is not allowed"),
+    ]
+    assert schema_errors(["a", 1, 2], loose) == []
     pairs = {"dependentRequired": {"min": ["max"]}, "propertyNames": {"pattern": "^[a-z]+$"}}
     assert schema_errors({"min": 1, "Max": 2}, pairs) == [
         ("", 'missing property "max", required when "min" is present'),
