@@ -34,6 +34,10 @@ class Outcome(NamedTuple):
     sqlstate: str | None = None
     message: str | None = None
     detail: str | None = None
+    # The document as JSON text that casts back to the same jsonb, when it
+    # could be written that way (then `document` is None): far cheaper to
+    # return than the document itself.
+    text: str | None = None
 
 
 def apply(doc: Any, patch: Any, max_operations: int | None = 100) -> Outcome:
@@ -57,8 +61,13 @@ def change(
     schema_of: SchemaLookup,
     cache: dict,
     max_operations: int | None = 100,
+    *,
+    jsonb_numbers: bool = False,
 ) -> Outcome:
     """Apply `patch` to `doc`, then check and hash the result.
+
+    `jsonb_numbers` says that every number is a Decimal, as the jsonb
+    transform delivers them; it allows the fast hash and the text result.
 
     `doc` is a stored version, so it was valid against the schema of its
     schema_version when it was written: unless the patch changes that
@@ -74,11 +83,19 @@ def change(
     document = outcome.document
     if not isinstance(document, dict) or document.get("schema_version") != version:
         touched = None
-    checked = check(document, schema_of, cache, touched=touched)
-    return checked._replace(document=document, inverse=outcome.inverse)
+    checked = check(document, schema_of, cache, touched=touched, jsonb_numbers=jsonb_numbers)
+    text = canonical.jsonb_text(document) if jsonb_numbers and not checked.sqlstate else None
+    return checked._replace(document=None if text else document, inverse=outcome.inverse, text=text)
 
 
-def check(doc: Any, schema_of: SchemaLookup, cache: dict, *, touched: list[str] | None = None) -> Outcome:
+def check(
+    doc: Any,
+    schema_of: SchemaLookup,
+    cache: dict,
+    *,
+    touched: list[str] | None = None,
+    jsonb_numbers: bool = False,
+) -> Outcome:
     """The document's hash if it is valid; otherwise every failing pointer.
 
     With `touched`, `doc` is a patched version of a document that was
@@ -89,7 +106,9 @@ def check(doc: Any, schema_of: SchemaLookup, cache: dict, *, touched: list[str] 
     Results are cached by (schema hash, document hash), so a document checked
     once, by a dry run for example, is not validated again.
     """
-    doc_hash = canonical.content_hash(doc)
+    doc_hash = canonical.hash_text(
+        canonical.decimal_canonical_json(doc) if jsonb_numbers else canonical.canonical_json(doc)
+    )
     version = doc.get("schema_version") if isinstance(doc, dict) else None
     schema = schema_of(version) if isinstance(version, str) else None
     if schema is None:

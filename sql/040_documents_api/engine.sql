@@ -45,7 +45,8 @@ create or replace function odl.document_write(
     out doc_hash text,
     out sqlstate text,
     out message text,
-    out detail text
+    out detail text,
+    out document_text text
 )
 language plpython3u
 stable
@@ -75,13 +76,14 @@ def schema_of(version):
 
 cache = GD.setdefault("odl_validation", {})
 if patch is None:
-    return SD["documents"].check(doc, schema_of, cache)
-return SD["documents"].change(doc, patch, schema_of, cache, max_operations)
+    return SD["documents"].check(doc, schema_of, cache, jsonb_numbers=True)
+return SD["documents"].change(doc, patch, schema_of, cache, max_operations, jsonb_numbers=True)
 $$;
 
 revoke all on function odl.document_write(jsonb, jsonb, integer) from public;
 comment on function odl.document_write(jsonb, jsonb, integer) is
-'Applies a patch (or none) and validates and hashes the result; failures come back as data';
+'Applies a patch (or none) and validates and hashes the result; failures come back as data. '
+'The result comes back as document_text when JSON text can carry it exactly, else as document';
 
 create or replace function odl.document_patch(
     doc jsonb,

@@ -37,6 +37,18 @@ begin
             message = format('schema for version %s is not a valid JSON Schema', register_json_schema.version),
             detail = array_to_string(problems, E'\n');
     end if;
+    -- Stored documents were judged by the schema of their version, and
+    -- patches re-check only what they touch: a version in use is frozen.
+    if exists (
+        select from odl.json_schemas as s
+        where s.version = register_json_schema.version
+            and s.content_hash <> odl.odl_content_hash(register_json_schema.schema)
+    ) and exists (select from odl.odl_documents as d where d.schema_version = register_json_schema.version) then
+        raise exception using
+            errcode = '22023',
+            message = format('schema version %s is in use by documents and cannot change', register_json_schema.version),
+            hint = 'Register the changed schema as a new version.';
+    end if;
     insert into odl.json_schemas as s (schema_id, version, schema, content_hash)
     values (
         register_json_schema.schema ->> '$id', register_json_schema.version,

@@ -26,6 +26,7 @@ declare
     context record := odl.require_context();
     current_doc record;
     outcome record;
+    new_doc jsonb;
     new_version integer;
 begin
     -- JSON null would reach the engine as "no patch"; refuse it here.
@@ -63,17 +64,18 @@ begin
 
     outcome := odl.document_write(current_doc.doc_json, patch, max_operations);
     perform odl.raise_failure(outcome.sqlstate, outcome.message, outcome.detail);
+    new_doc := coalesce(outcome.document_text::jsonb, outcome.document);
     new_version := current_doc.version + 1;
 
     if dry_run then
-        return query select new_version, outcome.doc_hash, outcome.inverse_patch, outcome.document;
+        return query select new_version, outcome.doc_hash, outcome.inverse_patch, new_doc;
         return;
     end if;
 
     update odl.odl_documents as d
-    set doc_json = outcome.document,
+    set doc_json = new_doc,
         doc_hash = outcome.doc_hash,
-        schema_version = outcome.document ->> 'schema_version',
+        schema_version = new_doc ->> 'schema_version',
         version = new_version,
         valid_from = now(),
         updated_by = context.user_id
@@ -82,7 +84,7 @@ begin
     insert into odl.odl_document_versions (tenant_id, doc_id, version, doc_hash, doc_json, created_by)
     values (
         current_doc.tenant_id, current_doc.doc_id, new_version, outcome.doc_hash,
-        case when new_version % snapshot_interval = 0 then outcome.document end,
+        case when new_version % snapshot_interval = 0 then new_doc end,
         context.user_id
     );
     insert into odl.odl_patches (
