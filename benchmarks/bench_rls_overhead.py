@@ -472,12 +472,12 @@ def _method(table_bytes: int, pinning: str) -> str:
 
 
 def _plan_facts(plan: str) -> dict:
-    index = re.search(r"Index (?:Only )?Scan using (\S+)", plan)
-    condition = re.search(r"Index Cond: (.*)", plan)
+    # The policy's InitPlan scans session_contexts_pkey; the query's own scan is the other one.
+    index = re.search(r"Index (?:Only )?Scan using (?!session_contexts_pkey)(\S+)", plan)
     buffers = re.search(r"Buffers: shared hit=(\d+)(?: read=(\d+))?", plan)
     return {
         "index": index.group(1) if index else None,
-        "tenant_in_index": bool(condition and "tenant_id" in condition.group(1)),
+        "tenant_in_index": bool(re.search(r"Index Cond: .*tenant_id", plan)),
         "tenant_filter": bool(re.search(r"Filter: .*tenant_id", plan)),
         "initplan": "InitPlan" in plan,
         "buffers": sum(int(g) for g in buffers.groups() if g) if buffers else None,

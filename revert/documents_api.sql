@@ -20,7 +20,7 @@ drop procedure odl.register_json_schema(text, jsonb);
 drop function odl.json_schema_problems(jsonb);
 drop function odl.document_replay(jsonb, jsonb);
 drop function odl.document_patch(jsonb, jsonb, integer);
-drop function odl.document_write(jsonb, jsonb, integer);
+drop function odl.document_write(text, jsonb, integer);
 drop function odl.raise_failure(text, text, text);
 delete from odl.error_codes where sqlstate ~ '^OD[PVSD]';
 delete from odl.python_modules where module in ('odl_db.jsonpatch', 'odl_db.validation', 'odl_db.documents');

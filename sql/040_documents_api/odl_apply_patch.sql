@@ -62,7 +62,7 @@ begin
             hint = 'Read the current version, rebase the patch on it and retry.';
     end if;
 
-    outcome := odl.document_write(current_doc.doc_json, patch, max_operations);
+    outcome := odl.document_write(current_doc.doc_json::text, patch, max_operations);
     perform odl.raise_failure(outcome.sqlstate, outcome.message, outcome.detail);
     new_doc := coalesce(outcome.document_text::jsonb, outcome.document);
     new_version := current_doc.version + 1;

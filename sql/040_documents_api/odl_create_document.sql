@@ -17,7 +17,7 @@ begin
             detail = format('project_id %s', quote_nullable(odl_create_document.project_id));
     end if;
 
-    checked := odl.document_write(doc, null, null);
+    checked := odl.document_write(doc::text, null, null);
     perform odl.raise_failure(checked.sqlstate, checked.message, checked.detail);
 
     insert into odl.odl_documents (
