@@ -82,7 +82,7 @@ select version from odl.odl_apply_patch(
 );
 
 \echo '-- a dry run returns the would-be document and writes nothing:'
-select version, document #>> '{meta,note}' as would_be_note, inverse_patch
+select version, inverse_patch, document #>> '{meta,note}' as would_be_note
 from odl.odl_apply_patch(:'doc', '[{"op": "replace", "path": "/meta/note", "value": "dry"}]', 3, dry_run => true);
 select version as still_version from odl.odl_document_heads(:'sunfield');
 

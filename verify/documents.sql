@@ -1,12 +1,14 @@
 -- Verify odl-db:documents on pg
 
 select schema_id, version, schema, content_hash, registered_at from odl.json_schemas where false;
-select tenant_id, doc_id, project_id, schema_version, doc_json, doc_hash, version, valid_from,
+select
+    tenant_id, doc_id, project_id, schema_version, doc_json, doc_hash, version, valid_from,
     created_by, created_at, updated_by
 from odl.odl_documents where false;
 select tenant_id, doc_id, version, version_id, doc_hash, doc_json, created_at, created_by
 from odl.odl_document_versions where false;
-select tenant_id, doc_id, to_version, patch_id, from_version, patch_json, inverse_patch, evidence_uris,
+select
+    tenant_id, doc_id, to_version, patch_id, from_version, patch_json, inverse_patch, evidence_uris,
     intent, tool_version, dry_run, created_at, created_by
 from odl.odl_patches where false;
 select 1 / (count(*) = 3)::int

@@ -7,8 +7,10 @@ select 'odl.odl_document_heads(text)'::regprocedure;
 select 'odl.odl_document_history(text)'::regprocedure;
 select 'odl.odl_revert_document(text, integer, integer)'::regprocedure;
 select 1 / (odl.odl_jsonpatch_apply('{"a": 1}', '[{"op": "add", "path": "/b", "value": 2}]') = '{"a": 1, "b": 2}')::int;
-select 1 / (odl.odl_jsonpatch_inverse('{"a": 1}', '[{"op": "remove", "path": "/a"}]')
-    = '[{"op": "add", "path": "/a", "value": 1}]')::int;
+select 1 / (
+    odl.odl_jsonpatch_inverse('{"a": 1}', '[{"op": "remove", "path": "/a"}]')
+    = '[{"op": "add", "path": "/a", "value": 1}]'
+)::int;
 select 1 / public.json_matches_schema('{"type": "integer"}', '1')::int;
 select 1 / (not public.jsonb_matches_schema('{"type": "integer"}', '"x"'))::int;
 select 1 / public.jsonschema_is_valid('{"type": "object"}')::int;

@@ -10,7 +10,11 @@ insert into odl.error_codes (sqlstate, name, meaning) values
 ('ODP04', 'test_failed', 'A test operation found a different value'),
 ('ODV01', 'version_conflict', 'expected_version is not the document''s current version'),
 ('ODS01', 'schema_invalid', 'The document does not match the JSON Schema of its schema_version'),
-('ODS02', 'integrity_violation', 'The document breaks a rule beyond the schema, or its schema_version is not registered'),
+(
+    'ODS02',
+    'integrity_violation',
+    'The document breaks a rule beyond the schema, or its schema_version is not registered'
+),
 ('ODD01', 'unknown_document', 'No document with that id is visible in the current tenant'),
 ('ODD02', 'unknown_project', 'No project with that id is visible in the current tenant'),
 ('ODD03', 'unknown_version', 'The document has no such version')

@@ -4,7 +4,7 @@
 -- for it runs unchanged.
 
 create or replace function odl.json_schema_problems(schema jsonb)
-returns text []
+returns text[]
 language plpython3u
 immutable
 parallel restricted
@@ -67,7 +67,7 @@ comment on procedure odl.register_json_schema(text, jsonb) is -- noqa: LT01
 create or replace function odl.json_schema_errors(
     schema json,
     instance json,
-    out errors text [],
+    out errors text[],
     out schema_problem text
 )
 language plpython3u
@@ -101,7 +101,7 @@ comment on function odl.json_schema_errors(json, json) is
 'Validation errors of an instance, or why the schema itself is unusable; for the pg_jsonschema API';
 
 create or replace function public.jsonschema_validation_errors(schema json, instance json)
-returns text []
+returns text[]
 language plpgsql
 immutable
 strict
