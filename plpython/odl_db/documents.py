@@ -116,7 +116,7 @@ def check(
         return _failure(INTEGRITY_VIOLATION, "document violates the integrity rules", errors)
 
     results = cache.setdefault("results", OrderedDict())
-    key = (canonical.content_hash(schema), doc_hash)
+    key = (validation.schema_key(schema), doc_hash)
     if key not in results:
         results[key] = (
             validation.schema_errors(doc, schema, cache)

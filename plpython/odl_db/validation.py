@@ -26,6 +26,8 @@ PostgreSQL and 4.26 in the test venv. Where they differ, this module decides:
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import datetime
 import decimal
 import functools
@@ -546,8 +548,23 @@ def validator_for(schema: Any, cache: dict | None = None) -> Any:
     return _compiled(schema, cache)[1]
 
 
+# Content hashes of recently seen schema objects, which are never changed in
+# place: a write asks for its schema's hash twice, and each costs ~0.2 ms.
+_KEYS: OrderedDict[int, tuple[Any, str]] = OrderedDict()
+
+
+def schema_key(schema: Any) -> str:
+    """The schema's content hash, remembered for the same schema object."""
+    held = _KEYS.get(id(schema))
+    if held is None or held[0] is not schema:
+        held = _KEYS[id(schema)] = (schema, content_hash(schema))
+        while len(_KEYS) > CACHE_LIMIT:
+            _KEYS.popitem(last=False)
+    return held[1]
+
+
 def _compiled(schema: Any, cache: dict | None) -> tuple[str, Any]:
-    key = content_hash(schema)
+    key = schema_key(schema)
     if cache is not None and key in cache:
         return key, cache[key]
     problems = check_schema(schema)
