@@ -62,10 +62,16 @@ select tables_are(
     array[
         'error_codes', 'session_contexts', 'python_modules', 'rbac_roles', 'project_phases',
         'tenants', 'users', 'projects',
-        'json_schemas', 'odl_documents', 'odl_document_versions', 'odl_patches'
+        'json_schemas', 'odl_documents', 'odl_document_versions', 'odl_patches',
+        'audit_keys', 'audit_heads', 'audit_events'
     ]
+    -- pg_partman names audit_events' monthly partitions after the month.
+    || array(
+        select c.relname from pg_catalog.pg_class as c
+        where c.relnamespace = 'odl'::regnamespace and c.relispartition and c.relkind = 'r'
+    )
 );
-select views_are('odl', array['current_context', 'project_summary']);
+select views_are('odl', array['current_context', 'project_summary', 'audit_trail']);
 select functions_are(
     'odl',
     array[
@@ -79,7 +85,10 @@ select functions_are(
         'raise_failure', 'document_write', 'document_patch', 'document_replay',
         'json_schema_problems', 'json_schema_errors', 'register_json_schema', 'write_patch',
         'odl_create_document', 'odl_apply_patch', 'odl_get_document', 'odl_document_heads', 'odl_document_history',
-        'odl_revert_document', 'odl_jsonpatch_apply', 'odl_jsonpatch_inverse'
+        'odl_revert_document', 'odl_jsonpatch_apply', 'odl_jsonpatch_inverse',
+        'odl_audit_rotate_key', 'audit_hmac', 'audit_refuse_change', 'audit_protect_partitions', 'audit_maintenance',
+        'audit_write', 'audit_append', 'audit_append_as', 'odl_audit_log', 'audit_digest_message', 'odl_audit_digest',
+        'audit_first_bad_signature', 'audit_classify', 'odl_audit_verify', 'odl_audit_since'
     ]
 );
 select domains_are('odl', array['ulid']);
@@ -207,7 +216,8 @@ select set_eq(
         ('odl.odl_document_history(text)', 'EXECUTE'),
         ('odl.odl_revert_document(text,integer,integer)', 'EXECUTE'),
         ('odl.odl_jsonpatch_apply(jsonb,jsonb)', 'EXECUTE'),
-        ('odl.odl_jsonpatch_inverse(jsonb,jsonb)', 'EXECUTE')
+        ('odl.odl_jsonpatch_inverse(jsonb,jsonb)', 'EXECUTE'),
+        ('odl.odl_audit_log(text,jsonb)', 'EXECUTE')
     $$,
     'odl_app holds exactly SELECT on the tenant tables and view, and EXECUTE on its odl_ functions'
 );
@@ -235,6 +245,8 @@ select results_eq(
     $$select sqlstate, name from odl.error_codes order by sqlstate$$,
     $$
         values
+        ('ODA01', 'append_only'),
+        ('ODA02', 'invalid_digest'),
         ('ODC01', 'no_context'),
         ('ODC02', 'invalid_context'),
         ('ODC03', 'unknown_tenant'),

@@ -66,6 +66,8 @@ BREAKAGE = {
     "documents": "alter table odl.odl_patches no force row level security",
     "documents_api": "drop function odl.odl_jsonpatch_inverse(jsonb, jsonb)",
     "odl_sd_schema": "delete from odl.json_schemas",
+    "audit": "alter table odl.audit_events no force row level security",
+    "audit_api": "drop function odl.odl_audit_verify(text, jsonb)",
 }
 
 

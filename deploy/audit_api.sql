@@ -1,0 +1,16 @@
+-- Deploy odl-db:audit_api to pg
+-- requires: audit
+
+begin;
+
+\ir ../sql/050_audit/keys.sql
+\ir ../sql/050_audit/append_only.sql
+\ir ../sql/050_audit/audit_append.sql
+\ir ../sql/050_audit/odl_audit_digest.sql
+\ir ../sql/050_audit/odl_audit_verify.sql
+\ir ../sql/050_audit/odl_audit_since.sql
+\ir ../sql/050_audit/audit_trail.sql
+
+call odl.adopt_objects();
+
+commit;
