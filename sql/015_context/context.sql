@@ -89,8 +89,10 @@ security invoker
 set search_path = pg_catalog, odl, pg_temp
 as $$
 begin
-    tenant_id := odl.odl_current_tenant_id();
-    user_id := odl.odl_current_user_id();
+    -- The view directly: the SQL functions above cannot be inlined and
+    -- would plan their query again on every call.
+    select c.tenant_id, c.user_id into require_context.tenant_id, require_context.user_id
+    from odl.current_context as c;
     if tenant_id is null or user_id is null then
         raise exception using
             errcode = 'ODC01',
