@@ -99,17 +99,8 @@ security invoker
 set search_path = pg_catalog, odl, pg_temp
 as $$
 declare
-    context record;
+    context record := odl.require_context();
 begin
-    -- The view, not require_context(): SQL functions that pin search_path
-    -- are not inlined, and each call plans its query afresh (about 35 µs).
-    select c.tenant_id, c.user_id into context from odl.current_context as c;
-    if context.tenant_id is null or context.user_id is null then
-        raise exception using
-            errcode = 'ODC01',
-            message = 'no tenant context is set',
-            hint = 'Call odl_set_context(tenant_id, user_id) earlier in the same transaction.';
-    end if;
     return odl.audit_write(
         context.tenant_id, context.user_id, audit_append.action, audit_append.payload,
         audit_append.project_id, audit_append.doc_id
@@ -182,16 +173,8 @@ security definer
 set search_path = pg_catalog, odl, pg_temp
 as $$
 declare
-    context record;
+    context record := odl.require_context();
 begin
-    -- As audit_append(), one call less: this is the hot path of applications.
-    select c.tenant_id, c.user_id into context from odl.current_context as c;
-    if context.tenant_id is null or context.user_id is null then
-        raise exception using
-            errcode = 'ODC01',
-            message = 'no tenant context is set',
-            hint = 'Call odl_set_context(tenant_id, user_id) earlier in the same transaction.';
-    end if;
     -- Tenant, actor, project and document come from the context alone. The
     -- app. prefix keeps an application from recording what looks like an
     -- event of the platform itself.
