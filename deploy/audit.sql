@@ -1,5 +1,5 @@
 -- Deploy odl-db:audit to pg
--- requires: documents
+-- requires: tenancy
 -- The tamper-evident audit ledger: one hash chain per tenant in
 -- odl.audit_events (partitioned monthly by pg_partman), the head of each
 -- chain in odl.audit_heads, and the keys that sign events and digests in

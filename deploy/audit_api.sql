@@ -9,7 +9,6 @@ begin;
 \ir ../sql/050_audit/odl_audit_digest.sql
 \ir ../sql/050_audit/odl_audit_verify.sql
 \ir ../sql/050_audit/odl_audit_since.sql
-\ir ../sql/050_audit/audit_trail.sql
 
 call odl.adopt_objects();
 

@@ -1,6 +1,7 @@
 -- Deploy odl-db:documents_api to pg
 -- requires: documents
 -- requires: canonical
+-- requires: access_api
 
 begin;
 
@@ -18,6 +19,8 @@ call odl.python_install('odl_db.documents', :'source');
 \ir ../sql/040_documents_api/odl_get_document.sql
 \ir ../sql/040_documents_api/odl_document_heads.sql
 \ir ../sql/040_documents_api/odl_revert_document.sql
+\ir ../sql/040_documents_api/change_requests.sql
+\ir ../sql/040_documents_api/readable_documents.sql
 \ir ../sql/040_documents_api/odl_jsonpatch.sql
 
 call odl.adopt_objects();

@@ -1,6 +1,7 @@
 -- Deploy odl-db:tenancy to pg
 -- requires: ulid
 -- requires: context
+-- requires: policy_load
 -- Every tenant-scoped table carries tenant_id, leads its keys with it, and
 -- includes it in every foreign key to another tenant-scoped table, so no row
 -- can reference another tenant's row and the tables can be distributed by
@@ -12,48 +13,6 @@ create domain odl.ulid as text
 constraint ulid_format check (value ~ '^[0-7][0-9A-HJKMNP-TV-Z]{25}$');
 comment on domain odl.ulid is
 'A ULID: 26 characters of upper-case Crockford base32 (at most 7ZZZZZZZZZZZZZZZZZZZZZZZZZ)';
-
--- Reference data (not tenant-scoped).
-
-create table odl.rbac_roles (
-    role_id text primary key,
-    mfa_required boolean not null,
-    notes text not null
-);
-comment on table odl.rbac_roles is 'The ODL-SD roles a user can hold';
-comment on column odl.rbac_roles.mfa_required is 'Users holding this role must have MFA enabled';
-
-insert into odl.rbac_roles (role_id, mfa_required, notes) values
-('guest', false, 'Public view; writes denied'),
-('client', false, 'Project viewer who edits requirements and meta'),
-('consultant', false, 'Project viewer who runs analyses'),
-('project_manager', true, 'Reads all, approves, runs operations'),
-('engineer', true, 'Edits the engineering sections'),
-('technician_operator', false, 'Edits operations'),
-('expert', true, 'Engineering editor and approver'),
-('data_analyst', false, 'Project viewer who writes analyses'),
-('esg_officer', false, 'Edits ESG'),
-('financial_analyst', true, 'Edits finance'),
-('compliance_officer', true, 'Edits and approves compliance'),
-('supplier_manager', true, 'Edits and approves libraries'),
-('auditor_legal', false, 'Reads all'),
-('asset_owner', true, 'Reads all, approves, owns finance and operations'),
-('utility_offtaker', false, 'Project viewer'),
-('super_user', true, 'Every right on every section');
-
-create table odl.project_phases (
-    phase text primary key,
-    position integer not null unique
-);
-comment on table odl.project_phases is 'ODL-SD project phases, in lifecycle order';
-
-insert into odl.project_phases (phase, position) values
-('design', 1),
-('procurement', 2),
-('construction', 3),
-('commissioning', 4),
-('operations', 5),
-('decommissioning', 6);
 
 -- Tenant-scoped tables.
 
@@ -76,13 +35,16 @@ create table odl.users (
     email text not null,
     role text not null references odl.rbac_roles (role_id),
     mfa_enabled boolean not null default true,
+    agent text references odl.rbac_agents (agent),
     created_at timestamptz not null default now(),
     primary key (tenant_id, user_id),
     constraint users_email_valid check (email ~ '^[^@[:space:]]+@[^@[:space:]]+$')
 );
 create unique index users_tenant_id_email_key on odl.users (tenant_id, lower(email));
 comment on table odl.users is 'People and AI agents of a tenant';
-comment on column odl.users.role is 'Coarse role; fine-grained rights come from role assignments';
+comment on column odl.users.role is
+'Coarse role; rights come from role assignments. A super_user here administers the tenant''s hierarchy and roles';
+comment on column odl.users.agent is 'The kind of AI agent this user is (odl.rbac_agents); null for a human';
 comment on constraint users_email_valid on odl.users is 'One @ with text on both sides and no spaces';
 comment on index odl.users_tenant_id_email_key is 'An e-mail address is unique within a tenant, case-insensitively';
 
@@ -136,7 +98,7 @@ create policy tenant_isolation on odl.projects
 using (tenant_id = (select c.tenant_id from odl.current_context as c))
 with check (tenant_id = (select c.tenant_id from odl.current_context as c));
 
-revoke all on odl.tenants, odl.users, odl.projects, odl.rbac_roles, odl.project_phases from public;
+revoke all on odl.tenants, odl.users, odl.projects from public;
 grant select on odl.tenants, odl.users, odl.projects to odl_app, odl_analyst;
 grant select on odl.tenants to odl_admin;
 

@@ -1,5 +1,6 @@
 -- Deploy odl-db:tenancy_api to pg
 -- requires: tenancy
+-- requires: audit_api
 
 begin;
 

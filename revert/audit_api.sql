@@ -2,7 +2,6 @@
 
 begin;
 
-drop view odl.audit_trail;
 drop function odl.odl_audit_since(text, bigint, integer);
 drop function odl.odl_audit_verify(text, jsonb);
 drop function odl.audit_classify(text, bigint);

@@ -3,7 +3,8 @@
 sqitch hashes a deploy script, not the files it pulls in with \\ir or reads
 with backticks, so an edited source would go unseen. srcguard closes the gap:
 
-  check             every source (sql/, plpython/, schemas/) belongs to exactly one code change, code
+  check             every source (sql/, plpython/, schemas/, policy/) belongs to exactly one
+                    code change, code
                     changes only include sources, and no source of a released
                     change differs from release.lock (the hashes at its tag)
   tag NAME NOTE     sqitch tag, then lock the sources of every change
@@ -34,14 +35,14 @@ INCLUDE_SQL = re.compile(r"^\\ir \.\./(?P<path>\S+)\s*$")
 # A file read into :source, then handed to the procedure that installs it.
 INCLUDE_FILE = re.compile(r"^\\set source `cat (?P<path>\S+)`\s*$")
 INSTALL_FILE = re.compile(
-    r"^call odl\.(python_install|register_json_schema)\('[\w.]+', :'source'\);\s*$"
+    r"^call odl\.((python_install|register_json_schema)\('[\w.]+', |load_access_policy\():'source'\);\s*$"
 )
 # Everything a code change's deploy script may hold besides its includes.
 CODE_LINE = re.compile(
     r"^(--.*|begin;|commit;|call odl\.adopt_objects\(\);|\s*)$"
 )
 # Where sources live; each must be included by exactly one code change.
-SOURCES = (("sql", "*.sql"), ("plpython", "*.py"), ("schemas", "*.json"))
+SOURCES = (("sql", "*.sql"), ("plpython", "*.py"), ("schemas", "*.json"), ("policy", "*.json"))
 ROUTINE = re.compile(
     r"create or replace (?:function|procedure) (?P<schema>odl|public)\.(?P<name>\w+)\s*\("
     r".*?\bas (?P<tag>\$\w*\$)\n?(?P<body>.*?)(?P=tag)",

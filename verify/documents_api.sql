@@ -1,7 +1,10 @@
 -- Verify odl-db:documents_api on pg
 
 select 'odl.odl_create_document(text, jsonb)'::regprocedure;
-select 'odl.odl_apply_patch(text, jsonb, integer, text, text [], text, boolean)'::regprocedure;
+select 'odl.odl_apply_patch(text, jsonb, integer, text, text [], text, boolean, boolean)'::regprocedure;
+select 'odl.odl_approve_change(text, text, text)'::regprocedure;
+select 'odl.odl_set_project_phase(text, text)'::regprocedure;
+select doc_id, document, redacted from odl.readable_documents where false;
 select 'odl.odl_get_document(text, integer)'::regprocedure;
 select 'odl.odl_document_heads(text)'::regprocedure;
 select 'odl.odl_document_history(text)'::regprocedure;

@@ -2,11 +2,9 @@
 
 select 'odl.ulid'::regtype;
 select tenant_id, name, region, created_at from odl.tenants where false;
-select tenant_id, user_id, email, role, mfa_enabled, created_at from odl.users where false;
+select tenant_id, user_id, email, role, mfa_enabled, agent, created_at from odl.users where false;
 select tenant_id, project_id, name, phase, classification, created_by, created_at
 from odl.projects where false;
-select role_id, mfa_required, notes from odl.rbac_roles where false;
-select phase, position from odl.project_phases where false;
 
 -- RLS enabled and forced, with a policy, on each tenant table.
 select 1 / (count(*) = 3)::int

@@ -1,6 +1,7 @@
 -- Tenants and users are created by odl_admin. Inside, each function acts
 -- as the new row's tenant, because RLS admits writes only for the current
--- tenant, and then restores the caller's context.
+-- tenant, and then restores the caller's context. The admin is no user of
+-- the tenant, so their audit events have no actor.
 
 create or replace function odl.odl_create_tenant(name text, region text)
 returns text
@@ -18,6 +19,10 @@ begin
     insert into odl.tenants (tenant_id, name, region)
     values (new_id, odl_create_tenant.name, odl_create_tenant.region);
     perform odl.set_session_context(caller_tenant, caller_user);
+    perform odl.audit_append_as(
+        new_id, null, 'tenant.created',
+        jsonb_build_object('name', odl_create_tenant.name, 'region', odl_create_tenant.region)
+    );
     return new_id;
 end
 $$;
@@ -66,6 +71,13 @@ begin
         odl_create_user.role, odl_create_user.mfa_enabled
     );
     perform odl.set_session_context(caller_tenant, caller_user);
+    -- The e-mail address stays out of the ledger, which can never erase it.
+    perform odl.audit_append_as(
+        odl_create_user.tenant_id, null, 'user.created',
+        jsonb_build_object(
+            'user_id', new_id, 'role', odl_create_user.role, 'mfa_enabled', odl_create_user.mfa_enabled
+        )
+    );
     return new_id;
 end
 $$;

@@ -18,6 +18,14 @@ begin
         context.tenant_id, new_id, odl_create_project.name, odl_create_project.phase,
         odl_create_project.classification, context.user_id
     );
+    perform odl.audit_append(
+        'project.created',
+        jsonb_build_object(
+            'name', odl_create_project.name, 'phase', odl_create_project.phase,
+            'classification', odl_create_project.classification
+        ),
+        new_id
+    );
     return new_id;
 end
 $$;

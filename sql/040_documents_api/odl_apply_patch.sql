@@ -95,6 +95,15 @@ begin
         current_doc.tenant_id, current_doc.doc_id, new_version, current_doc.version, patch,
         outcome.inverse_patch, to_jsonb(coalesce(evidence_uris, '{}')), intent, tool_version, context.user_id
     );
+    -- The ledger names the patch by its hash; odl_patches keeps the patch.
+    perform odl.audit_append(
+        'patch.applied',
+        jsonb_build_object(
+            'from_version', current_doc.version, 'to_version', new_version, 'doc_hash', outcome.doc_hash,
+            'patch_hash', odl.odl_content_hash(patch), 'operations', jsonb_array_length(patch), 'intent', intent
+        ),
+        current_doc.project_id, current_doc.doc_id
+    );
 
     return query select new_version, outcome.doc_hash, outcome.inverse_patch, null::jsonb;
 end
@@ -104,6 +113,73 @@ revoke all on function odl.write_patch(text, jsonb, integer, text, text[], text,
 comment on function odl.write_patch(text, jsonb, integer, text, text[], text, boolean, integer) is
 'The one writer of documents: lock, check the version, apply, validate, hash, then append history';
 
+-- Every patch that a user submits passes odl.submit_patch(): the rights
+-- and phase gates decide whether it is applied now or held as a change
+-- request for an approver (odl_approve_change merges it later).
+create or replace function odl.submit_patch(
+    doc_id text,
+    patch jsonb,
+    expected_version integer,
+    intent text,
+    evidence_uris text[],
+    tool_version text,
+    dry_run boolean,
+    propose boolean,
+    max_operations integer
+)
+returns table (
+    version integer,
+    doc_hash text,
+    inverse_patch jsonb,
+    document jsonb,
+    outcome text,
+    change_id text,
+    redacted text[]
+)
+language plpgsql
+volatile
+security invoker
+set search_path = pg_catalog, odl, pg_temp
+as $$
+#variable_conflict use_column
+declare
+    target record;
+    reason text;
+    written record;
+    shown record;
+begin
+    select d.project_id into target from odl.odl_documents as d where d.doc_id = submit_patch.doc_id;
+    if not found then
+        raise exception using
+            errcode = 'ODD01',
+            message = 'document does not exist',
+            detail = format('doc_id %s', submit_patch.doc_id);
+    end if;
+    reason := odl.authorize_write(
+        target.project_id, odl.patch_sections(patch), case when propose then 'propose' else 'write' end
+    );
+    if reason is not null then
+        return query
+        select * from odl.propose_patch(
+            submit_patch.doc_id, patch, expected_version, intent, evidence_uris, tool_version, dry_run, reason,
+            max_operations
+        );
+        return;
+    end if;
+    select * into written
+    from odl.write_patch(submit_patch.doc_id, patch, expected_version, intent, evidence_uris, tool_version, dry_run, max_operations);
+    -- Only a dry run returns a document, as its author may read it.
+    shown := odl.redact(written.document, (odl.scope_of(target.project_id)).node_id);
+    return query
+    select written.version, written.doc_hash, written.inverse_patch, shown.document, 'applied'::text, null::text, shown.redacted;
+end
+$$;
+
+revoke all on function odl.submit_patch(text, jsonb, integer, text, text[], text, boolean, boolean, integer) from public;
+comment on function odl.submit_patch(text, jsonb, integer, text, text[], text, boolean, boolean, integer) is
+'Authorizes a patch by the context''s user, then applies it (outcome applied) or holds it as a change request '
+'(outcome proposed)';
+
 create or replace function odl.odl_apply_patch(
     doc_id text,
     patch jsonb,
@@ -111,19 +187,32 @@ create or replace function odl.odl_apply_patch(
     intent text default null,
     evidence_uris text[] default '{}',
     tool_version text default null,
-    dry_run boolean default false
+    dry_run boolean default false,
+    propose boolean default false
 )
-returns table (version integer, doc_hash text, inverse_patch jsonb, document jsonb)
+returns table (
+    version integer,
+    doc_hash text,
+    inverse_patch jsonb,
+    document jsonb,
+    outcome text,
+    change_id text,
+    redacted text[]
+)
 language sql
 volatile
 security definer
 set search_path = pg_catalog, odl, pg_temp
 as $$
-    select * from odl.write_patch(doc_id, patch, expected_version, intent, evidence_uris, tool_version, dry_run, 100)
+    select * from odl.submit_patch(
+        doc_id, patch, expected_version, intent, evidence_uris, tool_version, dry_run, propose, 100
+    )
 $$;
 
-revoke all on function odl.odl_apply_patch(text, jsonb, integer, text, text[], text, boolean) from public;
-grant execute on function odl.odl_apply_patch(text, jsonb, integer, text, text[], text, boolean) to odl_app;
-comment on function odl.odl_apply_patch(text, jsonb, integer, text, text[], text, boolean) is
-'Applies an RFC 6902 patch (1 to 100 operations) atomically to the current version; returns the new version, '
-'its hash and the exact inverse patch, and on a dry run the would-be document without writing anything';
+revoke all on function odl.odl_apply_patch(text, jsonb, integer, text, text[], text, boolean, boolean) from public;
+grant execute on function odl.odl_apply_patch(text, jsonb, integer, text, text[], text, boolean, boolean) to odl_app;
+comment on function odl.odl_apply_patch(text, jsonb, integer, text, text[], text, boolean, boolean) is
+'Applies an RFC 6902 patch (1 to 100 operations) atomically to the current version and returns the new '
+'version, its hash and the exact inverse (outcome applied); or, when the user may only propose, a section '
+'needs approval, the user is an AI agent or propose is true, holds it as a change request (outcome proposed, '
+'change_id). A dry run returns the would-be document, redacted as odl_get_document() does, and writes nothing';

@@ -17,6 +17,12 @@ begin
             detail = format('project_id %s', quote_nullable(odl_create_document.project_id));
     end if;
 
+    -- W on every section the document holds; approvals govern later changes.
+    perform odl.authorize_write(
+        odl_create_document.project_id,
+        array(select jsonb_object_keys(case jsonb_typeof(doc) when 'object' then doc else '{}' end)),
+        'create'
+    );
     checked := odl.document_write(doc::text, null, null);
     perform odl.raise_failure(checked.sqlstate, checked.message, checked.detail);
 
@@ -29,6 +35,11 @@ begin
     );
     insert into odl.odl_document_versions (tenant_id, doc_id, version, doc_hash, doc_json, created_by)
     values (context.tenant_id, new_id, 1, checked.doc_hash, doc, context.user_id);
+    perform odl.audit_append(
+        'document.created',
+        jsonb_build_object('version', 1, 'doc_hash', checked.doc_hash, 'schema_version', doc ->> 'schema_version'),
+        odl_create_document.project_id, new_id
+    );
     return new_id;
 end
 $$;
@@ -36,4 +47,5 @@ $$;
 revoke all on function odl.odl_create_document(text, jsonb) from public;
 grant execute on function odl.odl_create_document(text, jsonb) to odl_app;
 comment on function odl.odl_create_document(text, jsonb) is
-'Validates an ODL-SD document, stores it as version 1 of a new document of the project, and returns its ULID';
+'Validates an ODL-SD document, stores it as version 1 of a new document of the project, and returns its ULID; '
+'needs W on every section the document holds';

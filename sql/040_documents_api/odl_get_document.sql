@@ -1,8 +1,8 @@
-create or replace function odl.odl_get_document(doc_id text, version integer default null)
+create or replace function odl.document_at(doc_id text, version integer)
 returns jsonb
 language plpgsql
 stable
-security definer
+security invoker
 set search_path = pg_catalog, odl, pg_temp
 as $$
 #variable_conflict use_column
@@ -11,14 +11,14 @@ declare
     snapshot record;
     wanted integer;
 begin
-    select d.version, d.doc_json into current_doc from odl.odl_documents as d where d.doc_id = odl_get_document.doc_id;
+    select d.version, d.doc_json into current_doc from odl.odl_documents as d where d.doc_id = document_at.doc_id;
     if not found then
         raise exception using
             errcode = 'ODD01',
             message = 'document does not exist',
-            detail = format('doc_id %s', odl_get_document.doc_id);
+            detail = format('doc_id %s', document_at.doc_id);
     end if;
-    wanted := coalesce(odl_get_document.version, current_doc.version);
+    wanted := coalesce(document_at.version, current_doc.version);
     if wanted = current_doc.version then
         return current_doc.doc_json;
     end if;
@@ -26,12 +26,12 @@ begin
         raise exception using
             errcode = 'ODD03',
             message = 'document version does not exist',
-            detail = format('doc_id %s has versions 1 to %s, not %s', odl_get_document.doc_id, current_doc.version, wanted);
+            detail = format('doc_id %s has versions 1 to %s, not %s', document_at.doc_id, current_doc.version, wanted);
     end if;
 
     select v.version, v.doc_json into snapshot
     from odl.odl_document_versions as v
-    where v.doc_id = odl_get_document.doc_id and v.version <= wanted and v.doc_json is not null
+    where v.doc_id = document_at.doc_id and v.version <= wanted and v.doc_json is not null
     order by v.version desc
     limit 1;
 
@@ -44,7 +44,7 @@ begin
                 select coalesce(jsonb_agg(p.inverse_patch order by p.to_version desc), '[]')
                 from odl.odl_patches as p
                 -- A patch of tests only has nothing to undo.
-                where p.doc_id = odl_get_document.doc_id and p.to_version > wanted
+                where p.doc_id = document_at.doc_id and p.to_version > wanted
                     and jsonb_array_length(p.inverse_patch) > 0
             )
         );
@@ -57,13 +57,54 @@ begin
         (
             select coalesce(jsonb_agg(p.patch_json order by p.to_version), '[]')
             from odl.odl_patches as p
-            where p.doc_id = odl_get_document.doc_id and p.to_version > snapshot.version and p.to_version <= wanted
+            where p.doc_id = document_at.doc_id and p.to_version > snapshot.version and p.to_version <= wanted
         )
     );
+end
+$$;
+
+revoke all on function odl.document_at(text, integer) from public;
+comment on function odl.document_at(text, integer) is
+'The current document (version null), or any past version exactly as it was, rebuilt from a snapshot and the '
+'patches; unredacted, for the API functions';
+
+create or replace function odl.odl_get_document(doc_id text, version integer default null)
+returns table (document jsonb, redacted text[])
+language plpgsql
+stable
+security definer
+set search_path = pg_catalog, odl, pg_temp
+as $$
+declare
+    context record := odl.require_context();
+    scope record;
+begin
+    select s.node_id into scope
+    from odl.odl_documents as d
+    cross join lateral odl.scope_of(d.project_id) as s
+    where d.doc_id = odl_get_document.doc_id;
+    if not found then
+        raise exception using
+            errcode = 'ODD01',
+            message = 'document does not exist',
+            detail = format('doc_id %s', odl_get_document.doc_id);
+    end if;
+    if not exists (
+        select from odl.user_rights(context.user_id, scope.node_id) as r where strpos(r.rights, 'R') > 0
+    ) then
+        raise exception using
+            errcode = 'ODR01',
+            message = 'permission denied: reading a document needs R on some section of its project',
+            detail = format('user_id %s, doc_id %s', context.user_id, odl_get_document.doc_id);
+    end if;
+    return query
+    select r.document, r.redacted
+    from odl.redact(odl.document_at(odl_get_document.doc_id, odl_get_document.version), scope.node_id) as r;
 end
 $$;
 
 revoke all on function odl.odl_get_document(text, integer) from public;
 grant execute on function odl.odl_get_document(text, integer) to odl_app;
 comment on function odl.odl_get_document(text, integer) is
-'The current document, or any past version exactly as it was (rebuilt from a snapshot and the patches)';
+'The current document, or any past version exactly as it was, with only what the caller may read: '
+'redacted lists the JSON pointers removed (sections without R, parts classified above the caller''s clearance)';

@@ -1,5 +1,13 @@
 create or replace function odl.odl_revert_document(doc_id text, to_version integer, expected_version integer)
-returns table (version integer, doc_hash text, inverse_patch jsonb, document jsonb)
+returns table (
+    version integer,
+    doc_hash text,
+    inverse_patch jsonb,
+    document jsonb,
+    outcome text,
+    change_id text,
+    redacted text[]
+)
 language plpgsql
 volatile
 security definer
@@ -11,7 +19,7 @@ declare
 begin
     perform odl.require_context();
     -- Checks that the document and the version exist.
-    perform odl.odl_get_document(odl_revert_document.doc_id, odl_revert_document.to_version);
+    perform odl.document_at(odl_revert_document.doc_id, odl_revert_document.to_version);
 
     -- The inverses of the later patches, newest first, lead back exactly.
     select coalesce(jsonb_agg(op order by p.to_version desc, ordinality), '[]')
@@ -22,13 +30,13 @@ begin
     if jsonb_array_length(revert_patch) = 0 then
         -- Nothing changed since (or only tests ran): record the revert anyway.
         revert_patch := jsonb_build_array(jsonb_build_object('op', 'test', 'path', '', 'value',
-            odl.odl_get_document(odl_revert_document.doc_id)));
+            odl.document_at(odl_revert_document.doc_id, null)));
     end if;
 
     return query
-    select * from odl.write_patch(
+    select * from odl.submit_patch(
         odl_revert_document.doc_id, revert_patch, odl_revert_document.expected_version,
-        format('revert to version %s', odl_revert_document.to_version), '{}', null, false, null
+        format('revert to version %s', odl_revert_document.to_version), '{}', null, false, false, null
     );
 end
 $$;
@@ -36,4 +44,5 @@ $$;
 revoke all on function odl.odl_revert_document(text, integer, integer) from public;
 grant execute on function odl.odl_revert_document(text, integer, integer) to odl_app;
 comment on function odl.odl_revert_document(text, integer, integer) is
-'Makes a new version equal to an earlier one, recorded as a patch like any other';
+'Makes a new version equal to an earlier one, recorded as a patch like any other and authorized like one '
+'(so it may become a change request)';

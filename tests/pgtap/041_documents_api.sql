@@ -5,7 +5,7 @@
 -- message, tenant isolation, the pure RFC 6902 engine and pg_jsonschema's
 -- SQL API. Storage is checked as the superuser, which odl_app cannot do.
 begin;
-select plan(133);
+select plan(135);
 
 -- Helpers. error_of() runs a statement and returns its error (no row when
 -- it succeeds), so that details can be checked too. hash_at() is the hash
@@ -1135,6 +1135,42 @@ select is(
     (select doc_hash || '@' || version from odl.odl_documents where doc_id = current_setting('fixture.doc_id')),
     current_setting('fixture.before_b'),
     'storage: A''s document is unchanged by tenant B''s attempts'
+);
+
+-- The ledger: every project, document and applied patch of tenant A, by
+-- its user; the refused writes above left no event.
+select results_eq(
+    $$
+        select e.action, count(*)::int, count(distinct e.doc_id)::int, bool_and(e.actor_id = current_setting('fixture.user_a'))
+        from odl.audit_events as e
+        where e.tenant_id = current_setting('fixture.tenant_a') and e.action <> 'user.created'
+        group by e.action
+        order by e.action
+    $$,
+    $$
+        values
+            ('document.created', (select count(*)::int from odl.odl_documents where tenant_id = current_setting('fixture.tenant_a')), (select count(*)::int from odl.odl_documents where tenant_id = current_setting('fixture.tenant_a')), true),
+            ('patch.applied', (select count(*)::int from odl.odl_patches where tenant_id = current_setting('fixture.tenant_a')), 1, true),
+            ('project.created', 2, 0, true),
+            ('tenant.created', 1, 0, null)
+    $$,
+    'the ledger holds one event per project, document and applied patch, by the acting user'
+);
+select results_eq(
+    $$
+        select (e.payload ->> 'to_version')::int, e.payload ->> 'doc_hash', e.payload ->> 'patch_hash', e.project_id::text
+        from odl.audit_events as e
+        where e.tenant_id = current_setting('fixture.tenant_a') and e.action = 'patch.applied'
+        order by e.seq
+    $$,
+    $$
+        select p.to_version, v.doc_hash, odl.odl_content_hash(p.patch_json), current_setting('fixture.project_a')
+        from odl.odl_patches as p
+        inner join odl.odl_document_versions as v using (tenant_id, doc_id)
+        where p.tenant_id = current_setting('fixture.tenant_a') and v.version = p.to_version
+        order by p.to_version
+    $$,
+    'each patch.applied event names its version, the resulting hash, the patch''s hash and the project'
 );
 set local role odl_app;
 

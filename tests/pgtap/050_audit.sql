@@ -4,7 +4,7 @@
 -- its SQLSTATE. Tampering and its detection, concurrency and crashes are
 -- in tests/python/test_audit.py.
 begin;
-select plan(92);
+select plan(93);
 
 -- Shape.
 
@@ -107,6 +107,30 @@ begin
 end
 $$;
 reset role;
+
+select results_eq(
+    $$
+        select e.action, e.actor_id::text, e.payload::jsonb - 'user_id'
+        from odl.audit_events as e
+        where e.tenant_id = current_setting('fixture.tenant_a')
+        order by e.seq
+    $$,
+    $$
+        values
+            ('tenant.created', null::text, '{"name": "Tenant A", "region": "EU"}'::jsonb),
+            ('user.created', null::text, '{"role": "engineer", "mfa_enabled": true}'::jsonb)
+    $$,
+    'creating a tenant and a user audits both, without an actor and without the e-mail address'
+);
+
+-- The tests below count from empty chains: the superuser removes the
+-- creation events and the heads.
+set local session_replication_role = replica;
+delete from odl.audit_events
+where tenant_id in (current_setting('fixture.tenant_a'), current_setting('fixture.tenant_b'));
+delete from odl.audit_heads
+where tenant_id in (current_setting('fixture.tenant_a'), current_setting('fixture.tenant_b'));
+set local session_replication_role = origin;
 
 -- A partition exists four months ahead (routing checked by the superuser).
 

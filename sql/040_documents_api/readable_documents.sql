@@ -1,0 +1,29 @@
+-- Analysts read documents through this view, with the rules of
+-- odl_get_document(): it runs as its owner under RLS (the context's
+-- tenant only), lists the documents of projects where the reader holds R
+-- on some section, and redacts each one for the reader.
+
+create or replace view odl.readable_documents
+as
+select
+    d.doc_id,
+    d.project_id,
+    d.version,
+    d.doc_hash,
+    d.schema_version,
+    d.valid_from,
+    r.document,
+    r.redacted
+from odl.odl_documents as d
+inner join odl.projects as p on d.tenant_id = p.tenant_id and d.project_id = p.project_id
+cross join lateral odl.redact(d.doc_json, p.node_id) as r
+where exists (
+    select from odl.current_context as c
+    cross join lateral odl.user_rights(c.user_id, p.node_id) as u
+    where strpos(u.rights, 'R') > 0
+);
+
+revoke all on odl.readable_documents from public;
+grant select on odl.readable_documents to odl_analyst;
+comment on view odl.readable_documents is
+'The current documents the reader may read, each redacted as odl_get_document() would (odl_analyst)';

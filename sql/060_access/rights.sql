@@ -1,0 +1,361 @@
+-- Who may do what where. A user's roles at a node are the assignments
+-- in force at the nearest node on the way up from it (the node itself,
+-- then its parent, up to the PORTFOLIO) where the user holds any: a lower
+-- assignment overrides every higher one, and assignments outside their
+-- window or revoked are as if absent. A role whose MFA the user lacks, or
+-- that the user's kind of agent may not take, still overrides but gives
+-- nothing. Rights are the union of the roles' odl.rbac_role_rights.
+
+insert into odl.error_codes (sqlstate, name, meaning) values
+('ODR01', 'permission_denied', 'The acting user lacks the right the operation needs'),
+('ODR02', 'agent_role_not_allowed', 'The kind of AI agent may not act under the role'),
+('ODR03', 'change_not_pending', 'The change request does not exist or was already decided'),
+('ODR04', 'self_approval', 'The author of a change cannot decide it'),
+('ODR05', 'stale_change', 'The document changed where the change request writes since it was proposed'),
+('ODR06', 'approver_required', 'Only a human holding an approver role may decide a change'),
+('ODR07', 'unknown_role', 'The role does not exist'),
+('ODG01', 'phase_gate', 'The project''s phase locks a section the change writes'),
+('ODG02', 'phase_order', 'Phases move one step forward at a time'),
+('ODH01', 'invalid_hierarchy', 'The node level does not fit under its parent'),
+('ODH02', 'unknown_node', 'The node or project does not exist')
+on conflict (sqlstate) do update set name = excluded.name, meaning = excluded.meaning;
+
+create or replace function odl.scope_of(node_or_project text, out node_id text, out project_id text, out phase text)
+language plpgsql
+stable
+security invoker
+set search_path = pg_catalog, odl, pg_temp
+as $$
+begin
+    select p.node_id, p.project_id, p.phase into scope_of.node_id, scope_of.project_id, scope_of.phase
+    from odl.projects as p
+    where p.project_id = scope_of.node_or_project;
+    if found then
+        return;
+    end if;
+    select n.node_id into scope_of.node_id from odl.nodes as n where n.node_id = scope_of.node_or_project;
+    if not found then
+        raise exception using
+            errcode = 'ODH02',
+            message = 'node or project does not exist',
+            detail = format('id %s', quote_nullable(scope_of.node_or_project));
+    end if;
+end
+$$;
+
+revoke all on function odl.scope_of(text) from public;
+comment on function odl.scope_of(text) is
+'The node whose rights apply to a node or project, with the project and its phase; ODH02 when neither exists';
+
+create or replace function odl.user_roles(user_id text, node_id text, at timestamptz default now())
+returns table (role_id text, assignment_id text, held_at text, usable boolean, why_unusable text)
+language sql
+stable
+security invoker
+set search_path = pg_catalog, odl, pg_temp
+as $$
+    with in_force as (
+        select a.role_id, a.assignment_id, a.node_id, array_position(n.path, a.node_id::text) as depth
+        from odl.nodes as n
+        inner join odl.rbac_assignments as a on a.tenant_id = n.tenant_id and a.node_id = any(n.path)
+        where n.node_id = user_roles.node_id
+            and a.user_id = user_roles.user_id
+            and a.revoked_at is null
+            and a.valid_from <= user_roles.at
+            and (a.valid_until is null or user_roles.at < a.valid_until)
+    )
+    select
+        f.role_id,
+        f.assignment_id,
+        f.node_id,
+        (r.mfa_required <= u.mfa_enabled) and (u.agent is null or ar.role_id is not null),
+        case
+            when r.mfa_required and not u.mfa_enabled then 'mfa_required'
+            when u.agent is not null and ar.role_id is null then 'agent_role_not_allowed'
+        end
+    from in_force as f
+    inner join odl.rbac_roles as r on f.role_id = r.role_id
+    inner join odl.users as u on u.user_id = user_roles.user_id
+    left join odl.rbac_agent_roles as ar on u.agent = ar.agent and f.role_id = ar.role_id
+    where f.depth = (select max(x.depth) from in_force as x)
+$$;
+
+revoke all on function odl.user_roles(text, text, timestamptz) from public;
+comment on function odl.user_roles(text, text, timestamptz) is
+'The assignments that decide a user''s rights at a node: those in force at the nearest node up the path '
+'where the user holds any; usable is false (with the reason) for a role needing MFA the user lacks, or '
+'one the user''s kind of agent may not take';
+
+create or replace function odl.user_rights(user_id text, node_id text)
+returns table (section text, rights text, clearance integer)
+language sql
+stable
+security invoker
+set search_path = pg_catalog, odl, pg_temp
+as $$
+    with roles as (
+        select u.role_id from odl.user_roles(user_rights.user_id, user_rights.node_id) as u where u.usable
+    )
+    select
+        s.section,
+        coalesce(
+            (
+                select string_agg(c.right_code, '' order by c.position)
+                from odl.rbac_rights as c
+                where exists (
+                    select from roles
+                    inner join odl.rbac_role_rights as rr on roles.role_id = rr.role_id
+                    where rr.section = s.section and strpos(rr.rights, c.right_code) > 0
+                )
+            ),
+            ''
+        ),
+        coalesce(
+            (
+                select max(l.rank)
+                from roles
+                inner join odl.rbac_roles as r on roles.role_id = r.role_id
+                inner join odl.classification_levels as l on r.clearance = l.level
+            ),
+            0
+        )
+    from odl.rbac_sections as s
+$$;
+
+revoke all on function odl.user_rights(text, text) from public;
+comment on function odl.user_rights(text, text) is
+'A user''s rights on every section at a node, and the rank of the most sensitive classification they may read';
+
+create or replace function odl.patch_sections(patch jsonb)
+returns text []
+language sql
+immutable
+security invoker
+set search_path = pg_catalog, odl, pg_temp
+as $$
+    -- The first segment of each path and from ("~1" is "/", "~0" is "~");
+    -- the empty pointer is the whole document, "*".
+    select coalesce(array_agg(distinct s.key order by s.key), '{}')
+    from jsonb_array_elements(case jsonb_typeof(patch) when 'array' then patch else '[]' end) as o (op)
+    cross join lateral (values (o.op ->> 'path'), (o.op ->> 'from')) as p (pointer)
+    cross join lateral (
+        select case
+            when p.pointer = '' then '*'
+            else replace(replace(split_part(p.pointer, '/', 2), '~1', '/'), '~0', '~')
+        end
+    ) as s (key)
+    where p.pointer is not null
+$$;
+
+revoke all on function odl.patch_sections(jsonb) from public;
+comment on function odl.patch_sections(jsonb) is
+'The top-level keys a patch''s operations name in path or from; "*" for the whole document';
+
+create or replace function odl.sections_of(keys text [])
+returns text []
+language sql
+stable
+security invoker
+set search_path = pg_catalog, odl, pg_temp
+as $$
+    -- "*" is every section; a key that is no section stays as it is, so
+    -- that nobody holds rights on it.
+    select case
+        when '*' = any(keys) then (select array_agg(s.section order by s.section) from odl.rbac_sections as s)
+        else (
+            select coalesce(array_agg(distinct coalesce(k.section, w.key)), '{}')
+            from unnest(keys) as w (key)
+            left join odl.rbac_section_keys as k on w.key = k.key
+        )
+    end
+$$;
+
+revoke all on function odl.sections_of(text []) from public;
+comment on function odl.sections_of(text []) is
+'The sections that top-level document keys belong to (odl.rbac_section_keys); "*" stands for all';
+
+create or replace function odl.authorize_write(project_id text, keys text [], mode text)
+returns text
+language plpgsql
+stable
+security invoker
+set search_path = pg_catalog, odl, pg_temp
+as $$
+-- mode: write (a patch), propose (a patch the author wants reviewed) or
+-- create (a new document). Returns null to apply, or why the change must
+-- wait for an approver; raises when it may not happen at all.
+declare
+    context record := odl.require_context();
+    scope record := odl.scope_of(authorize_write.project_id);
+    actor record;
+    usable_roles text [];
+    blocked text;
+    held jsonb;
+    denied text;
+    sections text [];
+    gate record;
+begin
+    if scope.node_id is null then
+        raise exception using
+            errcode = 'ODR01',
+            message = 'permission denied: the project hangs under no node, so nobody has rights on it',
+            detail = format('project_id %s', authorize_write.project_id),
+            hint = 'Attach it with odl_attach_project(project_id, node_id).';
+    end if;
+    select u.mfa_enabled, u.agent into actor from odl.users as u where u.user_id = context.user_id;
+    select
+        coalesce(array_agg(r.role_id) filter (where r.usable), '{}'),
+        string_agg(r.role_id, ', ' order by r.role_id) filter (where r.why_unusable = 'mfa_required')
+    into usable_roles, blocked
+    from odl.user_roles(context.user_id, scope.node_id) as r;
+    if blocked is not null then
+        raise exception using
+            errcode = 'ODC04',
+            message = 'role requires multi-factor authentication, which the user does not have',
+            detail = format('user_id %s, roles %s', context.user_id, blocked);
+    end if;
+
+    sections := odl.sections_of(authorize_write.keys);
+
+    select jsonb_object_agg(r.section, r.rights) into held from odl.user_rights(context.user_id, scope.node_id) as r;
+    select string_agg(format('%s (holds %L)', n.section, coalesce(held ->> n.section, '')), ', ' order by n.section)
+    into denied
+    from unnest(sections) as n (section)
+    where coalesce(held ->> n.section, '') !~ case when authorize_write.mode = 'create' then 'W' else '[WP]' end;
+    if denied is not null then
+        raise exception using
+            errcode = 'ODR01',
+            message = format(
+                'permission denied: %s needs %s on %s',
+                case authorize_write.mode when 'create' then 'creating a document' else 'this change' end,
+                case authorize_write.mode when 'create' then 'W' else 'W or P' end,
+                denied
+            ),
+            detail = format('user_id %s, node_id %s, phase %s', context.user_id, scope.node_id, scope.phase);
+    end if;
+
+    -- Phase gates bind every role they do not exempt. A change_request
+    -- gate still admits a change that an approver will merge.
+    for gate in
+        select g.section, g.mode
+        from odl.rbac_phase_gates as g
+        where g.phase = scope.phase and g.section = any(sections)
+            and not g.exempt_roles && usable_roles
+        order by g.section
+    loop
+        if gate.mode = 'locked' or authorize_write.mode <> 'propose' then
+            raise exception using
+                errcode = 'ODG01',
+                message = format('the %s phase locks section %s', scope.phase, gate.section),
+                detail = format('project_id %s, gate %s', authorize_write.project_id, gate.mode),
+                hint = case gate.mode
+                    when 'change_request' then 'In this phase the section changes only through a change request: '
+                        'pass propose => true.'
+                end;
+        end if;
+    end loop;
+
+    if authorize_write.mode = 'create' then
+        if actor.agent is not null then
+            raise exception using
+                errcode = 'ODR01',
+                message = 'permission denied: an AI agent proposes changes, it does not create documents',
+                detail = format('user_id %s, agent %s', context.user_id, actor.agent);
+        end if;
+        return null;
+    end if;
+    if exists (select from unnest(sections) as n (section) where strpos(held ->> n.section, 'W') = 0) then
+        return 'proposal';
+    end if;
+    if authorize_write.mode = 'propose' then
+        return 'requested';
+    end if;
+    if actor.agent is not null then
+        return 'agent';
+    end if;
+    if exists (select from odl.rbac_approval_sections as a where a.section = any(sections)) then
+        return 'approval_required';
+    end if;
+    return null;
+end
+$$;
+
+revoke all on function odl.authorize_write(text, text [], text) from public;
+comment on function odl.authorize_write(text, text [], text) is
+'Decides a write by the context''s user to the given top-level keys of a project''s document: null to apply it, '
+'else the reason it becomes a change request; raises ODR01 (rights), ODG01 (phase gate) or ODC04 (MFA)';
+
+create or replace function odl.require_right(node_or_project text, section text, rights text, what text)
+returns text
+language plpgsql
+stable
+security invoker
+set search_path = pg_catalog, odl, pg_temp
+as $$
+-- Raises ODR01 unless the context's user holds one of rights on section at
+-- the node or project; returns the user's rights there.
+declare
+    context record := odl.require_context();
+    scope record := odl.scope_of(require_right.node_or_project);
+    held text;
+begin
+    select r.rights into held
+    from odl.user_rights(context.user_id, scope.node_id) as r
+    where r.section = require_right.section;
+    if scope.node_id is null or coalesce(held, '') !~ ('[' || require_right.rights || ']') then
+        raise exception using
+            errcode = 'ODR01',
+            message = format(
+                'permission denied: %s needs %s on %s', require_right.what,
+                array_to_string(regexp_split_to_array(require_right.rights, ''), ' or '), require_right.section
+            ),
+            detail = format(
+                'user_id %s holds %L at %s', context.user_id, coalesce(held, ''),
+                coalesce(scope.node_id, 'no node')
+            );
+    end if;
+    return held;
+end
+$$;
+
+revoke all on function odl.require_right(text, text, text, text) from public;
+comment on function odl.require_right(text, text, text, text) is
+'Raises ODR01, naming the action, unless the context''s user holds one of the rights on the section there';
+
+create or replace function odl.is_tenant_admin()
+returns boolean
+language sql
+stable
+security invoker
+set search_path = pg_catalog, odl, pg_temp
+as $$
+    select exists (
+        select from odl.users as u
+        inner join odl.current_context as c on u.tenant_id = c.tenant_id and u.user_id = c.user_id
+        where u.role = 'super_user' and u.agent is null and u.mfa_enabled
+    )
+$$;
+
+revoke all on function odl.is_tenant_admin() from public;
+comment on function odl.is_tenant_admin() is
+'Whether the context''s user administers the tenant: a human super_user (coarse role) with MFA';
+
+create or replace function odl.require_node(node_id text)
+returns void
+language plpgsql
+stable
+security invoker
+set search_path = pg_catalog, odl, pg_temp
+as $$
+begin
+    if not exists (select from odl.nodes as n where n.node_id = require_node.node_id) then
+        raise exception using
+            errcode = 'ODH02',
+            message = 'node does not exist',
+            detail = format('node_id %s', quote_nullable(require_node.node_id));
+    end if;
+end
+$$;
+
+revoke all on function odl.require_node(text) from public;
+comment on function odl.require_node(text) is 'Raises ODH02 unless the node exists in the current tenant';
