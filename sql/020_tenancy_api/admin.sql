@@ -36,7 +36,8 @@ create or replace function odl.odl_create_user(
     tenant_id text,
     email text,
     role text,
-    mfa_enabled boolean default true
+    mfa_enabled boolean default true,
+    agent text default null
 )
 returns text
 language plpgsql
@@ -65,25 +66,36 @@ begin
             message = 'role requires multi-factor authentication',
             detail = format('role %s, mfa_enabled false', odl_create_user.role);
     end if;
-    insert into odl.users (tenant_id, user_id, email, role, mfa_enabled)
+    if odl_create_user.agent is not null and not exists (
+        select from odl.rbac_agent_roles as a
+        where a.agent = odl_create_user.agent and a.role_id = odl_create_user.role
+    ) then
+        raise exception using
+            errcode = 'ODR02',
+            message = format('a %s may not act as %s', odl_create_user.agent, odl_create_user.role),
+            hint = 'odl.rbac_agent_roles lists the roles each kind of agent may take.';
+    end if;
+    insert into odl.users (tenant_id, user_id, email, role, mfa_enabled, agent)
     values (
         odl_create_user.tenant_id, new_id, odl_create_user.email,
-        odl_create_user.role, odl_create_user.mfa_enabled
+        odl_create_user.role, odl_create_user.mfa_enabled, odl_create_user.agent
     );
     perform odl.set_session_context(caller_tenant, caller_user);
     -- The e-mail address stays out of the ledger, which can never erase it.
     perform odl.audit_append_as(
         odl_create_user.tenant_id, null, 'user.created',
-        jsonb_build_object(
-            'user_id', new_id, 'role', odl_create_user.role, 'mfa_enabled', odl_create_user.mfa_enabled
-        )
+        jsonb_strip_nulls(jsonb_build_object(
+            'user_id', new_id, 'role', odl_create_user.role, 'mfa_enabled', odl_create_user.mfa_enabled,
+            'agent', odl_create_user.agent
+        ))
     );
     return new_id;
 end
 $$;
 
-revoke all on function odl.odl_create_user(text, text, text, boolean) from public;
-grant execute on function odl.odl_create_user(text, text, text, boolean) to odl_admin;
-comment on function odl.odl_create_user(text, text, text, boolean) is
+revoke all on function odl.odl_create_user(text, text, text, boolean, text) from public;
+grant execute on function odl.odl_create_user(text, text, text, boolean, text) to odl_admin;
+comment on function odl.odl_create_user(text, text, text, boolean, text) is
 'Creates a user of a tenant with a coarse role from odl.rbac_roles and returns its ULID (odl_admin); '
-'ODC04 when the role requires MFA and mfa_enabled is false';
+'ODC04 when the role requires MFA and mfa_enabled is false. An AI agent names its kind (odl.rbac_agents) in agent '
+'and takes a role that kind may take (else ODR02)';
