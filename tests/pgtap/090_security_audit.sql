@@ -2,7 +2,7 @@
 -- planted problem. Each plant runs in a subtransaction that is rolled back
 -- right after the audit, so every result shows that plant's findings alone.
 begin;
-select plan(28);
+select plan(29);
 
 create function pg_temp.audit_after(ddl text)
 returns table (finding text, object_name text, detail text)
@@ -226,17 +226,26 @@ select isnt_empty(
     'a security definer function with search_path = odl (pg_temp implicitly first) is found'
 );
 
--- Views must run with the reader's rights, so that RLS applies.
+-- Views run with the reader's rights, or with those of an owner that RLS
+-- binds (odl_owner), so that RLS always applies.
 
 select results_eq(
     $$select * from pg_temp.audit_after('create view odl.planted_view as select 1 as x')$$,
     $$
         values (
             'view_not_security_invoker', 'odl.planted_view',
-            'view runs with its owner''s rights instead of the reader''s'
+            'view runs with the rights of an owner that RLS does not bind'
         )
     $$,
-    'a view without security_invoker is found'
+    'a view without security_invoker, owned by a superuser, is found'
+);
+select is_empty(
+    $$
+        select * from pg_temp.audit_after(
+            'create view odl.planted_view as select 1 as x; alter view odl.planted_view owner to odl_owner'
+        )
+    $$,
+    'control: a view that runs as odl_owner, whom RLS binds, is clean'
 );
 select is_empty(
     $$
