@@ -67,6 +67,15 @@ def export(conn: psycopg.Connection, tenant_id: str, after: int = 0, limit: int 
         return cur.execute(EXPORT, (tenant_id, after, limit)).fetchall()
 
 
+def chain_length(conn: psycopg.Connection, tenant_id: str) -> int:
+    """The seq of the tenant's last event (as a superuser sees it). Creating
+    a tenant and its users already appends to its chain, so a test counts
+    its own events from here."""
+    return conn.execute(
+        "select coalesce(max(seq), 0) from odl.audit_events where tenant_id = %s", (tenant_id,)
+    ).fetchone()[0]
+
+
 def append(conn: psycopg.Connection, tenant_id: str, user_id: str, count: int, payload=None) -> None:
     """count events in the connection's current transaction, as the superuser
     calling the internal append of the API functions."""
@@ -99,8 +108,24 @@ def outcome(result: dict) -> dict:
 # -- The canonical form, recomputed outside the database ---------------------
 
 
+def test_a_new_tenant_chain_opens_with_its_creation_events(conn, tenant):
+    tenant_id, user_id = tenant
+    name, region = conn.execute("select name, region from odl.tenants where tenant_id = %s", (tenant_id,)).fetchone()
+    rows = export(conn, tenant_id)
+    assert [(r["seq"], r["action"], r["actor_id"], json.loads(r["payload"])) for r in rows] == [
+        (1, "tenant.created", None, {"name": name, "region": region}),
+        (2, "user.created", None, {"user_id": user_id, "role": "engineer", "mfa_enabled": True}),
+    ]
+    assert all(r["project_id"] is None and r["doc_id"] is None for r in rows)
+    recompute(rows)
+    assert verify(conn, tenant_id, digest_of(conn, tenant_id)) == {
+        "ok": True, "checked": 2, "first_broken_seq": None, "reason": None,
+    }
+
+
 def test_exported_chain_recomputes_in_python(conn, tenant):
     tenant_id, user_id = tenant
+    before = chain_length(conn, tenant_id)
     payloads = [
         {"ascii": "plain"},
         {"nested": {"z": [1, 2.50, 1e3, -0.0, 12345678901234567890], "a": None}, "b": True},
@@ -117,11 +142,12 @@ def test_exported_chain_recomputes_in_python(conn, tenant):
     conn.execute("select odl.audit_append_as(%s, null, 'tenant.created', '{\"by\": \"admin\"}')", (tenant_id,))
 
     rows = export(conn, tenant_id)
-    assert len(rows) == len(payloads) + 2
+    assert len(rows) == before + len(payloads) + 2
     recompute(rows)
-    assert rows[-1]["actor_id"] is None and rows[0]["actor_id"] == user_id
-    assert (rows[-2]["project_id"], rows[-2]["doc_id"]) == (PROJECT_ID, DOC_ID)
-    assert [json.loads(r["payload"]) for r in rows[: len(payloads)]] == payloads
+    ours = rows[before:]
+    assert ours[-1]["actor_id"] is None and ours[0]["actor_id"] == user_id
+    assert (ours[-2]["project_id"], ours[-2]["doc_id"]) == (PROJECT_ID, DOC_ID)
+    assert [json.loads(r["payload"]) for r in ours[: len(payloads)]] == payloads
 
     # Signatures and the digest, with the key the database holds.
     keys = dict(conn.execute("select key_id, inner_key from odl.audit_keys").fetchall())
@@ -139,13 +165,15 @@ def test_exported_chain_recomputes_in_python(conn, tenant):
 
 def test_export_resumes_exactly_after_a_seq(conn, tenant):
     tenant_id, user_id = tenant
+    before = chain_length(conn, tenant_id)
     append(conn, tenant_id, user_id, 7)
     shipped = []
     after = 0
     while batch := export(conn, tenant_id, after, 3):
         shipped += batch
         after = batch[-1]["seq"]
-    assert [r["seq"] for r in shipped] == list(range(1, 8))
+    assert [r["seq"] for r in shipped] == list(range(1, before + 8))
+    assert [r["action"] for r in shipped[-7:]] == ["test.event"] * 7
     recompute(shipped)
 
 
@@ -178,13 +206,13 @@ def test_key_rotation_keeps_old_signatures_verifiable(conn, tenant):
 
 # -- Tampering, planted by a superuser with the triggers switched off -------
 
-N = 10
+N = 10  # events a tampering test appends, after the tenant's creation events
 
 
-def _rehash_from(conn, tenant_id: str, start: int, resign: bool) -> None:
+def _rehash_from(conn, tenant_id: str, start: int, resign: bool) -> int:
     """Recomputes prev_hash and hash (and the head) from seq start onward, as
     an attacker who knows the canonical form would; with resign, the
-    signatures too, with the key the database holds."""
+    signatures too, with the key the database holds. Returns the head's seq."""
     rows = export(conn, tenant_id)
     keys = dict(conn.execute("select key_id, inner_key from odl.audit_keys").fetchall())
     prev = rows[start - 2]["hash"] if start > 1 else GENESIS
@@ -201,6 +229,7 @@ def _rehash_from(conn, tenant_id: str, start: int, resign: bool) -> None:
     conn.execute(
         "update odl.audit_heads set seq = %s, hash = %s where tenant_id = %s", (rows[-1]["seq"], prev, tenant_id)
     )
+    return rows[-1]["seq"]
 
 
 def _forge(conn, tenant_id: str, seq: int, prev: bytes, created_at, signed: bool) -> bytes:
@@ -278,17 +307,19 @@ def plant_forged_wedged_in(conn, tenant_id):
 def plant_forged_tail(conn, tenant_id):
     """An event chained onto the head, the head moved along, without the key."""
     rows = export(conn, tenant_id)
+    beyond = rows[-1]["seq"] + 1
     created = rows[-1]["created_at"] + timedelta(seconds=1)
-    forged = _forge(conn, tenant_id, N + 1, rows[-1]["hash"], created, signed=False)
-    conn.execute("update odl.audit_heads set seq = %s, hash = %s where tenant_id = %s", (N + 1, forged, tenant_id))
-    return broken(N + 1, "forged event"), False
+    forged = _forge(conn, tenant_id, beyond, rows[-1]["hash"], created, signed=False)
+    conn.execute("update odl.audit_heads set seq = %s, hash = %s where tenant_id = %s", (beyond, forged, tenant_id))
+    return broken(beyond, "forged event"), False
 
 
 def plant_forged_tail_head_untouched(conn, tenant_id):
     rows = export(conn, tenant_id)
+    beyond = rows[-1]["seq"] + 1
     created = rows[-1]["created_at"] + timedelta(seconds=1)
-    _forge(conn, tenant_id, N + 1, rows[-1]["hash"], created, signed=False)
-    return broken(N + 1, "forged event"), False
+    _forge(conn, tenant_id, beyond, rows[-1]["hash"], created, signed=False)
+    return broken(beyond, "forged event"), False
 
 
 def plant_swap(conn, tenant_id):
@@ -331,14 +362,14 @@ def plant_consistent_rewrite_resigned(conn, tenant_id):
     """As above, re-signed with the database's key: the digest still tells,
     but can name only its own seq."""
     conn.execute("update odl.audit_events set payload = '{\"i\": 0}' where tenant_id = %s and seq = 6", (tenant_id,))
-    _rehash_from(conn, tenant_id, 6, resign=True)
-    return broken(N, "head does not match the trusted digest"), True
+    head = _rehash_from(conn, tenant_id, 6, resign=True)
+    return broken(head, "head does not match the trusted digest"), True
 
 
 def plant_whole_chain_rewrite(conn, tenant_id):
     conn.execute("update odl.audit_events set payload = '{}' where tenant_id = %s", (tenant_id,))
-    _rehash_from(conn, tenant_id, 1, resign=True)
-    return broken(N, "head does not match the trusted digest"), True
+    head = _rehash_from(conn, tenant_id, 1, resign=True)
+    return broken(head, "head does not match the trusted digest"), True
 
 
 PLANTS = [
@@ -352,8 +383,10 @@ PLANTS = [
 @pytest.mark.parametrize("plant", PLANTS, ids=[p.__name__.removeprefix("plant_") for p in PLANTS])
 def test_verification_names_the_tampered_seq(conn, tenant, plant):
     tenant_id, user_id = tenant
+    before = chain_length(conn, tenant_id)
     append(conn, tenant_id, user_id, N)
     digest = digest_of(conn, tenant_id)
+    assert digest["seq"] == before + N
     assert outcome(verify(conn, tenant_id, digest))["ok"] is True
 
     conn.execute("set local session_replication_role = replica")
@@ -375,10 +408,12 @@ def test_verification_names_the_tampered_seq(conn, tenant, plant):
 
 def test_digest_signed_by_no_key_of_the_database_is_reported(conn, tenant):
     tenant_id, user_id = tenant
+    before = chain_length(conn, tenant_id)
     append(conn, tenant_id, user_id, 3)
     digest = digest_of(conn, tenant_id)
+    assert digest["seq"] == before + 3
     forged = dict(digest, signature="0" * 64)
-    assert outcome(verify(conn, tenant_id, forged)) == broken(3, "head does not match the trusted digest")
+    assert outcome(verify(conn, tenant_id, forged)) == broken(before + 3, "head does not match the trusted digest")
     conn.execute("set local session_replication_role = replica")
     conn.execute("update odl.audit_keys set inner_key = %s", (bytes(64),))
     # With the key changed, every signature fails, the first event's first.
@@ -444,9 +479,11 @@ def _new_tenant(conn) -> tuple[str, str]:
 def test_eight_writers_on_one_tenant_leave_a_gapless_chain(dbname, connect):
     admin = connect(autocommit=True)
     tenant_id, user_id = _new_tenant(admin)
+    before = chain_length(admin, tenant_id)
     committed = _writers(dbname, [(tenant_id, user_id)] * 8, 25)
-    assert sorted(seq for _, seq in committed) == list(range(1, 201))
+    assert sorted(seq for _, seq in committed) == list(range(before + 1, before + 201))
     rows = export(admin, tenant_id)
+    assert len(rows) == before + 200
     recompute(rows)
     times = [row["created_at"] for row in rows]
     assert times == sorted(times), "created_at runs backwards in the chain"
@@ -456,22 +493,27 @@ def test_eight_writers_on_one_tenant_leave_a_gapless_chain(dbname, connect):
 def test_eight_writers_on_eight_tenants_each_leave_a_gapless_chain(dbname, connect):
     admin = connect(autocommit=True)
     targets = [_new_tenant(admin) for _ in range(8)]
+    before = {tenant_id: chain_length(admin, tenant_id) for tenant_id, _ in targets}
     committed = _writers(dbname, targets, 25)
     for tenant_id, _ in targets:
-        assert sorted(seq for t, seq in committed if t == tenant_id) == list(range(1, 26))
-        assert verify(admin, tenant_id) == {"ok": True, "checked": 25, "first_broken_seq": None, "reason": None}
+        start = before[tenant_id]
+        assert sorted(seq for t, seq in committed if t == tenant_id) == list(range(start + 1, start + 26))
+        assert verify(admin, tenant_id) == {
+            "ok": True, "checked": start + 25, "first_broken_seq": None, "reason": None,
+        }
 
 
 def test_writers_wait_only_for_their_own_tenant(dbname, connect):
     admin = connect(autocommit=True)
     (tenant_a, user_a), (tenant_b, user_b) = _new_tenant(admin), _new_tenant(admin)
+    before_a, before_b = chain_length(admin, tenant_a), chain_length(admin, tenant_b)
     holder, same, other = (connect(user="odl_app") for _ in range(3))
     holder.execute("select odl.odl_set_context(%s, %s)", (tenant_a, user_a))
     holder.execute("select odl.odl_audit_log('hold', '{}')")  # holds tenant A's head, uncommitted
 
     other.execute("set lock_timeout = '2s'")
     other.execute("select odl.odl_set_context(%s, %s)", (tenant_b, user_b))
-    assert other.execute("select odl.odl_audit_log('other', '{}')").fetchone()[0] == 1
+    assert other.execute("select odl.odl_audit_log('other', '{}')").fetchone()[0] == before_b + 1
     other.commit()
 
     same.execute("set lock_timeout = '200ms'")
@@ -482,7 +524,7 @@ def test_writers_wait_only_for_their_own_tenant(dbname, connect):
 
     holder.commit()
     same.execute("select odl.odl_set_context(%s, %s)", (tenant_a, user_a))
-    assert same.execute("select odl.odl_audit_log('after', '{}')").fetchone()[0] == 2
+    assert same.execute("select odl.odl_audit_log('after', '{}')").fetchone()[0] == before_a + 2
     same.commit()
 
 
