@@ -146,7 +146,8 @@ declare
     target record;
     reason text;
     written record;
-    shown record;
+    shown_document jsonb;
+    shown_redacted text[];
 begin
     select d.project_id into target from odl.odl_documents as d where d.doc_id = submit_patch.doc_id;
     if not found then
@@ -169,9 +170,13 @@ begin
     select * into written
     from odl.write_patch(submit_patch.doc_id, patch, expected_version, intent, evidence_uris, tool_version, dry_run, max_operations);
     -- Only a dry run returns a document, as its author may read it.
-    shown := odl.redact(written.document, (odl.scope_of(target.project_id)).node_id);
+    if dry_run then
+        select r.document, r.redacted into shown_document, shown_redacted
+        from odl.redact(written.document, (odl.scope_of(target.project_id)).node_id) as r;
+    end if;
     return query
-    select written.version, written.doc_hash, written.inverse_patch, shown.document, 'applied'::text, null::text, shown.redacted;
+    select written.version, written.doc_hash, written.inverse_patch, shown_document, 'applied'::text, null::text,
+        shown_redacted;
 end
 $$;
 
