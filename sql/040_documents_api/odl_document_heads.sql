@@ -1,5 +1,25 @@
 -- What an application needs to write: the current version and hash of its
--- documents (odl_app cannot read the storage tables).
+-- documents (odl_app cannot read the storage tables). Both functions list
+-- only documents of projects where the caller may read something.
+
+create or replace function odl.readable_project(project_id text)
+returns boolean
+language sql
+stable
+security invoker
+set search_path = pg_catalog, odl, pg_temp
+as $$
+    select exists (
+        select from odl.projects as p
+        cross join odl.current_context as c
+        cross join lateral odl.user_rights(c.user_id, p.node_id) as r
+        where p.project_id = readable_project.project_id and strpos(r.rights, 'R') > 0
+    )
+$$;
+
+revoke all on function odl.readable_project(text) from public;
+comment on function odl.readable_project(text) is
+'Whether the context''s user holds R on some section at the project';
 
 create or replace function odl.odl_document_heads(project_id text default null)
 returns table (
@@ -18,14 +38,16 @@ set search_path = pg_catalog, odl, pg_temp
 as $$
     select d.doc_id, d.project_id, d.version, d.doc_hash, d.schema_version, d.valid_from, d.updated_by
     from odl.odl_documents as d
-    where odl_document_heads.project_id is null or d.project_id = odl_document_heads.project_id
+    where (odl_document_heads.project_id is null or d.project_id = odl_document_heads.project_id)
+        and odl.readable_project(d.project_id)
     order by d.doc_id
 $$;
 
 revoke all on function odl.odl_document_heads(text) from public;
 grant execute on function odl.odl_document_heads(text) to odl_app, odl_analyst;
 comment on function odl.odl_document_heads(text) is
-'The current version and hash of each document of the tenant (of one project when given)';
+'The current version and hash of each document of the tenant (of one project when given) that the caller may '
+'read';
 
 create or replace function odl.odl_document_history(doc_id text)
 returns table (
@@ -56,6 +78,7 @@ as $$
     left join odl.odl_patches as p
         on v.tenant_id = p.tenant_id and v.doc_id = p.doc_id and v.version = p.to_version
     where v.doc_id = odl_document_history.doc_id
+        and odl.readable_project((select d.project_id from odl.odl_documents as d where d.doc_id = v.doc_id))
     order by v.version
 $$;
 
