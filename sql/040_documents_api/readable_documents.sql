@@ -17,11 +17,7 @@ select
 from odl.odl_documents as d
 inner join odl.projects as p on d.tenant_id = p.tenant_id and d.project_id = p.project_id
 cross join lateral odl.redact(d.doc_json, p.node_id) as r
-where exists (
-    select from odl.current_context as c
-    cross join lateral odl.user_rights(c.user_id, p.node_id) as u
-    where strpos(u.rights, 'R') > 0
-);
+where odl.readable_project(d.project_id);
 
 revoke all on odl.readable_documents from public;
 grant select on odl.readable_documents to odl_analyst;
