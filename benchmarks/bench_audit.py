@@ -164,6 +164,19 @@ def _new_tenants(conn: psycopg.Connection, count: int) -> list[tuple[str, str]]:
     return made
 
 
+def _chain_tenant(conn: psycopg.Connection) -> tuple[str, str]:
+    """A tenant and user made by the superuser's inserts, not by
+    odl_create_tenant() and odl_create_user(), which append tenant.created
+    and user.created: _load_chain() starts the tenant's chain at seq 1."""
+    tenant, user = conn.execute("select odl.odl_ulid(), odl.odl_ulid()").fetchone()
+    conn.execute("insert into odl.tenants (tenant_id, name, region) values (%s, 'Audit bench chain', 'EU')", (tenant,))
+    conn.execute(
+        "insert into odl.users (tenant_id, user_id, email, role) values (%s, %s, 'chain@bench.example', 'engineer')",
+        (tenant, user),
+    )
+    return tenant, user
+
+
 def _write_rounds(ctx: Context, rng: random.Random):
     """Seconds per transaction, by (configuration, side), one per round."""
     pgbench = _pgbench()
@@ -314,7 +327,8 @@ def run(ctx: Context) -> Section:
     with ctx.connect(autocommit=True) as conn:
         for statement in BASELINE_DDL:
             conn.execute(statement)
-        tenants = _new_tenants(conn, CLIENTS + 1)
+        tenants = _new_tenants(conn, CLIENTS)
+        chain_tenant, chain_user = _chain_tenant(conn)
         conn.execute(
             "insert into bench.writers values " + ", ".join(["(%s, %s, %s)"] * CLIENTS),
             [v for i, (t, u) in enumerate(tenants[:CLIENTS]) for v in (i, t, u)],
@@ -332,7 +346,6 @@ def run(ctx: Context) -> Section:
             if not verdict["ok"]:
                 raise RuntimeError(f"a chain written by the benchmark does not verify: {verdict}")
 
-    chain_tenant, chain_user = tenants[CLIENTS]
     load_seconds = _load_chain(ctx, chain_tenant, chain_user, rng)
     ctx.log(f"loaded {EVENTS:,} chained events in {load_seconds:.0f} s")
     with Stopwatch() as verifying:

@@ -152,6 +152,13 @@ begin
     end if;
 
     refresh materialized view odl.rbac_role_rights;
+    -- Every API call plans against these small tables: without statistics
+    -- the planner guesses them large (and would even JIT-compile).
+    analyze odl.classification_levels, odl.rbac_rights, odl.rbac_sections, odl.rbac_section_keys,
+        odl.rbac_classified_parts, odl.rbac_roles, odl.rbac_permission_sets, odl.rbac_set_rights,
+        odl.rbac_role_sets, odl.rbac_role_overrides, odl.rbac_agents, odl.rbac_agent_roles,
+        odl.rbac_approval_sections, odl.project_phases, odl.rbac_phase_gates, odl.rbac_actions,
+        odl.hierarchy_levels, odl.rbac_role_rights;
 end
 $$;
 

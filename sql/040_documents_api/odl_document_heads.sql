@@ -4,17 +4,19 @@
 
 create or replace function odl.readable_project(project_id text)
 returns boolean
-language sql
+language plpgsql
 stable
 security invoker
 set search_path = pg_catalog, odl, pg_temp
 as $$
-    select exists (
+begin
+    return exists (
         select from odl.projects as p
         cross join odl.current_context as c
         cross join lateral odl.user_rights(c.user_id, p.node_id) as r
         where p.project_id = readable_project.project_id and strpos(r.rights, 'R') > 0
-    )
+    );
+end
 $$;
 
 revoke all on function odl.readable_project(text) from public;

@@ -77,17 +77,30 @@ begin
     left join odl.classification_levels as l on s.classification = l.level
     left join odl.user_rights(context.user_id, redact.node_id) as r on k.section = r.section;
 
-    document := doc - hidden;
+    document := case when cardinality(hidden) > 0 then doc - hidden else doc end;
     redacted := array(select '/' || replace(replace(h, '~', '~0'), '/', '~1') from unnest(hidden) as h);
+    -- A part is rebuilt away only where the document holds it: a JSON path
+    -- (a * step matches any member or element) finds it first.
     for part in
-        select c.pointer
+        select c.pointer, s.steps
         from odl.rbac_classified_parts as c
         inner join odl.classification_levels as l on c.classification = l.level
+        cross join lateral (select (string_to_array(c.pointer, '/'))[2:] as steps) as s
         where l.rank > coalesce(clearance, 0)
         order by c.pointer
     loop
-        if document ? split_part(part.pointer, '/', 2) then
-            document := odl.jsonb_without(document, (string_to_array(part.pointer, '/'))[2:]);
+        if jsonb_path_exists(
+            document,
+            (
+                'strict $' || (
+                    select string_agg(case when x.step = '*' then '.**{1}' else '.' || to_jsonb(x.step)::text end, ''
+                        order by x.n)
+                    from unnest(part.steps) with ordinality as x (step, n)
+                )
+            )::jsonpath,
+            '{}', true
+        ) then
+            document := odl.jsonb_without(document, part.steps);
             redacted := redacted || part.pointer;
         end if;
     end loop;
@@ -97,4 +110,4 @@ $$;
 revoke all on function odl.redact(jsonb, text) from public;
 comment on function odl.redact(jsonb, text) is
 'A document as the context''s user may read it at a node, and the JSON pointers of what was removed '
-'(* in a pointer: every key or index)';
+'(* in a pointer: any key or index)';

@@ -47,13 +47,20 @@ revoke all on function odl.scope_of(text) from public;
 comment on function odl.scope_of(text) is
 'The node whose rights apply to a node or project, with the project and its phase; ODH02 when neither exists';
 
+-- The rights functions run on every API call: PL/pgSQL keeps their plans
+-- for the session, where SQL functions with a search_path are planned on
+-- every call.
 create or replace function odl.user_roles(user_id text, node_id text, at timestamptz default now())
 returns table (role_id text, assignment_id text, held_at text, usable boolean, why_unusable text)
-language sql
+language plpgsql
 stable
+rows 2
 security invoker
 set search_path = pg_catalog, odl, pg_temp
 as $$
+#variable_conflict use_column
+begin
+    return query
     with in_force as (
         select a.role_id, a.assignment_id, a.node_id, array_position(n.path, a.node_id::text) as depth
         from odl.nodes as n
@@ -66,8 +73,8 @@ as $$
     )
     select
         f.role_id,
-        f.assignment_id,
-        f.node_id,
+        f.assignment_id::text,
+        f.node_id::text,
         (r.mfa_required <= u.mfa_enabled) and (u.agent is null or ar.role_id is not null),
         case
             when r.mfa_required and not u.mfa_enabled then 'mfa_required'
@@ -77,7 +84,8 @@ as $$
     inner join odl.rbac_roles as r on f.role_id = r.role_id
     inner join odl.users as u on u.user_id = user_roles.user_id
     left join odl.rbac_agent_roles as ar on u.agent = ar.agent and f.role_id = ar.role_id
-    where f.depth = (select max(x.depth) from in_force as x)
+    where f.depth = (select max(x.depth) from in_force as x);
+end
 $$;
 
 revoke all on function odl.user_roles(text, text, timestamptz) from public;
@@ -88,38 +96,44 @@ comment on function odl.user_roles(text, text, timestamptz) is
 
 create or replace function odl.user_rights(user_id text, node_id text)
 returns table (section text, rights text, clearance integer)
-language sql
+language plpgsql
 stable
+rows 17
 security invoker
 set search_path = pg_catalog, odl, pg_temp
 as $$
-    with roles as (
-        select u.role_id from odl.user_roles(user_rights.user_id, user_rights.node_id) as u where u.usable
-    )
+#variable_conflict use_column
+declare
+    roles text [];
+    rank integer;
+begin
+    select coalesce(array_agg(u.role_id), '{}') into roles
+    from odl.user_roles(user_rights.user_id, user_rights.node_id) as u
+    where u.usable;
+    select coalesce(max(l.rank), 0) into rank
+    from odl.rbac_roles as r
+    inner join odl.classification_levels as l on r.clearance = l.level
+    where r.role_id = any(roles);
+    return query
     select
         s.section,
         coalesce(
             (
                 select string_agg(c.right_code, '' order by c.position)
                 from odl.rbac_rights as c
-                where exists (
-                    select from roles
-                    inner join odl.rbac_role_rights as rr on roles.role_id = rr.role_id
-                    where rr.section = s.section and strpos(rr.rights, c.right_code) > 0
-                )
+                where strpos(h.codes, c.right_code) > 0
             ),
             ''
         ),
-        coalesce(
-            (
-                select max(l.rank)
-                from roles
-                inner join odl.rbac_roles as r on roles.role_id = r.role_id
-                inner join odl.classification_levels as l on r.clearance = l.level
-            ),
-            0
-        )
+        rank
     from odl.rbac_sections as s
+    left join (
+        select rr.section, string_agg(rr.rights, '') as codes
+        from odl.rbac_role_rights as rr
+        where rr.role_id = any(roles)
+        group by rr.section
+    ) as h on s.section = h.section;
+end
 $$;
 
 revoke all on function odl.user_rights(text, text) from public;
@@ -128,14 +142,15 @@ comment on function odl.user_rights(text, text) is
 
 create or replace function odl.patch_sections(patch jsonb)
 returns text []
-language sql
+language plpgsql
 immutable
 security invoker
 set search_path = pg_catalog, odl, pg_temp
 as $$
+begin
     -- The first segment of each path and from ("~1" is "/", "~0" is "~");
     -- the empty pointer is the whole document, "*".
-    select coalesce(array_agg(distinct s.key order by s.key), '{}')
+    return (select coalesce(array_agg(distinct s.key order by s.key), '{}')
     from jsonb_array_elements(case jsonb_typeof(patch) when 'array' then patch else '[]' end) as o (op)
     cross join lateral (values (o.op ->> 'path'), (o.op ->> 'from')) as p (pointer)
     cross join lateral (
@@ -144,7 +159,8 @@ as $$
             else replace(replace(split_part(p.pointer, '/', 2), '~1', '/'), '~0', '~')
         end
     ) as s (key)
-    where p.pointer is not null
+    where p.pointer is not null);
+end
 $$;
 
 revoke all on function odl.patch_sections(jsonb) from public;
@@ -153,21 +169,23 @@ comment on function odl.patch_sections(jsonb) is
 
 create or replace function odl.sections_of(keys text [])
 returns text []
-language sql
+language plpgsql
 stable
 security invoker
 set search_path = pg_catalog, odl, pg_temp
 as $$
+begin
     -- "*" is every section; a key that is no section stays as it is, so
     -- that nobody holds rights on it.
-    select case
+    return case
         when '*' = any(keys) then (select array_agg(s.section order by s.section) from odl.rbac_sections as s)
         else (
             select coalesce(array_agg(distinct coalesce(k.section, w.key)), '{}')
             from unnest(keys) as w (key)
             left join odl.rbac_section_keys as k on w.key = k.key
         )
-    end
+    end;
+end
 $$;
 
 revoke all on function odl.sections_of(text []) from public;
@@ -251,6 +269,7 @@ begin
                 hint = case gate.mode
                     when 'change_request' then 'In this phase the section changes only through a change request: '
                         'pass propose => true.'
+                    else 'No change reaches this section until the project moves to a phase that does not lock it.'
                 end;
         end if;
     end loop;
@@ -324,16 +343,18 @@ comment on function odl.require_right(text, text, text, text) is
 
 create or replace function odl.is_tenant_admin()
 returns boolean
-language sql
+language plpgsql
 stable
 security invoker
 set search_path = pg_catalog, odl, pg_temp
 as $$
-    select exists (
+begin
+    return exists (
         select from odl.users as u
         inner join odl.current_context as c on u.tenant_id = c.tenant_id and u.user_id = c.user_id
         where u.role = 'super_user' and u.agent is null and u.mfa_enabled
-    )
+    );
+end
 $$;
 
 revoke all on function odl.is_tenant_admin() from public;
