@@ -14,7 +14,7 @@ create table odl.nodes (
     parent_id odl.ulid,
     level text not null references odl.hierarchy_levels (level),
     name text not null,
-    path odl.ulid [] not null,
+    path odl.ulid[] not null,
     created_by odl.ulid not null,
     created_at timestamptz not null default now(),
     primary key (tenant_id, node_id),
@@ -28,7 +28,8 @@ create index nodes_tenant_id_created_by_idx on odl.nodes (tenant_id, created_by)
 create index nodes_path_idx on odl.nodes using gin (path);
 comment on table odl.nodes is
 'The project hierarchy of a tenant: PORTFOLIO > SITE > PLANT > BLOCK > ARRAY > STRING > DEVICE';
-comment on column odl.nodes.path is 'The node''s ancestors from its PORTFOLIO down, then the node itself; nodes never move';
+comment on column odl.nodes.path is
+'The node''s ancestors from its PORTFOLIO down, then the node itself; nodes never move';
 comment on constraint nodes_parent_id_name_key on odl.nodes is 'Siblings have distinct names';
 comment on constraint nodes_path_ends_with_self on odl.nodes is 'A path ends at its node';
 comment on constraint nodes_name_not_blank on odl.nodes is 'A node needs a visible name';
@@ -81,7 +82,7 @@ create table odl.change_requests (
     base_version integer,
     patch jsonb,
     target_phase text references odl.project_phases (phase),
-    sections text [] not null,
+    sections text[] not null,
     reason text not null,
     intent text,
     evidence_uris jsonb not null default '[]',

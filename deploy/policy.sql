@@ -101,7 +101,8 @@ comment on table odl.rbac_agent_roles is 'The roles each kind of agent may act u
 create table odl.rbac_approval_sections (
     section text primary key references odl.rbac_sections (section)
 );
-comment on table odl.rbac_approval_sections is 'Sections whose changes are merged only after an approval, even for W holders';
+comment on table odl.rbac_approval_sections is
+'Sections whose changes are merged only after an approval, even for W holders';
 
 create table odl.project_phases (
     phase text primary key,
@@ -148,15 +149,16 @@ with granted as (
     select o.role_id, o.section, o.rights
     from odl.rbac_role_overrides as o
     union all
-    select g.role_id, g.section, 'R'
+    select g.role_id, g.section, 'R' as rights
     from odl.rbac_role_overrides as g
     where g.rights ~ '[WPA]'
     union all
-    select rs.role_id, sr.section, 'R'
+    select rs.role_id, sr.section, 'R' as rights
     from odl.rbac_role_sets as rs
     inner join odl.rbac_set_rights as sr on rs.set_id = sr.set_id
     where sr.rights ~ '[WPA]'
 )
+
 select
     r.role_id,
     s.section,
@@ -195,17 +197,17 @@ end
 $$;
 
 revoke all on
-    odl.classification_levels, odl.rbac_rights, odl.rbac_sections, odl.rbac_section_keys, odl.rbac_classified_parts,
-    odl.rbac_roles, odl.rbac_permission_sets, odl.rbac_set_rights, odl.rbac_role_sets, odl.rbac_role_overrides,
-    odl.rbac_agents, odl.rbac_agent_roles, odl.rbac_approval_sections, odl.project_phases, odl.rbac_phase_gates,
-    odl.rbac_actions, odl.hierarchy_levels, odl.rbac_role_rights
+odl.classification_levels, odl.rbac_rights, odl.rbac_sections, odl.rbac_section_keys, odl.rbac_classified_parts,
+odl.rbac_roles, odl.rbac_permission_sets, odl.rbac_set_rights, odl.rbac_role_sets, odl.rbac_role_overrides,
+odl.rbac_agents, odl.rbac_agent_roles, odl.rbac_approval_sections, odl.project_phases, odl.rbac_phase_gates,
+odl.rbac_actions, odl.hierarchy_levels, odl.rbac_role_rights
 from public;
 -- The policy is no secret: applications and analysts may read it.
 grant select on
-    odl.classification_levels, odl.rbac_rights, odl.rbac_sections, odl.rbac_section_keys, odl.rbac_classified_parts,
-    odl.rbac_roles, odl.rbac_permission_sets, odl.rbac_set_rights, odl.rbac_role_sets, odl.rbac_role_overrides,
-    odl.rbac_agents, odl.rbac_agent_roles, odl.rbac_approval_sections, odl.project_phases, odl.rbac_phase_gates,
-    odl.rbac_actions, odl.hierarchy_levels, odl.rbac_role_rights
+odl.classification_levels, odl.rbac_rights, odl.rbac_sections, odl.rbac_section_keys, odl.rbac_classified_parts,
+odl.rbac_roles, odl.rbac_permission_sets, odl.rbac_set_rights, odl.rbac_role_sets, odl.rbac_role_overrides,
+odl.rbac_agents, odl.rbac_agent_roles, odl.rbac_approval_sections, odl.project_phases, odl.rbac_phase_gates,
+odl.rbac_actions, odl.hierarchy_levels, odl.rbac_role_rights
 to odl_app, odl_analyst, odl_admin;
 
 call odl.adopt_objects();

@@ -18,8 +18,10 @@ from odl.approvals where false;
 select 1 / (count(*) = 4)::int
 from pg_catalog.pg_class as c
 where
-    c.oid in ('odl.nodes'::regclass, 'odl.rbac_assignments'::regclass, 'odl.change_requests'::regclass,
-        'odl.approvals'::regclass)
+    c.oid in (
+        'odl.nodes'::regclass, 'odl.rbac_assignments'::regclass, 'odl.change_requests'::regclass,
+        'odl.approvals'::regclass
+    )
     and c.relrowsecurity
     and c.relforcerowsecurity
     and exists (select from pg_catalog.pg_policy as p where p.polrelid = c.oid);

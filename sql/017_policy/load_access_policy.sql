@@ -163,5 +163,5 @@ end
 $$;
 
 revoke all on procedure odl.load_access_policy(text) from public;
-comment on procedure odl.load_access_policy(text) is
+comment on procedure odl.load_access_policy (text) is
 'Replaces the access policy with the one in the JSON text (policy/access.json); run by the change policy_load';

@@ -180,7 +180,9 @@ begin
 end
 $$;
 
-revoke all on function odl.submit_patch(text, jsonb, integer, text, text[], text, boolean, boolean, integer) from public;
+revoke all on function odl.submit_patch(
+    text, jsonb, integer, text, text[], text, boolean, boolean, integer
+) from public;
 comment on function odl.submit_patch(text, jsonb, integer, text, text[], text, boolean, boolean, integer) is
 'Authorizes a patch by the context''s user, then applies it (outcome applied) or holds it as a change request '
 '(outcome proposed)';

@@ -3,7 +3,7 @@
 -- section's classification; inside what remains, parts classified above
 -- the clearance (odl.rbac_classified_parts) are removed too.
 
-create or replace function odl.jsonb_without(value jsonb, steps text [])
+create or replace function odl.jsonb_without(value jsonb, steps text[])
 returns jsonb
 language plpgsql
 immutable
@@ -46,11 +46,11 @@ begin
 end
 $$;
 
-revoke all on function odl.jsonb_without(jsonb, text []) from public;
-comment on function odl.jsonb_without(jsonb, text []) is
+revoke all on function odl.jsonb_without(jsonb, text[]) from public;
+comment on function odl.jsonb_without(jsonb, text[]) is
 'The value without the member the path of keys names; a * step stands for every key or array index';
 
-create or replace function odl.redact(doc jsonb, node_id text, out document jsonb, out redacted text [])
+create or replace function odl.redact(doc jsonb, node_id text, out document jsonb, out redacted text[])
 language plpgsql
 stable
 security invoker

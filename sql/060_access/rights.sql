@@ -141,7 +141,7 @@ comment on function odl.user_rights(text, text) is
 'A user''s rights on every section at a node, and the rank of the most sensitive classification they may read';
 
 create or replace function odl.patch_sections(patch jsonb)
-returns text []
+returns text[]
 language plpgsql
 immutable
 security invoker
@@ -167,8 +167,8 @@ revoke all on function odl.patch_sections(jsonb) from public;
 comment on function odl.patch_sections(jsonb) is
 'The top-level keys a patch''s operations name in path or from; "*" for the whole document';
 
-create or replace function odl.sections_of(keys text [])
-returns text []
+create or replace function odl.sections_of(keys text[])
+returns text[]
 language plpgsql
 stable
 security invoker
@@ -188,11 +188,11 @@ begin
 end
 $$;
 
-revoke all on function odl.sections_of(text []) from public;
-comment on function odl.sections_of(text []) is
+revoke all on function odl.sections_of(text[]) from public;
+comment on function odl.sections_of(text[]) is
 'The sections that top-level document keys belong to (odl.rbac_section_keys); "*" stands for all';
 
-create or replace function odl.authorize_write(project_id text, keys text [], mode text)
+create or replace function odl.authorize_write(project_id text, keys text[], mode text)
 returns text
 language plpgsql
 stable
@@ -299,8 +299,8 @@ begin
 end
 $$;
 
-revoke all on function odl.authorize_write(text, text [], text) from public;
-comment on function odl.authorize_write(text, text [], text) is
+revoke all on function odl.authorize_write(text, text[], text) from public;
+comment on function odl.authorize_write(text, text[], text) is
 'Decides a write by the context''s user to the given top-level keys of a project''s document: null to apply it, '
 'else the reason it becomes a change request; raises ODR01 (rights), ODG01 (phase gate) or ODC04 (MFA)';
 
