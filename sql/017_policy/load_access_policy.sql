@@ -108,10 +108,11 @@ begin
     select e.key, s.value from jsonb_each(policy -> 'roles') as e
     cross join lateral jsonb_array_elements_text(e.value -> 'sets') as s;
 
-    -- A role's overrides add to its sets' rights; "*" adds to every section.
+    -- A role's overrides add to its sets' rights; "*" is every section,
+    -- and again a section named beside it wins.
     insert into odl.rbac_role_overrides (role_id, section, rights)
     select e.key, s.section, odl.rights_normalized(
-        coalesce(e.value #>> array['overrides', s.section], '') || coalesce(e.value #>> '{overrides,*}', '')
+        coalesce(e.value #>> array['overrides', s.section], e.value #>> '{overrides,*}')
     )
     from jsonb_each(policy -> 'roles') as e
     cross join odl.rbac_sections as s

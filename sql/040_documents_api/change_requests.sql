@@ -63,7 +63,7 @@ begin
     )
     values (
         context.tenant_id, new_id, current_doc.project_id, 'patch', propose_patch.doc_id, current_doc.version, patch,
-        odl.sections_of(odl.patch_sections(patch)), reason, intent, to_jsonb(coalesce(evidence_uris, '{}')),
+        odl.sections_of(odl.patch_pointers(patch)), reason, intent, to_jsonb(coalesce(evidence_uris, '{}')),
         tool_version, context.user_id
     );
     perform odl.audit_append(
@@ -346,11 +346,12 @@ as $$
     inner join odl.projects as p on c.tenant_id = p.tenant_id and c.project_id = p.project_id
     where (odl_change_requests.project_id is null or c.project_id = odl_change_requests.project_id)
         and (odl_change_requests.status is null or c.status = odl_change_requests.status)
+        and odl.readable_project(c.project_id)
     order by c.created_at, c.change_id
 $$;
 
 revoke all on function odl.odl_change_requests(text, text) from public;
 grant execute on function odl.odl_change_requests(text, text) to odl_app, odl_analyst;
 comment on function odl.odl_change_requests(text, text) is
-'Change requests of the tenant (of one project; pending unless status says otherwise, null for all); '
-'patch is null unless the caller may read every section it touches';
+'Change requests of the projects the caller may read (of one project; pending unless status says otherwise, '
+'null for all); patch is null unless the caller may read every section it touches';

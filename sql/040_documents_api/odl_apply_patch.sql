@@ -157,7 +157,7 @@ begin
             detail = format('doc_id %s', submit_patch.doc_id);
     end if;
     reason := odl.authorize_write(
-        target.project_id, odl.patch_sections(patch), case when propose then 'propose' else 'write' end
+        target.project_id, odl.patch_pointers(patch), case when propose then 'propose' else 'write' end
     );
     if reason is not null then
         return query

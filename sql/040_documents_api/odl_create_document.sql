@@ -17,10 +17,14 @@ begin
             detail = format('project_id %s', quote_nullable(odl_create_document.project_id));
     end if;
 
-    -- W on every section the document holds; approvals govern later changes.
+    -- W on meta and R on every section the document holds; approvals
+    -- govern later changes.
     perform odl.authorize_write(
         odl_create_document.project_id,
-        array(select jsonb_object_keys(case jsonb_typeof(doc) when 'object' then doc else '{}' end)),
+        array(
+            select '/' || replace(replace(k.key, '~', '~0'), '/', '~1')
+            from jsonb_object_keys(case jsonb_typeof(doc) when 'object' then doc else '{}' end) as k (key)
+        ),
         'create'
     );
     checked := odl.document_write(doc::text, null, null);
@@ -48,4 +52,4 @@ revoke all on function odl.odl_create_document(text, jsonb) from public;
 grant execute on function odl.odl_create_document(text, jsonb) to odl_app;
 comment on function odl.odl_create_document(text, jsonb) is
 'Validates an ODL-SD document, stores it as version 1 of a new document of the project, and returns its ULID; '
-'needs W on every section the document holds';
+'needs W on meta and R on every section the document holds';

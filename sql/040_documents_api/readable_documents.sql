@@ -21,5 +21,11 @@ where odl.readable_project(d.project_id);
 
 revoke all on odl.readable_documents from public;
 grant select on odl.readable_documents to odl_analyst;
+-- A view checks EXECUTE on the functions it calls against its reader. These
+-- run with the reader's rights, under RLS, and only ever remove content.
+grant execute on function
+odl.require_context(), odl.user_roles(text, text, timestamptz), odl.user_rights(text, text),
+odl.readable_project(text), odl.redact(jsonb, text), odl.jsonb_without(jsonb, text[])
+to odl_analyst;
 comment on view odl.readable_documents is
 'The current documents the reader may read, each redacted as odl_get_document() would (odl_analyst)';

@@ -140,7 +140,7 @@ revoke all on function odl.user_rights(text, text) from public;
 comment on function odl.user_rights(text, text) is
 'A user''s rights on every section at a node, and the rank of the most sensitive classification they may read';
 
-create or replace function odl.patch_sections(patch jsonb)
+create or replace function odl.patch_pointers(patch jsonb)
 returns text[]
 language plpgsql
 immutable
@@ -148,26 +148,40 @@ security invoker
 set search_path = pg_catalog, odl, pg_temp
 as $$
 begin
-    -- The first segment of each path and from ("~1" is "/", "~0" is "~");
-    -- the empty pointer is the whole document, "*".
-    return (select coalesce(array_agg(distinct s.key order by s.key), '{}')
-    from jsonb_array_elements(case jsonb_typeof(patch) when 'array' then patch else '[]' end) as o (op)
-    cross join lateral (values (o.op ->> 'path'), (o.op ->> 'from')) as p (pointer)
-    cross join lateral (
-        select case
-            when p.pointer = '' then '*'
-            else replace(replace(split_part(p.pointer, '/', 2), '~1', '/'), '~0', '~')
-        end
-    ) as s (key)
-    where p.pointer is not null);
+    return (
+        select coalesce(array_agg(distinct p.pointer order by p.pointer), '{}')
+        from jsonb_array_elements(case jsonb_typeof(patch) when 'array' then patch else '[]' end) as o (op)
+        cross join lateral (values (o.op ->> 'path'), (o.op ->> 'from')) as p (pointer)
+        where p.pointer is not null
+    );
 end
 $$;
 
-revoke all on function odl.patch_sections(jsonb) from public;
-comment on function odl.patch_sections(jsonb) is
-'The top-level keys a patch''s operations name in path or from; "*" for the whole document';
+revoke all on function odl.patch_pointers(jsonb) from public;
+comment on function odl.patch_pointers(jsonb) is 'Every JSON pointer a patch''s operations name in path or from';
 
-create or replace function odl.sections_of(keys text[])
+create or replace function odl.pointer_steps(pointer text)
+returns text[]
+language plpgsql
+immutable
+security invoker
+set search_path = pg_catalog, odl, pg_temp
+as $$
+begin
+    -- RFC 6901: "~1" is "/" and "~0" is "~"; the empty pointer has no step.
+    return array(
+        select replace(replace(s.step, '~1', '/'), '~0', '~')
+        from unnest(string_to_array(substr(pointer, 2), '/')) with ordinality as s (step, n)
+        where pointer <> ''
+        order by s.n
+    );
+end
+$$;
+
+revoke all on function odl.pointer_steps(text) from public;
+comment on function odl.pointer_steps(text) is 'The decoded reference tokens of a JSON pointer';
+
+create or replace function odl.sections_of(pointers text[])
 returns text[]
 language plpgsql
 stable
@@ -175,33 +189,36 @@ security invoker
 set search_path = pg_catalog, odl, pg_temp
 as $$
 begin
-    -- "*" is every section; a key that is no section stays as it is, so
-    -- that nobody holds rights on it.
-    return case
-        when '*' = any(keys) then (select array_agg(s.section order by s.section) from odl.rbac_sections as s)
-        else (
-            select coalesce(array_agg(distinct coalesce(k.section, w.key)), '{}')
-            from unnest(keys) as w (key)
-            left join odl.rbac_section_keys as k on w.key = k.key
-        )
-    end;
+    -- The empty pointer is every section; a top-level key that is no
+    -- section stays as it is, so that nobody holds rights on it.
+    if '' = any(pointers) then
+        return (select array_agg(s.section order by s.section) from odl.rbac_sections as s);
+    end if;
+    return (
+        select coalesce(array_agg(distinct coalesce(k.section, t.key)), '{}')
+        from unnest(pointers) as p (pointer)
+        cross join lateral (select (odl.pointer_steps(p.pointer))[1] as key) as t
+        left join odl.rbac_section_keys as k on t.key = k.key
+    );
 end
 $$;
 
 revoke all on function odl.sections_of(text[]) from public;
 comment on function odl.sections_of(text[]) is
-'The sections that top-level document keys belong to (odl.rbac_section_keys); "*" stands for all';
+'The sections that JSON pointers fall in, by their first step (odl.rbac_section_keys); the empty pointer is all';
 
-create or replace function odl.authorize_write(project_id text, keys text[], mode text)
+create or replace function odl.authorize_write(project_id text, pointers text[], mode text)
 returns text
 language plpgsql
 stable
 security invoker
 set search_path = pg_catalog, odl, pg_temp
 as $$
--- mode: write (a patch), propose (a patch the author wants reviewed) or
--- create (a new document). Returns null to apply, or why the change must
--- wait for an approver; raises when it may not happen at all.
+-- pointers: what the change writes or reads (every path and from of a
+-- patch; a new document's top-level keys). mode: write (a patch), propose
+-- (a patch the author wants reviewed) or create (a new document). Returns
+-- null to apply, or why the change must wait for an approver; raises when
+-- it may not happen at all.
 declare
     context record := odl.require_context();
     scope record := odl.scope_of(authorize_write.project_id);
@@ -209,6 +226,7 @@ declare
     usable_roles text [];
     blocked text;
     held jsonb;
+    clearance integer;
     denied text;
     sections text [];
     gate record;
@@ -233,31 +251,61 @@ begin
             detail = format('user_id %s, roles %s', context.user_id, blocked);
     end if;
 
-    sections := odl.sections_of(authorize_write.keys);
+    sections := odl.sections_of(authorize_write.pointers);
 
-    select jsonb_object_agg(r.section, r.rights) into held from odl.user_rights(context.user_id, scope.node_id) as r;
+    select jsonb_object_agg(r.section, r.rights), max(r.clearance) into held, clearance
+    from odl.user_rights(context.user_id, scope.node_id) as r;
     select string_agg(format('%s (holds %L)', n.section, coalesce(held ->> n.section, '')), ', ' order by n.section)
     into denied
     from unnest(sections) as n (section)
-    where coalesce(held ->> n.section, '') !~ case when authorize_write.mode = 'create' then 'W' else '[WP]' end;
+    where coalesce(held ->> n.section, '') !~ case when authorize_write.mode = 'create' then 'R' else '[WP]' end;
+    -- A new document changes no content anyone holds: its creator needs W
+    -- on meta, which names it, and R on all it holds (audit, for one, is
+    -- written by nobody).
+    if authorize_write.mode = 'create' and strpos(coalesce(held ->> 'meta', ''), 'W') = 0 then
+        denied := concat_ws(', ', format('meta (holds %L, needs W)', coalesce(held ->> 'meta', '')), denied);
+    end if;
     if denied is not null then
         raise exception using
             errcode = 'ODR01',
             message = format(
                 'permission denied: %s needs %s on %s',
                 case authorize_write.mode when 'create' then 'creating a document' else 'this change' end,
-                case authorize_write.mode when 'create' then 'W' else 'W or P' end,
+                case authorize_write.mode when 'create' then 'R' else 'W or P' end,
                 denied
             ),
             detail = format('user_id %s, node_id %s, phase %s', context.user_id, scope.node_id, scope.phase);
     end if;
 
-    -- Phase gates bind every role they do not exempt. A change_request
-    -- gate still admits a change that an approver will merge.
+    -- A part classified above the user's clearance is out of reach, also
+    -- for copying, moving or testing it (which would reveal it) and for
+    -- writing over it: any pointer within the part, or above it.
+    select string_agg(format('%s (%s)', c.pointer, c.classification), ', ' order by c.pointer) into denied
+    from odl.rbac_classified_parts as c
+    inner join odl.classification_levels as l on c.classification = l.level
+    cross join lateral (select odl.pointer_steps(c.pointer) as steps) as part
+    where l.rank > clearance
+        and exists (
+            select from unnest(authorize_write.pointers) as p (pointer)
+            cross join lateral (select odl.pointer_steps(p.pointer) as steps) as touched
+            where not exists (
+                select from generate_subscripts(part.steps, 1) as i
+                where i <= cardinality(touched.steps) and part.steps[i] not in ('*', touched.steps[i])
+            )
+        );
+    if denied is not null then
+        raise exception using
+            errcode = 'ODR01',
+            message = format('permission denied: the change reaches %s, above the user''s clearance', denied),
+            detail = format('user_id %s, node_id %s', context.user_id, scope.node_id);
+    end if;
+
+    -- Phase gates bind every role they do not exempt (and no new document).
+    -- A change_request gate still admits a change that an approver merges.
     for gate in
         select g.section, g.mode
         from odl.rbac_phase_gates as g
-        where g.phase = scope.phase and g.section = any(sections)
+        where g.phase = scope.phase and g.section = any(sections) and authorize_write.mode <> 'create'
             and not g.exempt_roles && usable_roles
         order by g.section
     loop
@@ -301,8 +349,9 @@ $$;
 
 revoke all on function odl.authorize_write(text, text[], text) from public;
 comment on function odl.authorize_write(text, text[], text) is
-'Decides a write by the context''s user to the given top-level keys of a project''s document: null to apply it, '
-'else the reason it becomes a change request; raises ODR01 (rights), ODG01 (phase gate) or ODC04 (MFA)';
+'Decides a change by the context''s user at the given JSON pointers of a project''s document: null to apply it, '
+'else the reason it becomes a change request; raises ODR01 (rights, classified parts), ODG01 (phase gate) or '
+'ODC04 (MFA)';
 
 create or replace function odl.require_right(node_or_project text, section text, rights text, what text)
 returns text
