@@ -2,7 +2,7 @@
 -- catalog-wide rules of STYLE.md (pinned search_path, comments) and the
 -- exact privileges of odl_app. Per-area shape lives in the area's own file.
 begin;
-select plan(35);
+select plan(37);
 
 -- Schema.
 
@@ -60,10 +60,15 @@ select is_empty(
 select tables_are(
     'odl',
     array[
-        'error_codes', 'session_contexts', 'python_modules', 'rbac_roles', 'project_phases',
+        'error_codes', 'session_contexts', 'python_modules',
+        'classification_levels', 'rbac_rights', 'rbac_sections', 'rbac_section_keys', 'rbac_classified_parts',
+        'rbac_roles', 'rbac_permission_sets', 'rbac_set_rights', 'rbac_role_sets', 'rbac_role_overrides',
+        'rbac_agents', 'rbac_agent_roles', 'rbac_approval_sections', 'project_phases', 'rbac_phase_gates',
+        'rbac_actions', 'hierarchy_levels',
         'tenants', 'users', 'projects',
         'json_schemas', 'odl_documents', 'odl_document_versions', 'odl_patches',
-        'audit_keys', 'audit_heads', 'audit_events'
+        'audit_keys', 'audit_heads', 'audit_events',
+        'nodes', 'rbac_assignments', 'change_requests', 'approvals'
     ]
     -- pg_partman names audit_events' monthly partitions after the month.
     || array(
@@ -71,7 +76,8 @@ select tables_are(
         where c.relnamespace = 'odl'::regnamespace and c.relispartition and c.relkind = 'r'
     )
 );
-select views_are('odl', array['current_context', 'project_summary', 'audit_trail']);
+select views_are('odl', array['current_context', 'project_summary', 'audit_trail', 'readable_documents']);
+select materialized_views_are('odl', array['rbac_role_rights']);
 select functions_are(
     'odl',
     array[
@@ -79,13 +85,20 @@ select functions_are(
         'odl_ulid', 'odl_ulid_time',
         'set_session_context', 'odl_clear_context',
         'odl_current_tenant_id', 'odl_current_user_id', 'require_context', 'odl_set_context',
+        'rights_normalized', 'load_access_policy',
         'odl_create_tenant', 'odl_create_user', 'odl_create_project',
         'odl_canonical_json', 'odl_content_hash',
         'odl_security_audit',
         'raise_failure', 'document_write', 'document_patch', 'document_replay',
-        'json_schema_problems', 'json_schema_errors', 'register_json_schema', 'write_patch',
-        'odl_create_document', 'odl_apply_patch', 'odl_get_document', 'odl_document_heads', 'odl_document_history',
-        'odl_revert_document', 'odl_jsonpatch_apply', 'odl_jsonpatch_inverse',
+        'json_schema_problems', 'json_schema_errors', 'register_json_schema', 'write_patch', 'submit_patch',
+        'odl_create_document', 'odl_apply_patch', 'document_at', 'odl_get_document', 'readable_project',
+        'odl_document_heads', 'odl_document_history', 'odl_revert_document', 'odl_jsonpatch_apply',
+        'odl_jsonpatch_inverse',
+        'propose_patch', 'stale_pointers', 'odl_set_project_phase', 'odl_approve_change', 'odl_change_requests',
+        'scope_of', 'user_roles', 'user_rights', 'patch_pointers', 'pointer_steps', 'sections_of', 'authorize_write',
+        'require_right', 'is_tenant_admin', 'require_node', 'jsonb_without', 'redact',
+        'odl_create_node', 'odl_attach_project', 'require_assigner', 'odl_assign_role', 'odl_revoke_role',
+        'odl_effective_rights', 'odl_explain_access', 'odl_check_action',
         'odl_audit_rotate_key', 'audit_hmac', 'audit_refuse_change', 'audit_protect_partitions', 'audit_maintenance',
         'audit_write', 'audit_append', 'audit_append_as', 'odl_audit_log', 'audit_digest_message', 'odl_audit_digest',
         'audit_first_bad_signature', 'audit_classify', 'odl_audit_verify', 'odl_audit_since'
@@ -173,8 +186,10 @@ select is_empty(
     'every CHECK constraint on an odl table has a comment'
 );
 
--- odl_app's privileges, all of them: SELECT on the tenant tables and the
--- view, and EXECUTE on the odl_ API granted to it. Nothing else.
+-- odl_app's privileges, all of them: SELECT on the tenant tables (not the
+-- document storage nor the change requests), the views and the access
+-- policy, which is public by design, and EXECUTE on the odl_ API granted to
+-- it. Nothing else.
 
 select set_eq(
     $$
@@ -200,6 +215,27 @@ select set_eq(
         ('odl.project_summary', 'SELECT'),
         ('odl.session_contexts', 'SELECT'),
         ('odl.current_context', 'SELECT'),
+        ('odl.nodes', 'SELECT'),
+        ('odl.rbac_assignments', 'SELECT'),
+        ('odl.approvals', 'SELECT'),
+        ('odl.classification_levels', 'SELECT'),
+        ('odl.rbac_rights', 'SELECT'),
+        ('odl.rbac_sections', 'SELECT'),
+        ('odl.rbac_section_keys', 'SELECT'),
+        ('odl.rbac_classified_parts', 'SELECT'),
+        ('odl.rbac_roles', 'SELECT'),
+        ('odl.rbac_permission_sets', 'SELECT'),
+        ('odl.rbac_set_rights', 'SELECT'),
+        ('odl.rbac_role_sets', 'SELECT'),
+        ('odl.rbac_role_overrides', 'SELECT'),
+        ('odl.rbac_role_rights', 'SELECT'),
+        ('odl.rbac_agents', 'SELECT'),
+        ('odl.rbac_agent_roles', 'SELECT'),
+        ('odl.rbac_approval_sections', 'SELECT'),
+        ('odl.project_phases', 'SELECT'),
+        ('odl.rbac_phase_gates', 'SELECT'),
+        ('odl.rbac_actions', 'SELECT'),
+        ('odl.hierarchy_levels', 'SELECT'),
         ('odl.odl_clear_context()', 'EXECUTE'),
         ('odl.odl_ulid()', 'EXECUTE'),
         ('odl.odl_ulid_time(text)', 'EXECUTE'),
@@ -210,22 +246,39 @@ select set_eq(
         ('odl.odl_canonical_json(jsonb)', 'EXECUTE'),
         ('odl.odl_content_hash(jsonb)', 'EXECUTE'),
         ('odl.odl_create_document(text,jsonb)', 'EXECUTE'),
-        ('odl.odl_apply_patch(text,jsonb,integer,text,text[],text,boolean)', 'EXECUTE'),
+        ('odl.odl_apply_patch(text,jsonb,integer,text,text[],text,boolean,boolean)', 'EXECUTE'),
         ('odl.odl_get_document(text,integer)', 'EXECUTE'),
         ('odl.odl_document_heads(text)', 'EXECUTE'),
         ('odl.odl_document_history(text)', 'EXECUTE'),
         ('odl.odl_revert_document(text,integer,integer)', 'EXECUTE'),
         ('odl.odl_jsonpatch_apply(jsonb,jsonb)', 'EXECUTE'),
         ('odl.odl_jsonpatch_inverse(jsonb,jsonb)', 'EXECUTE'),
-        ('odl.odl_audit_log(text,jsonb)', 'EXECUTE')
+        ('odl.odl_audit_log(text,jsonb)', 'EXECUTE'),
+        ('odl.odl_set_project_phase(text,text)', 'EXECUTE'),
+        ('odl.odl_approve_change(text,text,text)', 'EXECUTE'),
+        ('odl.odl_change_requests(text,text)', 'EXECUTE'),
+        ('odl.odl_create_node(text,text,text)', 'EXECUTE'),
+        ('odl.odl_attach_project(text,text)', 'EXECUTE'),
+        ('odl.odl_assign_role(text,text,text,timestamp with time zone,timestamp with time zone)', 'EXECUTE'),
+        ('odl.odl_revoke_role(text,text,text)', 'EXECUTE'),
+        ('odl.odl_effective_rights(text,text,text)', 'EXECUTE'),
+        ('odl.odl_explain_access(text,text,text)', 'EXECUTE'),
+        ('odl.odl_check_action(text,text)', 'EXECUTE')
     $$,
-    'odl_app holds exactly SELECT on the tenant tables and view, and EXECUTE on its odl_ functions'
+    'odl_app holds exactly SELECT on the tenant tables, the views and the access policy, '
+    || 'and EXECUTE on its odl_ functions'
 );
 select table_privs_are('odl', 'tenants', 'odl_app', array['SELECT']);
 select table_privs_are('odl', 'users', 'odl_app', array['SELECT']);
 select table_privs_are('odl', 'projects', 'odl_app', array['SELECT']);
 select table_privs_are('odl', 'project_summary', 'odl_app', array['SELECT']);
-select table_privs_are('odl', 'rbac_roles', 'odl_app', array[]::text[]);
+select table_privs_are(
+    'odl', 'rbac_roles', 'odl_app', array['SELECT'], 'odl_app reads the access policy, which is no secret'
+);
+select table_privs_are(
+    'odl', 'change_requests', 'odl_app', array[]::text[],
+    'odl_app reads change requests only through odl_change_requests(), which hides what it may not read'
+);
 select table_privs_are('odl', 'python_modules', 'odl_app', array[]::text[]);
 select function_privs_are(
     'odl', 'odl_create_tenant', array['text', 'text'], 'odl_app', array[]::text[],
@@ -236,7 +289,7 @@ select function_privs_are(
 
 select function_privs_are('odl', 'odl_create_tenant', array['text', 'text'], 'odl_admin', array['EXECUTE']);
 select function_privs_are(
-    'odl', 'odl_create_user', array['text', 'text', 'text', 'boolean'], 'odl_admin', array['EXECUTE']
+    'odl', 'odl_create_user', array['text', 'text', 'text', 'boolean', 'text'], 'odl_admin', array['EXECUTE']
 );
 
 -- The SQLSTATE registry.
@@ -254,10 +307,21 @@ select results_eq(
         ('ODD01', 'unknown_document'),
         ('ODD02', 'unknown_project'),
         ('ODD03', 'unknown_version'),
+        ('ODG01', 'phase_gate'),
+        ('ODG02', 'phase_order'),
+        ('ODH01', 'invalid_hierarchy'),
+        ('ODH02', 'unknown_node'),
         ('ODP01', 'malformed_patch'),
         ('ODP02', 'too_many_operations'),
         ('ODP03', 'path_not_found'),
         ('ODP04', 'test_failed'),
+        ('ODR01', 'permission_denied'),
+        ('ODR02', 'agent_role_not_allowed'),
+        ('ODR03', 'change_not_pending'),
+        ('ODR04', 'self_approval'),
+        ('ODR05', 'stale_change'),
+        ('ODR06', 'approver_required'),
+        ('ODR07', 'unknown_role'),
         ('ODS01', 'schema_invalid'),
         ('ODS02', 'integrity_violation'),
         ('ODU01', 'ulid_overflow'),

@@ -2,17 +2,19 @@
 -- foreign keys that carry tenant_id, named CHECKs, forced RLS and its
 -- policies, the reference data and the analyst view.
 begin;
-select plan(46);
+select plan(50);
 
 -- Columns.
 
 select columns_are('odl', 'tenants', array['tenant_id', 'name', 'region', 'created_at']);
-select columns_are('odl', 'users', array['tenant_id', 'user_id', 'email', 'role', 'mfa_enabled', 'created_at']);
+select columns_are(
+    'odl', 'users', array['tenant_id', 'user_id', 'email', 'role', 'mfa_enabled', 'agent', 'created_at']
+);
 select columns_are(
     'odl', 'projects',
-    array['tenant_id', 'project_id', 'name', 'phase', 'classification', 'created_by', 'created_at']
+    array['tenant_id', 'project_id', 'name', 'phase', 'classification', 'created_by', 'created_at', 'node_id']
 );
-select columns_are('odl', 'rbac_roles', array['role_id', 'mfa_required', 'notes']);
+select columns_are('odl', 'rbac_roles', array['role_id', 'mfa_required', 'approver', 'clearance', 'notes']);
 select columns_are('odl', 'project_phases', array['phase', 'position']);
 select set_eq(
     $$
@@ -25,7 +27,7 @@ select set_eq(
         values
         ('tenants', 'tenant_id'),
         ('users', 'tenant_id'), ('users', 'user_id'),
-        ('projects', 'tenant_id'), ('projects', 'project_id'), ('projects', 'created_by'),
+        ('projects', 'tenant_id'), ('projects', 'project_id'), ('projects', 'created_by'), ('projects', 'node_id'),
         ('project_summary', 'tenant_id'), ('project_summary', 'project_id')
     $$,
     'every identifier column is an odl.ulid'
@@ -48,6 +50,7 @@ select col_is_unique('odl', 'project_phases', array['position']);
 select has_index('odl', 'users', 'users_tenant_id_email_key', array['tenant_id', 'lower(email)']);
 select index_is_unique('odl', 'users', 'users_tenant_id_email_key');
 select has_index('odl', 'projects', 'projects_tenant_id_created_by_idx', array['tenant_id', 'created_by']);
+select has_index('odl', 'projects', 'projects_tenant_id_node_id_idx', array['tenant_id', 'node_id']);
 select is_empty(
     $$
         select i.indexrelid::regclass::text
@@ -76,11 +79,16 @@ select is_empty(
 
 select fk_ok('odl', 'users', 'tenant_id', 'odl', 'tenants', 'tenant_id');
 select fk_ok('odl', 'users', 'role', 'odl', 'rbac_roles', 'role_id');
+select fk_ok('odl', 'users', 'agent', 'odl', 'rbac_agents', 'agent');
 select fk_ok('odl', 'projects', 'tenant_id', 'odl', 'tenants', 'tenant_id');
 select fk_ok('odl', 'projects', 'phase', 'odl', 'project_phases', 'phase');
 select fk_ok(
     'odl', 'projects', array['tenant_id', 'created_by'],
     'odl', 'users', array['tenant_id', 'user_id']
+);
+select fk_ok(
+    'odl', 'projects', array['tenant_id', 'node_id'],
+    'odl', 'nodes', array['tenant_id', 'node_id']
 );
 select set_eq(
     $$
@@ -90,8 +98,8 @@ select set_eq(
             and con.conrelid in ('odl.tenants'::regclass, 'odl.users'::regclass, 'odl.projects'::regclass)
     $$,
     array[
-        'users_tenant_id_fkey', 'users_role_fkey',
-        'projects_tenant_id_fkey', 'projects_phase_fkey', 'projects_created_by_fkey'
+        'users_tenant_id_fkey', 'users_role_fkey', 'users_agent_fkey',
+        'projects_tenant_id_fkey', 'projects_phase_fkey', 'projects_created_by_fkey', 'projects_node_id_fkey'
     ],
     'the tenancy tables have exactly these foreign keys'
 );
@@ -188,6 +196,11 @@ select set_eq(
         'supplier_manager', 'asset_owner', 'super_user'
     ],
     'these roles require MFA'
+);
+select set_eq(
+    $$select role_id from odl.rbac_roles where approver$$,
+    array['project_manager', 'expert', 'compliance_officer', 'asset_owner', 'super_user'],
+    'these roles may approve change requests'
 );
 select is((select count(*)::int from odl.rbac_roles), 16, 'there are 16 ODL-SD roles');
 

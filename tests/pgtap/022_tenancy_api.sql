@@ -1,10 +1,10 @@
 -- The tenancy API: odl_create_tenant() and odl_create_user() for
 -- odl_admin, odl_create_project() for odl_app, with every documented error.
 begin;
-select plan(32);
+select plan(34);
 
 select has_function('odl', 'odl_create_tenant', array['text', 'text']);
-select has_function('odl', 'odl_create_user', array['text', 'text', 'text', 'boolean']);
+select has_function('odl', 'odl_create_user', array['text', 'text', 'text', 'boolean', 'text']);
 select has_function('odl', 'odl_create_project', array['text', 'text', 'text']);
 select is_definer('odl', 'odl_create_project', array['text', 'text', 'text']);
 
@@ -43,7 +43,8 @@ select throws_ok(
     'a blank tenant name is refused'
 );
 
--- odl_create_user(tenant_id, email, role, mfa_enabled default true).
+-- odl_create_user(tenant_id, email, role, mfa_enabled default true, agent
+-- default null).
 
 do $$
 begin
@@ -58,22 +59,30 @@ begin
     perform set_config(
         'fixture.user_b', odl.odl_create_user(current_setting('fixture.tenant_b'), 'bob@b.example', 'client'), true
     );
+    perform set_config(
+        'fixture.agent_a',
+        odl.odl_create_user(current_setting('fixture.tenant_a'), 'planner@a.example', 'consultant', false, 'planner_agent'),
+        true
+    );
 end
 $$;
 reset role;
 select results_eq(
     $$
-        select tenant_id::text, email, role, mfa_enabled
+        select tenant_id::text, email, role, mfa_enabled, agent
         from odl.users
-        where user_id in (current_setting('fixture.user_a'), current_setting('fixture.user_a2'))
+        where user_id in (
+            current_setting('fixture.user_a'), current_setting('fixture.user_a2'), current_setting('fixture.agent_a')
+        )
         order by user_id
     $$,
     $$
         values
-        (current_setting('fixture.tenant_a'), 'Ann@A.example', 'engineer', true),
-        (current_setting('fixture.tenant_a'), 'carl@a.example', 'guest', false)
+        (current_setting('fixture.tenant_a'), 'Ann@A.example', 'engineer', true, null),
+        (current_setting('fixture.tenant_a'), 'carl@a.example', 'guest', false, null),
+        (current_setting('fixture.tenant_a'), 'planner@a.example', 'consultant', false, 'planner_agent')
     $$,
-    'odl_create_user() stores the user in its tenant; MFA defaults to on'
+    'odl_create_user() stores the user in its tenant; MFA defaults to on; a human is no agent'
 );
 set local role odl_admin;
 select throws_ok(
@@ -116,6 +125,27 @@ select throws_ok(
     'ODC04',
     'role requires multi-factor authentication',
     'a user with a role that requires MFA cannot be created with MFA off'
+);
+-- An AI agent takes only a role its kind may take (odl.rbac_agent_roles).
+select throws_ok(
+    $$
+        select odl.odl_create_user(
+            current_setting('fixture.tenant_a'), 'ops@a.example', 'data_analyst', false, 'ops_agent'
+        )
+    $$,
+    'ODR02',
+    'a ops_agent may not act as data_analyst',
+    'an agent with a role its kind may not take is refused with ODR02'
+);
+select throws_ok(
+    $$
+        select odl.odl_create_user(
+            current_setting('fixture.tenant_a'), 'bot@a.example', 'consultant', false, 'chat_agent'
+        )
+    $$,
+    'ODR02',
+    'a chat_agent may not act as consultant',
+    'an unknown kind of agent may take no role and is refused with ODR02'
 );
 
 -- odl_create_tenant() and odl_create_user() restore the caller's context.

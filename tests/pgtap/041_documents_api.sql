@@ -4,14 +4,19 @@
 -- and odl_document_history(), every documented error with its SQLSTATE and
 -- message, tenant isolation, the pure RFC 6902 engine and pg_jsonschema's
 -- SQL API. Storage is checked as the superuser, which odl_app cannot do.
+-- Rights come from role assignments, bootstrapped through the access API:
+-- the acting users hold super_user at the PORTFOLIO their projects hang
+-- under, so their patches outside the approval sections apply at once.
 begin;
-select plan(135);
+select plan(138);
 
 -- Helpers. error_of() runs a statement and returns its error (no row when
--- it succeeds), so that details can be checked too. hash_at() is the hash
--- of a version as odl_get_document() rebuilds it, or the error it raised,
--- so that a failing rebuild fails its test only. pointers_of() lists the
--- JSON pointers of a detail written one "pointer: message" per line.
+-- it succeeds), so that details can be checked too. document_of() is the
+-- document that odl_get_document() returns, without the list of what it
+-- redacted. hash_at() is the hash of a version as odl_get_document()
+-- rebuilds it, or the error it raised, so that a failing rebuild fails its
+-- test only. pointers_of() lists the JSON pointers of a detail written one
+-- "pointer: message" per line.
 
 create function pg_temp.error_of(statement text)
 returns table (state text, message text, detail text)
@@ -25,12 +30,19 @@ exception when others then
 end
 $$;
 
+create function pg_temp.document_of(doc_id text, version integer default null)
+returns jsonb
+language sql
+as $$
+    select g.document from odl.odl_get_document(doc_id, version) as g
+$$;
+
 create function pg_temp.hash_at(doc_id text, version integer)
 returns text
 language plpgsql
 as $$
 begin
-    return odl.odl_content_hash(odl.odl_get_document(doc_id, version));
+    return odl.odl_content_hash(pg_temp.document_of(doc_id, version));
 exception when others then
     return format('error %s: %s', sqlstate, sqlerrm);
 end
@@ -48,47 +60,58 @@ $$;
 -- The signatures of the API.
 
 select function_returns('odl', 'odl_create_document', array['text', 'jsonb'], 'text');
-select function_returns('odl', 'odl_get_document', array['text', 'integer'], 'jsonb');
 select results_eq(
     $$
         select p.oid::regprocedure::text, pg_catalog.pg_get_function_result(p.oid)
         from pg_catalog.pg_proc as p
         where p.oid in (
-            'odl.odl_apply_patch(text, jsonb, integer, text, text [], text, boolean)'::regprocedure,
-            'odl.odl_revert_document(text, integer, integer)'::regprocedure
+            'odl.odl_apply_patch(text, jsonb, integer, text, text [], text, boolean, boolean)'::regprocedure,
+            'odl.odl_revert_document(text, integer, integer)'::regprocedure,
+            'odl.odl_get_document(text, integer)'::regprocedure
         )
         order by 1
     $$,
     $$
         values
         (
-            'odl.odl_apply_patch(text,jsonb,integer,text,text[],text,boolean)',
-            'TABLE(version integer, doc_hash text, inverse_patch jsonb, document jsonb)'
+            'odl.odl_apply_patch(text,jsonb,integer,text,text[],text,boolean,boolean)',
+            'TABLE(version integer, doc_hash text, inverse_patch jsonb, document jsonb, outcome text, '
+            || 'change_id text, redacted text[])'
+        ),
+        (
+            'odl.odl_get_document(text,integer)',
+            'TABLE(document jsonb, redacted text[])'
         ),
         (
             'odl.odl_revert_document(text,integer,integer)',
-            'TABLE(version integer, doc_hash text, inverse_patch jsonb, document jsonb)'
+            'TABLE(version integer, doc_hash text, inverse_patch jsonb, document jsonb, outcome text, '
+            || 'change_id text, redacted text[])'
         )
     $$,
-    'odl_apply_patch() and odl_revert_document() return (version, doc_hash, inverse_patch, document)'
+    'odl_apply_patch() and odl_revert_document() return (version, doc_hash, inverse_patch, document, outcome, '
+    || 'change_id, redacted); odl_get_document() returns (document, redacted)'
 );
 select results_eq(
     $$
         select pg_catalog.pg_get_function_arguments(
-            'odl.odl_apply_patch(text, jsonb, integer, text, text [], text, boolean)'::regprocedure
+            'odl.odl_apply_patch(text, jsonb, integer, text, text [], text, boolean, boolean)'::regprocedure
         )
     $$,
     array[
         'doc_id text, patch jsonb, expected_version integer, intent text DEFAULT NULL::text, '
         || 'evidence_uris text[] DEFAULT ''{}''::text[], tool_version text DEFAULT NULL::text, '
-        || 'dry_run boolean DEFAULT false'
+        || 'dry_run boolean DEFAULT false, propose boolean DEFAULT false'
     ],
-    'odl_apply_patch() takes intent, evidence_uris, tool_version and dry_run as optional arguments'
+    'odl_apply_patch() takes intent, evidence_uris, tool_version, dry_run and propose as optional arguments'
 );
 
 -- Fixtures, through the API: tenants A and B with a user each, projects
 -- Solar A and Wind A in A and Solar B in B, and a small valid ODL-SD 4.1
--- document (two blocks, an inverter connected to a transformer).
+-- document (two blocks, an inverter connected to a transformer). Each
+-- tenant's administrator (coarse role super_user) creates a PORTFOLIO,
+-- attaches the tenant's projects to it and assigns the user super_user
+-- there: the one role that writes every section but audit (the patches
+-- below write meta, hierarchy, instances and connections).
 
 set local role odl_admin;
 do $$
@@ -100,6 +123,14 @@ begin
     );
     perform set_config(
         'fixture.user_b', odl.odl_create_user(current_setting('fixture.tenant_b'), 'bob@b.example', 'engineer'), true
+    );
+    perform set_config(
+        'fixture.admin_a', odl.odl_create_user(current_setting('fixture.tenant_a'), 'root@a.example', 'super_user'),
+        true
+    );
+    perform set_config(
+        'fixture.admin_b', odl.odl_create_user(current_setting('fixture.tenant_b'), 'root@b.example', 'super_user'),
+        true
     );
 end
 $$;
@@ -160,6 +191,16 @@ begin
     perform set_config('fixture.project_a2', odl.odl_create_project('Wind A'), true);
     perform odl.odl_set_context(current_setting('fixture.tenant_b'), current_setting('fixture.user_b'));
     perform set_config('fixture.project_b', odl.odl_create_project('Solar B'), true);
+
+    perform odl.odl_set_context(current_setting('fixture.tenant_a'), current_setting('fixture.admin_a'));
+    perform set_config('fixture.node_a', odl.odl_create_node(null, 'PORTFOLIO', 'Portfolio A'), true);
+    perform odl.odl_attach_project(current_setting('fixture.project_a'), current_setting('fixture.node_a'));
+    perform odl.odl_attach_project(current_setting('fixture.project_a2'), current_setting('fixture.node_a'));
+    perform odl.odl_assign_role(current_setting('fixture.user_a'), current_setting('fixture.node_a'), 'super_user');
+    perform odl.odl_set_context(current_setting('fixture.tenant_b'), current_setting('fixture.admin_b'));
+    perform set_config('fixture.node_b', odl.odl_create_node(null, 'PORTFOLIO', 'Portfolio B'), true);
+    perform odl.odl_attach_project(current_setting('fixture.project_b'), current_setting('fixture.node_b'));
+    perform odl.odl_assign_role(current_setting('fixture.user_b'), current_setting('fixture.node_b'), 'super_user');
     perform odl.odl_clear_context();
 end
 $$;
@@ -204,14 +245,14 @@ select results_eq(
     $$,
     'a new document is version 1, its doc_hash is odl_content_hash() of the input, written by the acting user'
 );
-select is(
-    odl.odl_get_document(current_setting('fixture.doc_id')),
-    current_setting('fixture.doc')::jsonb,
-    'odl_get_document() returns the stored document, equal to the input'
+select results_eq(
+    $$select document, redacted from odl.odl_get_document(current_setting('fixture.doc_id'))$$,
+    $$values (current_setting('fixture.doc')::jsonb, array[]::text [])$$,
+    'odl_get_document() returns the stored document, equal to the input, with nothing redacted for a super_user'
 );
-select is(
-    odl.odl_get_document(current_setting('fixture.doc_id'), 1),
-    current_setting('fixture.doc')::jsonb,
+select results_eq(
+    $$select document, redacted from odl.odl_get_document(current_setting('fixture.doc_id'), 1)$$,
+    $$values (current_setting('fixture.doc')::jsonb, array[]::text [])$$,
     'odl_get_document(doc_id, 1) returns version 1'
 );
 
@@ -255,7 +296,10 @@ select throws_ok(
             current_setting('fixture.project_a'),
             jsonb_set(
                 jsonb_set(
-                    jsonb_set(current_setting('fixture.doc')::jsonb || '{"extra": true}', '{meta,domain}', '"SPACE"'),
+                    jsonb_set(
+                        jsonb_set(current_setting('fixture.doc')::jsonb, '{hierarchy,level}', '"GALAXY"'),
+                        '{meta,domain}', '"SPACE"'
+                    ),
                     '{instances,0,location,lat}', '91'
                 ),
                 '{connections,0,from,extra}', '1'
@@ -275,7 +319,8 @@ select results_eq(
                 jsonb_set(
                     jsonb_set(
                         jsonb_set(
-                            current_setting('fixture.doc')::jsonb || '{"extra": true}', '{meta,domain}', '"SPACE"'
+                            jsonb_set(current_setting('fixture.doc')::jsonb, '{hierarchy,level}', '"GALAXY"'),
+                            '{meta,domain}', '"SPACE"'
                         ),
                         '{instances,0,location,lat}', '91'
                     ),
@@ -287,10 +332,20 @@ select results_eq(
     $$
         values (
             'ODS01',
-            array['/connections/0/from/extra', '/extra', '/instances/0/location/lat', '/meta/domain']
+            array['/connections/0/from/extra', '/hierarchy/level', '/instances/0/location/lat', '/meta/domain']
         )
     $$,
     'the ODS01 detail names every failing pointer'
+);
+select throws_ok(
+    $$
+        select odl.odl_create_document(
+            current_setting('fixture.project_a'), current_setting('fixture.doc')::jsonb || '{"extra": true}'
+        )
+    $$,
+    'ODR01',
+    'permission denied: creating a document needs R on extra (holds '''')',
+    'a top-level key that is no section is refused with ODR01: nobody holds a right on it'
 );
 select throws_ok(
     $$
@@ -420,14 +475,22 @@ $$;
 select is(
     (current_setting('fixture.outcome_2')::jsonb ->> 'version')::int, 2, 'odl_apply_patch() returns version 2'
 );
+select results_eq(
+    $$
+        select r ->> 'outcome', r ->> 'change_id'
+        from (select current_setting('fixture.outcome_2')::jsonb as r) as o
+    $$,
+    $$values ('applied', null)$$,
+    'a super_user''s patch of meta, instances and connections is applied at once, as no change request'
+);
 select is(
-    odl.odl_get_document(current_setting('fixture.doc_id')) #>> '{meta,project}',
+    pg_temp.document_of(current_setting('fixture.doc_id')) #>> '{meta,project}',
     'Solar A phase 2',
     'the patch is applied to the current document'
 );
 select is(
     current_setting('fixture.outcome_2')::jsonb ->> 'doc_hash',
-    odl.odl_content_hash(odl.odl_get_document(current_setting('fixture.doc_id'))),
+    odl.odl_content_hash(pg_temp.document_of(current_setting('fixture.doc_id'))),
     'odl_apply_patch() returns the content hash of the new document'
 );
 select is(
@@ -437,7 +500,7 @@ select is(
 );
 select is(
     odl.odl_jsonpatch_apply(
-        odl.odl_get_document(current_setting('fixture.doc_id')),
+        pg_temp.document_of(current_setting('fixture.doc_id')),
         current_setting('fixture.outcome_2')::jsonb -> 'inverse_patch'
     ),
     current_setting('fixture.doc')::jsonb,
@@ -515,13 +578,15 @@ select results_eq(
             (r ->> 'version')::int,
             r -> 'document' #>> '{instances,1,lifecycle_status}',
             r ->> 'doc_hash' = odl.odl_content_hash(r -> 'document'),
-            odl.odl_jsonpatch_apply(r -> 'document', r -> 'inverse_patch') = odl.odl_get_document(
+            odl.odl_jsonpatch_apply(r -> 'document', r -> 'inverse_patch') = pg_temp.document_of(
                 current_setting('fixture.doc_id')
-            )
+            ),
+            r ->> 'outcome',
+            r -> 'redacted'
         from (select current_setting('fixture.dry_run')::jsonb as r) as d
     $$,
-    $$values (3, 'commissioned', true, true)$$,
-    'a dry run returns version 3, the would-be document, its hash and the inverse'
+    $$values (3, 'commissioned', true, true, 'applied', '[]'::jsonb)$$,
+    'a dry run returns version 3, the would-be document (whole, for a super_user), its hash and the inverse'
 );
 select results_eq(
     $$select version, doc_hash from odl.odl_document_heads(current_setting('fixture.project_a'))$$,
@@ -787,10 +852,10 @@ select throws_ok(
     'odl_revert_document() without a context raises ODC01'
 );
 select throws_ok(
-    $$select odl.odl_get_document(current_setting('fixture.doc_id'))$$,
-    'ODD01',
-    'document does not exist',
-    'without a context no document is visible to odl_get_document()'
+    $$select * from odl.odl_get_document(current_setting('fixture.doc_id'))$$,
+    'ODC01',
+    'no tenant context is set',
+    'odl_get_document() without a context raises ODC01: a read is decided by the reader''s rights'
 );
 select is_empty(
     $$select * from odl.odl_document_heads()$$,
@@ -887,23 +952,23 @@ select is_empty(
 set local role odl_app;
 
 select is(
-    odl.odl_get_document(current_setting('fixture.doc_id'), null),
-    odl.odl_get_document(current_setting('fixture.doc_id'), 150),
+    pg_temp.document_of(current_setting('fixture.doc_id'), null),
+    pg_temp.document_of(current_setting('fixture.doc_id'), 150),
     'odl_get_document() with a null version returns the current version'
 );
 select is(
-    odl.odl_get_document(current_setting('fixture.doc_id'), 2) #>> '{meta,project}',
+    pg_temp.document_of(current_setting('fixture.doc_id'), 2) #>> '{meta,project}',
     'Solar A phase 2',
     'odl_app reads a past version'
 );
 select throws_ok(
-    $$select odl.odl_get_document(current_setting('fixture.doc_id'), 151)$$,
+    $$select * from odl.odl_get_document(current_setting('fixture.doc_id'), 151)$$,
     'ODD03',
     'document version does not exist',
     'a version after the current one is refused with ODD03'
 );
 select throws_ok(
-    $$select odl.odl_get_document(current_setting('fixture.doc_id'), 0)$$,
+    $$select * from odl.odl_get_document(current_setting('fixture.doc_id'), 0)$$,
     'ODD03',
     'document version does not exist',
     'version 0 is refused with ODD03'
@@ -912,14 +977,14 @@ select results_eq(
     $$
         select state, detail
         from pg_temp.error_of(
-            format('select odl.odl_get_document(%L, 151)', current_setting('fixture.doc_id'))
+            format('select * from odl.odl_get_document(%L, 151)', current_setting('fixture.doc_id'))
         )
     $$,
     $$values ('ODD03', format('doc_id %s has versions 1 to 150, not 151', current_setting('fixture.doc_id')))$$,
     'the ODD03 detail gives the versions that exist'
 );
 select throws_ok(
-    $$select odl.odl_get_document('01ARYZ6S41TSV4RRFFQ69G5FAV')$$,
+    $$select * from odl.odl_get_document('01ARYZ6S41TSV4RRFFQ69G5FAV')$$,
     'ODD01',
     'document does not exist',
     'an unknown document is refused with ODD01'
@@ -929,8 +994,11 @@ select throws_ok(
 -- a patch (the later inverses, over 100 operations) like any other.
 
 select results_eq(
-    $$select version, document is null from odl.odl_revert_document(current_setting('fixture.doc_id'), 50, 150)$$,
-    $$values (151, true)$$,
+    $$
+        select version, document is null, outcome, change_id
+        from odl.odl_revert_document(current_setting('fixture.doc_id'), 50, 150)
+    $$,
+    $$values (151, true, 'applied', null::text)$$,
     'odl_revert_document() to version 50 makes version 151'
 );
 reset role;
@@ -962,22 +1030,52 @@ select results_eq(
 );
 set local role odl_app;
 
--- A revert to the current version changes nothing, and is recorded all the
--- same, as a patch that only tests (so its inverse is empty).
+-- A patch that only tests changes nothing, and is recorded all the same,
+-- as version 152 with an empty inverse.
+do $$
+begin
+    perform set_config(
+        'fixture.hash_151',
+        (select doc_hash from odl.odl_document_heads(current_setting('fixture.project_a'))),
+        true
+    );
+end
+$$;
 select results_eq(
-    $$select version, doc_hash from odl.odl_revert_document(current_setting('fixture.doc_id'), 151, 151)$$,
-    $$select 152, doc_hash from odl.odl_document_heads(current_setting('fixture.project_a'))$$,
-    'a revert to the current version makes version 152, equal to 151'
+    $$
+        select version, doc_hash, inverse_patch, outcome
+        from odl.odl_apply_patch(
+            current_setting('fixture.doc_id'), '[{"op": "test", "path": "/schema_version", "value": "4.1"}]', 151,
+            'check the schema version'
+        )
+    $$,
+    $$values (152, current_setting('fixture.hash_151'), '[]'::jsonb, 'applied')$$,
+    'a patch that only tests makes version 152, equal to 151, with an empty inverse'
 );
 select results_eq(
     $$select intent, operations from odl.odl_document_history(current_setting('fixture.doc_id')) where version = 152$$,
-    $$values ('revert to version 151', 1)$$,
-    'the revert to the current version is recorded with its intent'
+    $$values ('check the schema version', 1)$$,
+    'the patch that only tests is recorded with its intent'
 );
 select is(
     pg_temp.hash_at(current_setting('fixture.doc_id'), 151),
     (select doc_hash from odl.odl_document_heads(current_setting('fixture.project_a'))),
     'version 151 is still rebuilt after a patch that only tests (whose inverse is empty)'
+);
+-- A revert to the current version would be recorded as a patch that tests
+-- the whole document (""). That pointer is every section, audit included,
+-- which no role writes or proposes for: the revert is refused, and nothing
+-- is written.
+select throws_ok(
+    $$select * from odl.odl_revert_document(current_setting('fixture.doc_id'), 152, 152)$$,
+    'ODR01',
+    'permission denied: this change needs W or P on audit (holds ''R'')',
+    'a revert that changes nothing tests the whole document, audit included, and is refused with ODR01'
+);
+select results_eq(
+    $$select version, doc_hash from odl.odl_document_heads(current_setting('fixture.project_a'))$$,
+    $$values (152, current_setting('fixture.hash_151'))$$,
+    'the refused revert left the document at version 152'
 );
 select throws_ok(
     $$select * from odl.odl_revert_document(current_setting('fixture.doc_id'), 1, 150)$$,
@@ -1026,7 +1124,7 @@ select results_eq(
     $$
         values (
             current_setting('fixture.doc_id_2'), 1,
-            odl.odl_content_hash(odl.odl_get_document(current_setting('fixture.doc_id_2')))
+            odl.odl_content_hash(pg_temp.document_of(current_setting('fixture.doc_id_2')))
         )
     $$,
     'odl_document_heads(project_id) lists the documents of that project only, with their hash'
@@ -1067,13 +1165,13 @@ select lives_ok(
     'setup: odl_app takes tenant B''s context'
 );
 select throws_ok(
-    $$select odl.odl_get_document(current_setting('fixture.doc_id'))$$,
+    $$select * from odl.odl_get_document(current_setting('fixture.doc_id'))$$,
     'ODD01',
     'document does not exist',
     'tenant B cannot read A''s document'
 );
 select throws_ok(
-    $$select odl.odl_get_document(current_setting('fixture.doc_id'), 1)$$,
+    $$select * from odl.odl_get_document(current_setting('fixture.doc_id'), 1)$$,
     'ODD01',
     'document does not exist',
     'tenant B cannot read a past version of A''s document'
@@ -1137,24 +1235,36 @@ select is(
     'storage: A''s document is unchanged by tenant B''s attempts'
 );
 
--- The ledger: every project, document and applied patch of tenant A, by
--- its user; the refused writes above left no event.
-select results_eq(
+-- The ledger: every node, attachment, assignment, project, document and
+-- applied patch of tenant A, each by the user who acted; the refused writes
+-- above left no event.
+select set_eq(
     $$
-        select e.action, count(*)::int, count(distinct e.doc_id)::int, bool_and(e.actor_id = current_setting('fixture.user_a'))
+        select e.action, e.actor_id::text, count(*)::int as events, count(distinct e.doc_id)::int as documents
         from odl.audit_events as e
         where e.tenant_id = current_setting('fixture.tenant_a') and e.action <> 'user.created'
-        group by e.action
-        order by e.action
+        group by e.action, e.actor_id
     $$,
     $$
         values
-            ('document.created', (select count(*)::int from odl.odl_documents where tenant_id = current_setting('fixture.tenant_a')), (select count(*)::int from odl.odl_documents where tenant_id = current_setting('fixture.tenant_a')), true),
-            ('patch.applied', (select count(*)::int from odl.odl_patches where tenant_id = current_setting('fixture.tenant_a')), 1, true),
-            ('project.created', 2, 0, true),
-            ('tenant.created', 1, 0, null)
+        ('tenant.created', null, 1, 0),
+        ('node.created', current_setting('fixture.admin_a'), 1, 0),
+        ('project.attached', current_setting('fixture.admin_a'), 2, 0),
+        ('role.assigned', current_setting('fixture.admin_a'), 1, 0),
+        ('project.created', current_setting('fixture.user_a'), 2, 0),
+        (
+            'document.created', current_setting('fixture.user_a'),
+            (select count(*)::int from odl.odl_documents where tenant_id = current_setting('fixture.tenant_a')),
+            (select count(*)::int from odl.odl_documents where tenant_id = current_setting('fixture.tenant_a'))
+        ),
+        (
+            'patch.applied', current_setting('fixture.user_a'),
+            (select count(*)::int from odl.odl_patches where tenant_id = current_setting('fixture.tenant_a')),
+            1
+        )
     $$,
-    'the ledger holds one event per project, document and applied patch, by the acting user'
+    'the ledger holds one event per node, attachment, assignment, project, document and applied patch, '
+    || 'by the user who acted'
 );
 select results_eq(
     $$

@@ -91,3 +91,55 @@ def tenant(dbname):
             (tenant_id, f"{uuid.uuid4().hex[:6]}@example.com"),
         ).fetchone()[0]
     return tenant_id, user_id
+
+
+class TenantAccess:
+    """Rights in a tenant, bootstrapped through the access API as the model
+    requires: the tenant's administrator (a human whose coarse role is
+    super_user, created by odl_admin) creates a PORTFOLIO node, assigns roles
+    there and attaches projects to it. Every step commits."""
+
+    def __init__(self, dbname: str, tenant: tuple[str, str]):
+        self.dbname = dbname
+        self.tenant_id, self.user_id = tenant
+        self.admin_id = self.create_user("super_user")
+        with self.session(self.admin_id) as conn:
+            self.node_id = conn.execute(
+                "select odl.odl_create_node(null, 'PORTFOLIO', %s)", (f"portfolio-{uuid.uuid4().hex[:6]}",)
+            ).fetchone()[0]
+
+    def create_user(self, role: str, mfa_enabled: bool = True) -> str:
+        """Another user of the tenant (created by odl_admin), with a coarse role."""
+        with psycopg.connect(server_conninfo(dbname=self.dbname, user="postgres")) as admin:
+            admin.execute("set role odl_admin")
+            return admin.execute(
+                "select odl.odl_create_user(%s, %s, %s, %s)",
+                (self.tenant_id, f"{uuid.uuid4().hex[:6]}@example.com", role, mfa_enabled),
+            ).fetchone()[0]
+
+    def session(self, user_id: str) -> psycopg.Connection:
+        """An odl_app connection acting as user_id in its first transaction."""
+        conn = psycopg.connect(server_conninfo(dbname=self.dbname, user="odl_app"))
+        conn.execute("select odl.odl_set_context(%s, %s)", (self.tenant_id, user_id))
+        return conn
+
+    def assign(self, role: str, user_id: str | None = None) -> str:
+        """Assigns the role at the PORTFOLIO node to user_id (the tenant's
+        user by default); returns the assignment's id."""
+        with self.session(self.admin_id) as conn:
+            return conn.execute(
+                "select odl.odl_assign_role(%s, %s, %s)", (user_id or self.user_id, self.node_id, role)
+            ).fetchone()[0]
+
+    def attach(self, project_id: str) -> None:
+        """Hangs a committed project under the PORTFOLIO node."""
+        with self.session(self.admin_id) as conn:
+            conn.execute("select odl.odl_attach_project(%s, %s)", (project_id, self.node_id))
+
+
+@pytest.fixture
+def access(dbname, tenant) -> TenantAccess:
+    """The tenant's administrator and a PORTFOLIO node, ready to assign roles
+    and attach projects (kept apart from `tenant`, whose ledger some tests
+    count from its creation events)."""
+    return TenantAccess(dbname, tenant)

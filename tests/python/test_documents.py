@@ -1,5 +1,8 @@
 """The document store through its API, as odl_app: versions, exact inverses,
-atomic failures, history, reverts and races."""
+atomic failures, history, reverts and races. The acting user holds
+super_user at the PORTFOLIO its project hangs under: it reads every section
+of SMALL and writes all but audit, so creating SMALL and patching outside
+the approval sections apply at once."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import threading
 import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
+from psycopg.rows import namedtuple_row
 from psycopg.types.json import Jsonb
 
 from conftest import TOP, server_conninfo
@@ -29,10 +33,14 @@ def app_session(dbname: str, tenant) -> psycopg.Connection:
 
 
 @pytest.fixture
-def document(dbname, tenant):
-    """A committed document of SMALL: (doc_id, tenant)."""
+def document(dbname, tenant, access):
+    """A committed document of SMALL in a project of the tenant's user, who
+    holds super_user at the node the project hangs under: (doc_id, tenant)."""
+    access.assign("super_user")
     with app_session(dbname, tenant) as conn:
         project = conn.execute("select odl.odl_create_project('docs')").fetchone()[0]
+    access.attach(project)
+    with app_session(dbname, tenant) as conn:
         doc_id = conn.execute(
             "select odl.odl_create_document(%s, %s)", (project, Jsonb(SMALL))
         ).fetchone()[0]
@@ -40,16 +48,20 @@ def document(dbname, tenant):
 
 
 def apply(conn, doc_id, patch, expected, **options):
+    """odl_apply_patch()'s row: version, doc_hash, inverse_patch, document,
+    outcome, change_id, redacted."""
     names = "".join(f", {name} => %({name})s" for name in options)
-    return conn.execute(
+    return conn.cursor(row_factory=namedtuple_row).execute(
         f"select * from odl.odl_apply_patch(%(doc)s, %(patch)s, %(expected)s{names})",
         {"doc": doc_id, "patch": Jsonb(patch), "expected": expected, **options},
     ).fetchone()
 
 
 def current(conn, doc_id):
+    """The current document as read, what was redacted from it, and its version."""
     return conn.execute(
-        "select odl.odl_get_document(%s), (select version from odl.odl_document_heads() where doc_id = %s)",
+        "select g.document, g.redacted, (select version from odl.odl_document_heads() where doc_id = %s)"
+        " from odl.odl_get_document(%s) as g",
         (doc_id, doc_id),
     ).fetchone()
 
@@ -57,8 +69,8 @@ def current(conn, doc_id):
 def test_created_document_is_version_1_with_its_content_hash(dbname, document):
     doc_id, tenant = document
     with app_session(dbname, tenant) as conn:
-        stored = conn.execute("select odl.odl_get_document(%s)", (doc_id,)).fetchone()[0]
-    assert stored == SMALL
+        stored, redacted = conn.execute("select * from odl.odl_get_document(%s)", (doc_id,)).fetchone()
+    assert stored == SMALL and redacted == []
     with psycopg.connect(server_conninfo(dbname=dbname)) as conn:
         version, doc_hash = conn.execute(
             "select version, doc_hash from odl.odl_documents where doc_id = %s", (doc_id,)
@@ -74,11 +86,13 @@ def test_patch_returns_new_version_hash_and_exact_inverse(dbname, document):
         {"op": "remove", "path": "/connections/0"},
     ]
     with app_session(dbname, tenant) as conn:
-        version, doc_hash, inverse, document_out = apply(conn, doc_id, patch, 1)
-        assert (version, document_out) == (2, None)
-        after = conn.execute("select odl.odl_get_document(%s)", (doc_id,)).fetchone()[0]
-        assert doc_hash == canonical.content_hash(after)
-        back = conn.execute("select odl.odl_jsonpatch_apply(%s, %s)", (Jsonb(after), Jsonb(inverse))).fetchone()[0]
+        result = apply(conn, doc_id, patch, 1)
+        assert (result.version, result.document, result.outcome, result.change_id) == (2, None, "applied", None)
+        after = conn.execute("select document from odl.odl_get_document(%s)", (doc_id,)).fetchone()[0]
+        assert result.doc_hash == canonical.content_hash(after)
+        back = conn.execute(
+            "select odl.odl_jsonpatch_apply(%s, %s)", (Jsonb(after), Jsonb(result.inverse_patch))
+        ).fetchone()[0]
     assert canonical.content_hash(back) == canonical.content_hash(SMALL)
 
 
@@ -96,11 +110,14 @@ def test_dry_run_returns_the_would_be_document_and_writes_nothing(dbname, docume
     doc_id, tenant = document
     patch = [{"op": "add", "path": "/meta/dry", "value": True}]
     with app_session(dbname, tenant) as conn:
-        version, doc_hash, inverse, would_be = apply(conn, doc_id, patch, 1, dry_run=True)
-        assert version == 2 and would_be["meta"]["dry"] is True
-        assert doc_hash == canonical.content_hash(would_be)
-        assert inverse == [{"op": "remove", "path": "/meta/dry"}]
-        assert current(conn, doc_id) == (SMALL, 1)
+        result = apply(conn, doc_id, patch, 1, dry_run=True)
+        assert (result.version, result.outcome, result.change_id) == (2, "applied", None)
+        # A super_user may read every part, so the would-be document is whole.
+        would_be = result.document
+        assert would_be["meta"]["dry"] is True and result.redacted == []
+        assert result.doc_hash == canonical.content_hash(would_be)
+        assert result.inverse_patch == [{"op": "remove", "path": "/meta/dry"}]
+        assert current(conn, doc_id) == (SMALL, [], 1)
 
 
 @pytest.mark.parametrize(
@@ -108,13 +125,18 @@ def test_dry_run_returns_the_would_be_document_and_writes_nothing(dbname, docume
     [
         ({"op": "add"}, "ODP01", None),
         ([{"op": "add", "path": "/meta/x", "value": i} for i in range(101)], "ODP02", None),
-        ([{"op": "add", "path": "/meta/x", "value": 1}, {"op": "remove", "path": "/nope/deeper"}], "ODP03", "/nope/deeper"),
+        ([{"op": "add", "path": "/meta/x", "value": 1}, {"op": "remove", "path": "/meta/nope/deeper"}], "ODP03", "/meta/nope/deeper"),
+        # A top-level key that is no section: nobody holds a right on it.
+        ([{"op": "add", "path": "/meta/x", "value": 1}, {"op": "remove", "path": "/nope/deeper"}], "ODR01", "nope"),
         ([{"op": "test", "path": "/schema_version", "value": "4.0"}], "ODP04", "/schema_version"),
         ([{"op": "replace", "path": "/instances/0/lifecycle_status", "value": "bogus"}], "ODS01", "/instances/0/lifecycle_status"),
         ([{"op": "replace", "path": "/connections/0/from/instance_id", "value": "ghost"}], "ODS02", "/connections/0/from/instance_id"),
         ([{"op": "replace", "path": "/schema_version", "value": "9.9"}], "ODS02", "/schema_version"),
     ],
-    ids=["malformed", "too-many", "path-not-found", "test-failed", "schema-invalid", "dangling-connection", "unknown-version"],
+    ids=[
+        "malformed", "too-many", "path-not-found", "unknown-section", "test-failed", "schema-invalid",
+        "dangling-connection", "unknown-version",
+    ],
 )
 def test_failed_patch_names_the_problem_and_changes_nothing(dbname, document, patch, sqlstate, pointer):
     doc_id, tenant = document
@@ -123,7 +145,7 @@ def test_failed_patch_names_the_problem_and_changes_nothing(dbname, document, pa
             apply(conn, doc_id, patch, 1)
         conn.rollback()
         conn.execute("select odl.odl_set_context(%s, %s)", tenant)
-        assert current(conn, doc_id) == (SMALL, 1)
+        assert current(conn, doc_id) == (SMALL, [], 1)
     assert error.value.sqlstate == sqlstate
     if pointer:
         assert pointer in (error.value.diag.message_primary + (error.value.diag.message_detail or ""))
@@ -147,16 +169,17 @@ def test_every_past_version_reads_back_exactly_and_revert_restores_one(dbname, d
             doc["meta"][f"step{version}"] = version
             expected[version] = copy.deepcopy(doc)
         for version, content in expected.items():
-            got = conn.execute("select odl.odl_get_document(%s, %s)", (doc_id, version)).fetchone()[0]
+            got = conn.execute("select document from odl.odl_get_document(%s, %s)", (doc_id, version)).fetchone()[0]
             assert canonical.content_hash(got) == canonical.content_hash(content), version
 
-        version, doc_hash, _, _ = conn.execute(
+        reverted = conn.cursor(row_factory=namedtuple_row).execute(
             "select * from odl.odl_revert_document(%s, 3, 7)", (doc_id,)
         ).fetchone()
-        assert version == 8 and doc_hash == canonical.content_hash(expected[3])
+        assert (reverted.version, reverted.outcome) == (8, "applied")
+        assert reverted.doc_hash == canonical.content_hash(expected[3])
         assert current(conn, doc_id)[0] == expected[3]
         with pytest.raises(psycopg.Error) as error:
-            conn.execute("select odl.odl_get_document(%s, 9)", (doc_id,))
+            conn.execute("select * from odl.odl_get_document(%s, 9)", (doc_id,))
     assert error.value.sqlstate == "ODD03"
 
 
@@ -179,7 +202,7 @@ def test_racing_clients_use_every_version_once_and_replay_to_the_final_hash(dbna
                     patch = [{"op": "add", "path": f"/meta/c{client}_{attempt}", "value": attempt}]
                     try:
                         with conn.transaction():
-                            new_version = apply(conn, doc_id, patch, version)[0]
+                            new_version = apply(conn, doc_id, patch, version).version
                     except psycopg.Error as error:
                         assert error.sqlstate == "ODV01"
                         continue
