@@ -149,6 +149,7 @@ declare
     shown_document jsonb;
     shown_redacted text[];
 begin
+    perform odl.require_context();
     select d.project_id into target from odl.odl_documents as d where d.doc_id = submit_patch.doc_id;
     if not found then
         raise exception using

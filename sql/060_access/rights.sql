@@ -152,13 +152,15 @@ begin
         select coalesce(array_agg(distinct p.pointer order by p.pointer), '{}')
         from jsonb_array_elements(case jsonb_typeof(patch) when 'array' then patch else '[]' end) as o (op)
         cross join lateral (values (o.op ->> 'path'), (o.op ->> 'from')) as p (pointer)
-        where p.pointer is not null
+        -- What is no JSON pointer is left to the engine, which names it.
+        where p.pointer = '' or starts_with(p.pointer, '/')
     );
 end
 $$;
 
 revoke all on function odl.patch_pointers(jsonb) from public;
-comment on function odl.patch_pointers(jsonb) is 'Every JSON pointer a patch''s operations name in path or from';
+comment on function odl.patch_pointers(jsonb) is
+'Every JSON pointer a patch''s operations name in path or from (strings that are no pointer left out)';
 
 create or replace function odl.pointer_steps(pointer text)
 returns text[]

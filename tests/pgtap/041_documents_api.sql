@@ -1062,20 +1062,17 @@ select is(
     (select doc_hash from odl.odl_document_heads(current_setting('fixture.project_a'))),
     'version 151 is still rebuilt after a patch that only tests (whose inverse is empty)'
 );
--- A revert to the current version would be recorded as a patch that tests
--- the whole document (""). That pointer is every section, audit included,
--- which no role writes or proposes for: the revert is refused, and nothing
--- is written.
-select throws_ok(
-    $$select * from odl.odl_revert_document(current_setting('fixture.doc_id'), 152, 152)$$,
-    'ODR01',
-    'permission denied: this change needs W or P on audit (holds ''R'')',
-    'a revert that changes nothing tests the whole document, audit included, and is refused with ODR01'
+-- A revert to the current version changes nothing, and is recorded all the
+-- same, as a patch that only tests the schema version (rights on meta).
+select results_eq(
+    $$select version, doc_hash, outcome from odl.odl_revert_document(current_setting('fixture.doc_id'), 152, 152)$$,
+    $$values (153, current_setting('fixture.hash_151'), 'applied')$$,
+    'a revert to the current version makes version 153, equal to 152'
 );
 select results_eq(
-    $$select version, doc_hash from odl.odl_document_heads(current_setting('fixture.project_a'))$$,
-    $$values (152, current_setting('fixture.hash_151'))$$,
-    'the refused revert left the document at version 152'
+    $$select intent, operations from odl.odl_document_history(current_setting('fixture.doc_id')) where version = 153$$,
+    $$values ('revert to version 152', 1)$$,
+    'the revert to the current version is recorded with its intent'
 );
 select throws_ok(
     $$select * from odl.odl_revert_document(current_setting('fixture.doc_id'), 1, 150)$$,
@@ -1084,7 +1081,7 @@ select throws_ok(
     'a revert with a stale expected_version is refused with ODV01'
 );
 select throws_ok(
-    $$select * from odl.odl_revert_document(current_setting('fixture.doc_id'), 153, 152)$$,
+    $$select * from odl.odl_revert_document(current_setting('fixture.doc_id'), 154, 153)$$,
     'ODD03',
     'document version does not exist',
     'a revert to a version that does not exist is refused with ODD03'
@@ -1114,7 +1111,7 @@ select results_eq(
     $$select doc_id, project_id, version from odl.odl_document_heads() order by doc_id collate "C"$$,
     $$
         values
-        (current_setting('fixture.doc_id'), current_setting('fixture.project_a'), 152),
+        (current_setting('fixture.doc_id'), current_setting('fixture.project_a'), 153),
         (current_setting('fixture.doc_id_2'), current_setting('fixture.project_a2'), 1)
     $$,
     'odl_document_heads() lists every document of the tenant with its version'

@@ -4,7 +4,7 @@
 -- its SQLSTATE. Tampering and its detection, concurrency and crashes are
 -- in tests/python/test_audit.py.
 begin;
-select plan(93);
+select plan(94);
 
 -- Shape.
 
@@ -445,8 +445,32 @@ select results_eq(
 select is(odl.odl_current_tenant_id(), null, 'the admin functions leave the caller''s context as it was');
 reset role;
 
--- Analysts read their tenant's events through the view.
+-- Analysts read their tenant's events through the view, as far as their
+-- roles let them read the audit section: with none, nothing.
 
+set local role odl_analyst;
+select odl.odl_set_context(current_setting('fixture.tenant_b'), current_setting('fixture.user_b'));
+select is_empty($$select * from odl.audit_trail$$, 'a reader without a role sees no event');
+reset role;
+-- Each user becomes auditor_legal (R on audit, confidential clearance) at
+-- a PORTFOLIO of their tenant; the superuser writes these fixture rows.
+do $$
+declare
+    t record;
+    node text;
+begin
+    for t in
+        select u.tenant_id, u.user_id from odl.users as u
+        where u.user_id in (current_setting('fixture.user_a'), current_setting('fixture.user_b'))
+    loop
+        node := odl.odl_ulid();
+        insert into odl.nodes (tenant_id, node_id, level, name, path, created_by)
+        values (t.tenant_id, node, 'PORTFOLIO', 'Audit', array[node], t.user_id);
+        insert into odl.rbac_assignments (tenant_id, user_id, node_id, role_id, granted_by)
+        values (t.tenant_id, t.user_id, node, 'auditor_legal', t.user_id);
+    end loop;
+end
+$$;
 set local role odl_analyst;
 select odl.odl_set_context(current_setting('fixture.tenant_b'), current_setting('fixture.user_b'));
 select results_eq(
