@@ -270,23 +270,23 @@ begin
     if denied is not null then
         raise exception using
             errcode = 'ODR01',
-            message = format(
-                'permission denied: %s needs %s on %s',
-                case authorize_write.mode when 'create' then 'creating a document' else 'this change' end,
-                case authorize_write.mode when 'create' then 'R' else 'W or P' end,
-                denied
-            ),
+            message = case authorize_write.mode
+                when 'create' then 'permission denied: creating a document needs W on meta and R on every section '
+                    'it holds; lacking: ' || denied
+                else 'permission denied: this change needs W or P on ' || denied
+            end,
             detail = format('user_id %s, node_id %s, phase %s', context.user_id, scope.node_id, scope.phase);
     end if;
 
     -- A part classified above the user's clearance is out of reach, also
     -- for copying, moving or testing it (which would reveal it) and for
-    -- writing over it: any pointer within the part, or above it.
+    -- writing over it: any pointer within the part, or above it. (A new
+    -- document's creator wrote all of it, and overwrites nothing.)
     select string_agg(format('%s (%s)', c.pointer, c.classification), ', ' order by c.pointer) into denied
     from odl.rbac_classified_parts as c
     inner join odl.classification_levels as l on c.classification = l.level
     cross join lateral (select odl.pointer_steps(c.pointer) as steps) as part
-    where l.rank > clearance
+    where l.rank > clearance and authorize_write.mode <> 'create'
         and exists (
             select from unnest(authorize_write.pointers) as p (pointer)
             cross join lateral (select odl.pointer_steps(p.pointer) as steps) as touched
