@@ -344,7 +344,8 @@ select throws_ok(
         )
     $$,
     'ODR01',
-    'permission denied: creating a document needs W on meta and R on every section it holds; lacking: extra (holds '''')',
+    'permission denied: creating a document needs W on meta and R on every section it holds; '
+    'lacking: extra (holds '''')',
     'a top-level key that is no section is refused with ODR01: nobody holds a right on it'
 );
 select throws_ok(
