@@ -89,7 +89,7 @@ declare
     started timestamptz := clock_timestamp();
 begin
     for i in 1..repeats loop
-        if odl.authorize_write(project, odl.patch_sections(patch), 'write') is not null then
+        if odl.authorize_write(project, odl.patch_pointers(patch), 'write') is not null then
             raise exception 'bench: the patch would become a change request';
         end if;
     end loop;

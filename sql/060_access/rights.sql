@@ -199,7 +199,9 @@ begin
     return (
         select coalesce(array_agg(distinct coalesce(k.section, t.key)), '{}')
         from unnest(pointers) as p (pointer)
-        cross join lateral (select (odl.pointer_steps(p.pointer))[1] as key) as t
+        cross join lateral (
+            select replace(replace(split_part(p.pointer, '/', 2), '~1', '/'), '~0', '~') as key
+        ) as t
         left join odl.rbac_section_keys as k on t.key = k.key
     );
 end
@@ -290,10 +292,13 @@ begin
         and exists (
             select from unnest(authorize_write.pointers) as p (pointer)
             cross join lateral (select odl.pointer_steps(p.pointer) as steps) as touched
-            where not exists (
-                select from generate_subscripts(part.steps, 1) as i
-                where i <= cardinality(touched.steps) and part.steps[i] not in ('*', touched.steps[i])
-            )
+            -- The first step decides most pointers cheaply.
+            where (p.pointer = '' or replace(replace(split_part(p.pointer, '/', 2), '~1', '/'), '~0', '~')
+                in ('*', part.steps[1]))
+                and not exists (
+                    select from generate_subscripts(part.steps, 1) as i
+                    where i <= cardinality(touched.steps) and part.steps[i] not in ('*', touched.steps[i])
+                )
         );
     if denied is not null then
         raise exception using
