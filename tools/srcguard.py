@@ -194,7 +194,8 @@ def rework(change: str, note: str, top: Path = TOP) -> None:
         raise SystemExit(
             "\n".join(problems) + "\nrework first, then edit: restore the released sources"
         )
-    tag_name = plan.last_tag
+    # sqitch names the frozen script after the first tag that follows the change.
+    tag_name = min(released, key=plan.tags.get)
     sqitch("rework", change, "-n", note, top=top)
 
     frozen = top / "deploy" / f"{change}@{tag_name}.sql"

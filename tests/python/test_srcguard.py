@@ -68,9 +68,14 @@ def run_sqitch(project, *args, dbname):
 
 
 def test_reworked_change_reverts_to_its_release(project):
-    srcguard.tag("v0.0.1", "test release", project)
+    # A later tag does not change which release the rework freezes: the
+    # first tag after the change.
+    srcguard.tag("v9.9.9", "test release", project)
+    plan = srcguard.read_plan(project)
+    ulid_line = next(c.line for c in plan.changes if c.name == "ulid")
+    tag = min((t for t, line in plan.tags.items() if line > ulid_line), key=plan.tags.get)
     srcguard.rework("ulid", "decode ULID time multiplying from the left", project)
-    assert (project / "deploy/ulid@v0.0.1.sql").exists()
+    assert (project / f"deploy/ulid@{tag}.sql").exists()
 
     source = project / ULID_SOURCE
     old_text = source.read_text()
@@ -84,7 +89,7 @@ def test_reworked_change_reverts_to_its_release(project):
         run_sqitch(project, "deploy", "--verify", dbname=name)
         assert "ms := 32 * ms +" in prosrc(name, "odl.odl_ulid_time(text)")
 
-        run_sqitch(project, "revert", "-y", "--to", "@v0.0.1", dbname=name)
+        run_sqitch(project, "revert", "-y", "--to", f"@{tag}", dbname=name)
         restored = prosrc(name, "odl.odl_ulid_time(text)")
         assert "ms := ms * 32 +" in restored and "32 * ms" not in restored
 
