@@ -49,7 +49,7 @@ select
 from odl.users as u
 order by u.email;
 
-\echo '-- ada (super_user at the portfolio) creates a document; creating needs W on meta and R on every section it holds'
+\echo '-- ada (super_user at the portfolio) creates a document: W on meta and R on every section it holds'
 select odl.odl_create_document(:'sunfield', :'document') as doc \gset
 select version, doc_hash from odl.odl_document_heads(:'sunfield');
 
