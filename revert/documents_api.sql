@@ -12,7 +12,6 @@ drop function odl.stale_pointers(text, integer, jsonb);
 drop function odl.odl_revert_document(text, integer, integer);
 drop function odl.odl_document_history(text);
 drop function odl.odl_document_heads(text);
-drop function odl.readable_project(text);
 drop function odl.odl_get_document(text, integer);
 drop function odl.document_at(text, integer);
 drop function odl.odl_apply_patch(text, jsonb, integer, text, text[], text, boolean, boolean);

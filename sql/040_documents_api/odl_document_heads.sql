@@ -1,27 +1,7 @@
 -- What an application needs to write: the current version and hash of its
 -- documents (odl_app cannot read the storage tables). Both functions list
--- only documents of projects where the caller may read something.
-
-create or replace function odl.readable_project(project_id text)
-returns boolean
-language plpgsql
-stable
-security invoker
-set search_path = pg_catalog, odl, pg_temp
-as $$
-begin
-    return exists (
-        select from odl.projects as p
-        cross join odl.current_context as c
-        cross join lateral odl.user_rights(c.user_id, p.node_id) as r
-        where p.project_id = readable_project.project_id and strpos(r.rights, 'R') > 0
-    );
-end
-$$;
-
-revoke all on function odl.readable_project(text) from public;
-comment on function odl.readable_project(text) is
-'Whether the context''s user holds R on some section at the project';
+-- only documents of projects where the caller may read something
+-- (odl.readable_project).
 
 create or replace function odl.odl_document_heads(project_id text default null)
 returns table (

@@ -79,7 +79,7 @@ declare
     context record := odl.require_context();
     scope record;
 begin
-    select s.node_id into scope
+    select s.node_id, s.project_id into scope
     from odl.odl_documents as d
     cross join lateral odl.scope_of(d.project_id) as s
     where d.doc_id = odl_get_document.doc_id;
@@ -89,9 +89,7 @@ begin
             message = 'document does not exist',
             detail = format('doc_id %s', odl_get_document.doc_id);
     end if;
-    if not exists (
-        select from odl.user_rights(context.user_id, scope.node_id) as r where strpos(r.rights, 'R') > 0
-    ) then
+    if not odl.readable_project(scope.project_id) then
         raise exception using
             errcode = 'ODR01',
             message = 'permission denied: reading a document needs R on some section of its project',

@@ -24,7 +24,7 @@ grant select on odl.readable_documents to odl_analyst;
 -- A view checks EXECUTE on the functions it calls against its reader. These
 -- run with the reader's rights, under RLS, and only ever remove content.
 grant execute on function
-odl.require_context(), odl.user_roles(text, text, timestamptz), odl.user_rights(text, text),
+odl.require_context(), odl.user_roles(text, text, timestamptz), odl.user_rights(text, text), odl.role_rights(text[]),
 odl.readable_project(text), odl.redact(jsonb, text), odl.jsonb_without(jsonb, text[])
 to odl_analyst;
 comment on view odl.readable_documents is

@@ -44,7 +44,9 @@ where
 revoke all on odl.audit_trail from public;
 grant select on odl.audit_trail to odl_analyst;
 -- A view checks EXECUTE on the functions it calls against its reader.
-grant execute on function odl.user_roles(text, text, timestamptz), odl.user_rights(text, text) to odl_analyst;
+grant execute on function
+odl.user_roles(text, text, timestamptz), odl.user_rights(text, text), odl.role_rights(text[])
+to odl_analyst;
 comment on view odl.audit_trail is
 'The current tenant''s audit events that the reader may read (R on audit, with the clearance for its '
 'classification), with the actor''s e-mail (odl_analyst)';

@@ -94,7 +94,7 @@ comment on function odl.user_roles(text, text, timestamptz) is
 'where the user holds any; usable is false (with the reason) for a role needing MFA the user lacks, or '
 'one the user''s kind of agent may not take';
 
-create or replace function odl.user_rights(user_id text, node_id text)
+create or replace function odl.role_rights(roles text[])
 returns table (section text, rights text, clearance integer)
 language plpgsql
 stable
@@ -104,12 +104,8 @@ set search_path = pg_catalog, odl, pg_temp
 as $$
 #variable_conflict use_column
 declare
-    roles text [];
     rank integer;
 begin
-    select coalesce(array_agg(u.role_id), '{}') into roles
-    from odl.user_roles(user_rights.user_id, user_rights.node_id) as u
-    where u.usable;
     select coalesce(max(l.rank), 0) into rank
     from odl.rbac_roles as r
     inner join odl.classification_levels as l on r.clearance = l.level
@@ -133,6 +129,28 @@ begin
         where rr.role_id = any(roles)
         group by rr.section
     ) as h on s.section = h.section;
+end
+$$;
+
+revoke all on function odl.role_rights(text[]) from public;
+comment on function odl.role_rights(text[]) is
+'The rights that holding all these roles gives on every section, and the rank of the most sensitive '
+'classification they may read';
+
+create or replace function odl.user_rights(user_id text, node_id text)
+returns table (section text, rights text, clearance integer)
+language plpgsql
+stable
+rows 17
+security invoker
+set search_path = pg_catalog, odl, pg_temp
+as $$
+begin
+    return query
+    select r.section, r.rights, r.clearance
+    from odl.role_rights(array(
+        select u.role_id from odl.user_roles(user_rights.user_id, user_rights.node_id) as u where u.usable
+    )) as r;
 end
 $$;
 
@@ -258,7 +276,7 @@ begin
     sections := odl.sections_of(authorize_write.pointers);
 
     select jsonb_object_agg(r.section, r.rights), max(r.clearance) into held, clearance
-    from odl.user_rights(context.user_id, scope.node_id) as r;
+    from odl.role_rights(usable_roles) as r;
     select string_agg(format('%s (holds %L)', n.section, coalesce(held ->> n.section, '')), ', ' order by n.section)
     into denied
     from unnest(sections) as n (section)
@@ -436,3 +454,24 @@ $$;
 
 revoke all on function odl.require_node(text) from public;
 comment on function odl.require_node(text) is 'Raises ODH02 unless the node exists in the current tenant';
+
+create or replace function odl.readable_project(project_id text)
+returns boolean
+language plpgsql
+stable
+security invoker
+set search_path = pg_catalog, odl, pg_temp
+as $$
+begin
+    return exists (
+        select from odl.projects as p
+        cross join odl.current_context as c
+        cross join lateral odl.user_rights(c.user_id, p.node_id) as r
+        where p.project_id = readable_project.project_id and strpos(r.rights, 'R') > 0
+    );
+end
+$$;
+
+revoke all on function odl.readable_project(text) from public;
+comment on function odl.readable_project(text) is
+'Whether the context''s user holds R on some section at the project';
