@@ -1,4 +1,5 @@
 -- Deploy odl-db:canonical to pg
+-- v0.2.0, Document core v2: reworked from @v0.1.0 (see deploy/canonical@v0.1.0.sql)
 -- requires: python
 
 begin;

@@ -1,7 +1,9 @@
 -- Deploy odl-db:documents_api to pg
+-- v0.2.0, Document core v2: reworked from @v0.1.0 (see deploy/documents_api@v0.1.0.sql)
 -- requires: documents
 -- requires: canonical
 -- requires: access_api
+-- requires: documents_v2
 
 begin;
 

@@ -1,9 +1,5 @@
 -- Revert odl-db:canonical from pg
+-- Restores the definitions released in @v0.1.0. Drop here, first,
+-- anything the new version added.
 
-begin;
-
-drop function odl.odl_content_hash(jsonb);
-drop function odl.odl_canonical_json(jsonb);
-delete from odl.python_modules where module = 'odl_db.canonical';
-
-commit;
+\ir ../deploy/canonical@v0.1.0.sql

@@ -1,7 +1,5 @@
 -- Revert odl-db:odl_sd_schema from pg
+-- Restores the definitions released in @v0.1.0. Drop here, first,
+-- anything the new version added.
 
-begin;
-
-delete from odl.json_schemas where version = '4.1';
-
-commit;
+\ir ../deploy/odl_sd_schema@v0.1.0.sql

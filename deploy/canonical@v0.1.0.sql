@@ -1,0 +1,232 @@
+-- Frozen by tools/srcguard rework: canonical as released in @v0.1.0.
+-- Deploy odl-db:canonical to pg
+-- requires: python
+
+begin;
+
+-- plpython/odl_db/canonical.py as released in @v0.1.0
+call odl.python_install('odl_db.canonical', $odl_source$"""RFC 8785 (JSON Canonicalization Scheme) and ODL-SD content hashes.
+
+The canonical form is UTF-8 JSON with no whitespace, object members sorted
+by the UTF-16 code units of their names, strings escaped minimally, and
+numbers written as ECMAScript writes an IEEE 754 double. Every JSON number
+is therefore read as a double, as RFC 8785 requires: integers beyond 2**53
+lose precision in the hash (not in the stored document).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from decimal import Decimal
+from json.encoder import encode_basestring
+from typing import Any
+
+__all__ = ["canonical_json", "content_hash", "decimal_canonical_json", "hash_text", "jsonb_text"]
+
+# Python sorts keys by code point, RFC 8785 by UTF-16 code unit: the two
+# orders differ only when a key holds a character beyond the BMP.
+_BEYOND_BMP = re.compile("[\U00010000-\U0010FFFF]")
+
+
+def canonical_json(value: Any) -> str:
+    """The RFC 8785 text of a JSON value (dict, list, str, number, bool, None)."""
+    parts: list[str] = []
+    _write(value, parts)
+    return "".join(parts)
+
+
+def content_hash(value: Any) -> str:
+    """ODL-SD's content hash: "sha256:" and the hex SHA-256 of the canonical UTF-8."""
+    return hash_text(canonical_json(value))
+
+
+def hash_text(canonical: str) -> str:
+    """The content hash of a value's canonical text."""
+    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+class _Unfit(Exception):
+    """A number the C encoder cannot write as required."""
+
+
+def decimal_canonical_json(value: Any) -> str:
+    """canonical_json() for a value whose numbers are all Decimal, as the
+    jsonb transform delivers them, written mostly by the C encoder (about
+    twice as fast). Falls back to canonical_json() when it must."""
+
+    def number(item: Any) -> int | float:
+        if not isinstance(item, Decimal):
+            raise _Unfit
+        if item == item.to_integral_value() and abs(item) < 2**53:
+            return int(item)
+        double = float(item)
+        # Where repr() writes no exponent, it writes ECMAScript's digits.
+        if double.is_integer() or "e" in repr(double):
+            raise _Unfit
+        return double
+
+    try:
+        text = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=number)
+    except _Unfit:
+        return canonical_json(value)
+    return canonical_json(value) if _BEYOND_BMP.search(text) else text
+
+
+def jsonb_text(value: Any) -> str | None:
+    """Compact JSON for a value whose numbers are all Decimal, spelling each
+    number as jsonb does, so that casting it to jsonb gives the same value;
+    None when some number cannot be spelled so. Much faster than handing the
+    value back through the jsonb transform."""
+
+    def number(item: Any) -> int | float:
+        if not isinstance(item, Decimal):
+            raise _Unfit
+        text = str(item)
+        if text.lstrip("-").isdigit():
+            return int(text)
+        double = float(item)
+        if repr(double) != text:
+            raise _Unfit
+        return double
+
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=number)
+    except _Unfit:
+        return None
+
+
+def _write(value: Any, parts: list[str]) -> None:
+    if isinstance(value, str):
+        parts.append(encode_basestring(value))
+    elif value is None:
+        parts.append("null")
+    elif value is True:
+        parts.append("true")
+    elif value is False:
+        parts.append("false")
+    elif isinstance(value, (int, float, Decimal)):
+        parts.append(_number(value))
+    elif isinstance(value, dict):
+        parts.append("{")
+        for i, key in enumerate(sorted(value, key=_utf16_key)):
+            if i:
+                parts.append(",")
+            parts.append(encode_basestring(key))
+            parts.append(":")
+            _write(value[key], parts)
+        parts.append("}")
+    elif isinstance(value, (list, tuple)):
+        parts.append("[")
+        for i, item in enumerate(value):
+            if i:
+                parts.append(",")
+            _write(item, parts)
+        parts.append("]")
+    else:
+        raise TypeError(f"not a JSON value: {type(value).__name__}")
+
+
+def _utf16_key(name: str) -> bytes:
+    # Big-endian UTF-16 bytes compare exactly as UTF-16 code units do.
+    return name.encode("utf-16-be", "surrogatepass")
+
+
+def _number(value: int | float | Decimal) -> str:
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        text = str(value)
+        raise ValueError(
+            "number is out of range for RFC 8785: "
+            + (text if len(text) <= 40 else text[:20] + "..." + text[-10:])
+        )
+    if number == 0:
+        return "0"
+    if abs(number) < 2**53 and number.is_integer():
+        return str(int(number))
+    # repr() gives the shortest digits that round-trip; ECMAScript's
+    # Number::toString then decides between plain and exponent notation.
+    sign = "-" if number < 0 else ""
+    mantissa, _, exponent = repr(abs(number)).partition("e")
+    whole, _, fraction = mantissa.partition(".")
+    digits = (whole + fraction).lstrip("0")
+    point = len(whole) + int(exponent or 0) - (len(whole + fraction) - len(digits))
+    digits = digits.rstrip("0")
+    k, n = len(digits), point
+    if k <= n <= 21:
+        text = digits + "0" * (n - k)
+    elif 0 < n <= 21:
+        text = digits[:n] + "." + digits[n:]
+    elif -6 < n <= 0:
+        text = "0." + "0" * -n + digits
+    else:
+        e = n - 1
+        head = digits[0] + ("." + digits[1:] if k > 1 else "")
+        text = head + "e" + ("+" if e > 0 else "-") + str(abs(e))
+    return sign + text
+$odl_source$);
+
+-- sql/030_canonical/canonical.sql as released in @v0.1.0
+-- PL/Python wrappers follow one shape: on the first call after each
+-- compilation they run odl.python_boot() and keep the module in SD, then
+-- they only call it. They are security definer because odl.python_modules,
+-- which the importer reads, is not readable by callers.
+
+create or replace function odl.odl_canonical_json(doc jsonb)
+returns text
+language plpython3u
+immutable
+strict
+parallel restricted
+security definer
+set search_path = pg_catalog, odl, pg_temp
+transform for type jsonb
+as $$
+if "canonical" not in SD:
+    plpy.execute("select odl.python_boot()")
+    from odl_db import canonical
+    SD["canonical"] = canonical
+try:
+    return SD["canonical"].canonical_json(doc)
+except ValueError as error:
+    plpy.error(str(error), sqlstate="22003")
+$$;
+
+revoke all on function odl.odl_canonical_json(jsonb) from public;
+grant execute on function odl.odl_canonical_json(jsonb) to odl_app, odl_analyst, odl_admin;
+comment on function odl.odl_canonical_json(jsonb) is
+'The RFC 8785 (JCS) canonical text of a JSON value; numbers are read as IEEE 754 doubles';
+
+create or replace function odl.odl_content_hash(doc jsonb)
+returns text
+language plpython3u
+immutable
+strict
+parallel restricted
+security definer
+set search_path = pg_catalog, odl, pg_temp
+transform for type jsonb
+as $$
+if "canonical" not in SD:
+    plpy.execute("select odl.python_boot()")
+    from odl_db import canonical
+    SD["canonical"] = canonical
+try:
+    return SD["canonical"].content_hash(doc)
+except ValueError as error:
+    plpy.error(str(error), sqlstate="22003")
+$$;
+
+revoke all on function odl.odl_content_hash(jsonb) from public;
+grant execute on function odl.odl_content_hash(jsonb) to odl_app, odl_analyst, odl_admin;
+comment on function odl.odl_content_hash(jsonb) is
+'ODL-SD content hash, "sha256:<hex>" over the RFC 8785 canonical UTF-8 of the value';
+
+call odl.adopt_objects();
+
+commit;
