@@ -24,6 +24,7 @@ call odl.python_install('odl_db.documents', :'source');
 \ir ../sql/040_documents_api/change_requests.sql
 \ir ../sql/040_documents_api/readable_documents.sql
 \ir ../sql/040_documents_api/odl_jsonpatch.sql
+\ir ../sql/040_documents_api/change_feed.sql
 
 call odl.adopt_objects();
 

@@ -15,16 +15,19 @@ drop index odl.odl_documents_doc_json_idx;
 
 -- The change feed: what each version changed, and the transaction that
 -- wrote it, which orders the feed (see odl_changes_since()).
+-- Versions stored before v2 read xid 0 (a constant default adds the column
+-- without rewriting the table), so they come first in the feed; every
+-- later version gets the id of the transaction that writes it.
 alter table odl.odl_document_versions
 add column changed_pointers text[],
-add column xid xid8;
+add column xid xid8 not null default '0';
 alter table odl.odl_document_versions alter column xid set default pg_current_xact_id();
 create index odl_document_versions_feed_idx on odl.odl_document_versions (tenant_id, xid, version_id);
 comment on column odl.odl_document_versions.changed_pointers is
 'The JSON pointers this version changed, none under another; an add or remove inside an array counts as a '
 'change of the whole array; {""} for a new document or a replaced root; null for versions written before v2';
 comment on column odl.odl_document_versions.xid is
-'The transaction that wrote the version (null before v2): the change feed''s order';
+'The transaction that wrote the version (0 before v2): the change feed''s order';
 
 -- Projectors: functions the writer calls in its own transaction after it
 -- stored a version, with (tenant_id, doc_id, project_id, version, document,
@@ -53,16 +56,28 @@ create table odl.document_instances (
     parent_ref text,
     lifecycle_status text,
     location jsonb,
+    lat double precision generated always as (
+        case when jsonb_typeof(location -> 'lat') = 'number' then (location ->> 'lat')::double precision end
+    ) stored,
+    lon double precision generated always as (
+        case when jsonb_typeof(location -> 'lon') = 'number' then (location ->> 'lon')::double precision end
+    ) stored,
     primary key (tenant_id, doc_id, instance_id),
     foreign key (tenant_id, doc_id) references odl.odl_documents (tenant_id, doc_id) on delete cascade,
     foreign key (tenant_id, project_id) references odl.projects (tenant_id, project_id) on delete cascade
 );
+-- The projector re-projects changed positions of a document.
+create index document_instances_position_idx on odl.document_instances (tenant_id, doc_id, position);
+-- What analysts ask: a project's instances of a type, or in a state.
 create index document_instances_project_type_idx on odl.document_instances (tenant_id, project_id, type_ref);
 create index document_instances_project_status_idx
 on odl.document_instances (tenant_id, project_id, lifecycle_status);
 comment on table odl.document_instances is
 'Projection of /instances of every current document, kept equal to it by the instances projector';
 comment on column odl.document_instances.position is 'The instance''s index in /instances';
+comment on column odl.document_instances.location is 'The instance''s location as written (lat, lon, elevation_m)';
+comment on column odl.document_instances.lat is 'location.lat as a number (null when absent or not a number)';
+comment on column odl.document_instances.lon is 'location.lon as a number (null when absent or not a number)';
 
 alter table odl.document_instances enable row level security;
 alter table odl.document_instances force row level security;

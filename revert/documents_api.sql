@@ -2,4 +2,14 @@
 -- Restores the definitions released in @v0.1.0. Drop here, first,
 -- anything the new version added.
 
+-- The change feed (sql/040_documents_api/change_feed.sql).
+drop function if exists odl.odl_changes_since(text, integer);
+drop view if exists odl.readable_instances;
+delete from odl.document_projectors where projector = 'instances';
+-- Nothing keeps the projection up to date from here on; a new deploy projects again.
+delete from odl.document_instances;
+drop function if exists odl.rebuild_instances(text);
+drop function if exists odl.project_instances(text, text, text, integer, jsonb, text[]);
+drop function if exists odl.run_projectors(text, text, text, integer, jsonb, text[]);
+
 \ir ../deploy/documents_api@v0.1.0.sql

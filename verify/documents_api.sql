@@ -18,3 +18,8 @@ select 1 / public.json_matches_schema('{"type": "integer"}', '1')::int;
 select 1 / (not public.jsonb_matches_schema('{"type": "integer"}', '"x"'))::int;
 select 1 / public.jsonschema_is_valid('{"type": "object"}')::int;
 select 1 / (count(*) = 10)::int from odl.error_codes where sqlstate ~ '^OD[PVSD]';
+select 'odl.run_projectors(text, text, text, integer, jsonb, text[])'::regprocedure;
+select 'odl.rebuild_instances(text)'::regprocedure;
+select 'odl.odl_changes_since(text, integer)'::regprocedure;
+select 1 / count(*)::int from odl.document_projectors where projector = 'instances';
+select project_id, doc_id, instance_id, type_ref, lat, lon from odl.readable_instances where false;

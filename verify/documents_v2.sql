@@ -3,7 +3,7 @@
 select changed_pointers, xid from odl.odl_document_versions where false;
 select projector, handler, run_order, enabled, registered_at from odl.document_projectors where false;
 select
-    tenant_id, doc_id, instance_id, project_id, position, type_ref, parent_ref, lifecycle_status, location
+    tenant_id, doc_id, instance_id, project_id, position, type_ref, parent_ref, lifecycle_status, location, lat, lon
 from odl.document_instances where false;
 select 1 / (a.attcompression = 'l')::int
 from pg_catalog.pg_attribute as a

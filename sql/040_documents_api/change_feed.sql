@@ -1,0 +1,325 @@
+-- What follows a stored version: the projectors the writer calls in its own
+-- transaction (odl.document_projectors), the first of them, which keeps
+-- odl.document_instances equal to the documents' /instances, the analysts'
+-- view of it, and the ordered feed of versions for consumers outside the
+-- transaction.
+
+create or replace function odl.run_projectors(
+    tenant_id text,
+    doc_id text,
+    project_id text,
+    version integer,
+    doc jsonb,
+    changed_pointers text[]
+)
+returns void
+language plpgsql
+volatile
+security invoker
+set search_path = pg_catalog, odl, pg_temp
+as $$
+declare
+    handler regprocedure;
+begin
+    -- The loop's query keeps its plan for the session; each handler is one
+    -- dynamic call whose arguments are bound, never spliced into the text.
+    for handler in
+        select p.handler from odl.document_projectors as p where p.enabled order by p.run_order
+    loop
+        execute format('select %s($1, $2, $3, $4, $5, $6)', handler::regproc)
+        using tenant_id, doc_id, project_id, version, doc, changed_pointers;
+    end loop;
+end
+$$;
+
+revoke all on function odl.run_projectors(text, text, text, integer, jsonb, text[]) from public;
+comment on function odl.run_projectors(text, text, text, integer, jsonb, text[]) is
+'Calls every enabled projector of odl.document_projectors, in run_order, with a version the writer just stored: '
+'(tenant_id, doc_id, project_id, version, document, changed_pointers). The writer calls it in its transaction';
+
+create or replace function odl.project_instances(
+    tenant_id text,
+    doc_id text,
+    project_id text,
+    version integer,
+    doc jsonb,
+    changed_pointers text[]
+)
+returns void
+language plpgsql
+volatile
+security invoker
+set search_path = pg_catalog, odl, pg_temp
+as $$
+-- A row per element of /instances that is an object with a string id, the
+-- first one when an id repeats (the writer refuses documents that repeat
+-- one). A pointer below /instances/N re-projects position N only; one at
+-- /instances or above it (a new document, an element added, removed or
+-- moved) compares the whole array with the rows and writes the difference.
+declare
+    instances constant jsonb := doc -> 'instances';
+    whole boolean;
+    positions integer [];
+begin
+    select
+        coalesce(bool_or(p.pointer in ('', '/instances') or starts_with(p.pointer, '/instances/') and m.n is null), false),
+        array_agg(distinct m.n::integer) filter (where m.n is not null)
+    into whole, positions
+    from unnest(coalesce(changed_pointers, '{""}')) as p (pointer)
+    cross join lateral (select substring(p.pointer from '^/instances/(0|[1-9][0-9]{0,8})(?:/|$)') as n) as m;
+
+    if not whole and positions is null then
+        return;
+    end if;
+
+    if not whole and jsonb_typeof(instances) = 'array' then
+        delete from odl.document_instances as i
+        where i.tenant_id = project_instances.tenant_id and i.doc_id = project_instances.doc_id
+            and i.position = any(positions);
+        insert into odl.document_instances (
+            tenant_id, doc_id, instance_id, project_id, position, type_ref, parent_ref, lifecycle_status, location
+        )
+        select
+            project_instances.tenant_id, project_instances.doc_id, e.value ->> 'id', project_instances.project_id,
+            p.n, e.value ->> 'type_ref', e.value ->> 'parent_ref', e.value ->> 'lifecycle_status', e.value -> 'location'
+        from unnest(positions) as p (n)
+        cross join lateral (select instances -> p.n as value) as e
+        where jsonb_typeof(e.value -> 'id') = 'string';
+        return;
+    end if;
+
+    merge into odl.document_instances as t
+    using (
+        select
+            coalesce(n.instance_id, o.instance_id) as instance_id,
+            n.instance_id is null as gone,
+            n.position,
+            n.type_ref,
+            n.parent_ref,
+            n.lifecycle_status,
+            n.location
+        from (
+            select distinct on (e.value ->> 'id')
+                e.value ->> 'id' as instance_id,
+                (e.n - 1)::integer as position,
+                e.value ->> 'type_ref' as type_ref,
+                e.value ->> 'parent_ref' as parent_ref,
+                e.value ->> 'lifecycle_status' as lifecycle_status,
+                e.value -> 'location' as location
+            from jsonb_array_elements(case jsonb_typeof(instances) when 'array' then instances else '[]' end)
+                with ordinality as e (value, n)
+            where jsonb_typeof(e.value -> 'id') = 'string'
+            order by e.value ->> 'id', e.n
+        ) as n
+        full join (
+            select i.instance_id
+            from odl.document_instances as i
+            where i.tenant_id = project_instances.tenant_id and i.doc_id = project_instances.doc_id
+        ) as o on n.instance_id = o.instance_id
+    ) as s
+    on t.tenant_id = project_instances.tenant_id and t.doc_id = project_instances.doc_id
+    and t.instance_id = s.instance_id
+    when matched and s.gone then delete
+    when matched and (t.project_id::text, t.position, t.type_ref, t.parent_ref, t.lifecycle_status, t.location)
+    is distinct from (project_instances.project_id, s.position, s.type_ref, s.parent_ref, s.lifecycle_status, s.location)
+        then update set
+            project_id = project_instances.project_id,
+            position = s.position,
+            type_ref = s.type_ref,
+            parent_ref = s.parent_ref,
+            lifecycle_status = s.lifecycle_status,
+            location = s.location
+    when not matched then
+        insert (tenant_id, doc_id, instance_id, project_id, position, type_ref, parent_ref, lifecycle_status, location)
+        values (
+            project_instances.tenant_id, project_instances.doc_id, s.instance_id, project_instances.project_id,
+            s.position, s.type_ref, s.parent_ref, s.lifecycle_status, s.location
+        );
+end
+$$;
+
+revoke all on function odl.project_instances(text, text, text, integer, jsonb, text[]) from public;
+comment on function odl.project_instances(text, text, text, integer, jsonb, text[]) is
+'The instances projector: keeps odl.document_instances equal to the document''s /instances, re-projecting only '
+'the positions below which a pointer changed, else the whole array (writing only rows that differ)';
+
+create or replace function odl.rebuild_instances(doc_id text)
+returns integer
+language plpgsql
+volatile
+security invoker
+set search_path = pg_catalog, odl, pg_temp
+as $$
+declare
+    stored record;
+begin
+    select d.tenant_id, d.project_id, d.version, d.doc_json into stored
+    from odl.odl_documents as d
+    where d.doc_id = rebuild_instances.doc_id;
+    if not found then
+        raise exception using
+            errcode = 'ODD01',
+            message = 'document does not exist',
+            detail = format('doc_id %s', quote_nullable(rebuild_instances.doc_id));
+    end if;
+    perform odl.project_instances(
+        stored.tenant_id, rebuild_instances.doc_id, stored.project_id, stored.version, stored.doc_json, '{""}'
+    );
+    return (
+        select count(*)
+        from odl.document_instances as i
+        where i.tenant_id = stored.tenant_id and i.doc_id = rebuild_instances.doc_id
+    );
+end
+$$;
+
+revoke all on function odl.rebuild_instances(text) from public;
+comment on function odl.rebuild_instances(text) is
+'Projects a stored document''s instances again from its current version, as a new document would be; returns '
+'how many rows it has. For repair, tests and the first deploy of the projector';
+
+insert into odl.document_projectors (projector, handler, run_order)
+values ('instances', 'odl.project_instances(text, text, text, integer, jsonb, text[])', 100)
+on conflict (projector) do update set handler = excluded.handler, run_order = excluded.run_order;
+
+-- Documents stored before the projector existed (an upgrade from v0.1.0)
+-- are projected once here; later deploys find them projected.
+do $$
+begin
+    perform odl.project_instances(d.tenant_id, d.doc_id, d.project_id, d.version, d.doc_json, '{""}')
+    from odl.odl_documents as d
+    where not exists (
+        select from odl.document_instances as i where i.tenant_id = d.tenant_id and i.doc_id = d.doc_id
+    );
+end
+$$;
+
+-- Analysts read the projection through this view. Like
+-- odl.readable_documents it runs as its owner under RLS (the context's
+-- tenant only); it lists the instances of projects where the reader may
+-- read the instances section (R, and the clearance for its
+-- classification). A project's instances of one type, or in one state,
+-- come from the indexes (tenant_id, project_id, type_ref) and
+-- (tenant_id, project_id, lifecycle_status).
+create or replace view odl.readable_instances
+with (security_barrier)
+as
+with readable_nodes as (
+    select n.node_id
+    from (select distinct p.node_id from odl.projects as p where p.node_id is not null) as n
+    cross join odl.current_context as c
+    cross join lateral odl.user_rights(c.user_id, n.node_id) as r
+    inner join odl.rbac_sections as s on r.section = s.section
+    inner join odl.classification_levels as l on s.classification = l.level
+    where r.section = 'instances' and strpos(r.rights, 'R') > 0 and r.clearance >= l.rank
+)
+
+select
+    i.project_id,
+    i.doc_id,
+    i.instance_id,
+    i.position,
+    i.type_ref,
+    i.parent_ref,
+    i.lifecycle_status,
+    i.location,
+    i.lat,
+    i.lon
+from odl.document_instances as i
+inner join odl.projects as p on i.tenant_id = p.tenant_id and i.project_id = p.project_id
+where p.node_id in (select rn.node_id from readable_nodes as rn);
+
+revoke all on odl.readable_instances from public;
+grant select on odl.readable_instances to odl_analyst;
+-- A view checks EXECUTE on the functions it calls against its reader.
+grant execute on function
+odl.user_roles(text, text, timestamptz), odl.user_rights(text, text), odl.role_rights(text[])
+to odl_analyst;
+comment on view odl.readable_instances is
+'Every instance of the current documents of projects where the reader may read the instances section, one row '
+'each, kept equal to the documents by the instances projector (odl_analyst)';
+
+create or replace function odl.odl_changes_since(after text default null, max_count integer default 1000)
+returns table (
+    "position" text,
+    doc_id text,
+    project_id text,
+    version integer,
+    doc_hash text,
+    changed_pointers text[],
+    created_by text,
+    created_at timestamptz
+)
+language plpgsql
+stable
+security definer
+set search_path = pg_catalog, odl, pg_temp
+as $$
+#variable_conflict use_column
+-- The feed is ordered by (writing transaction, version_id) and stops before
+-- the oldest transaction still running: every version after that horizon
+-- commits later with a larger transaction id, so it can never land before
+-- a position already handed out.
+declare
+    context record := odl.require_context();
+    horizon constant xid8 := pg_snapshot_xmin(pg_current_snapshot());
+    after_xid xid8 := '0';
+    after_version_id bigint := 0;
+    readable text [];
+begin
+    if after is not null then
+        if after !~ '^[0-9]{1,20}:[0-9]{1,18}$' then
+            raise exception using
+                errcode = '22023',
+                message = 'malformed change feed position',
+                detail = format('after %s', quote_literal(after)),
+                hint = 'Pass null to read from the start, or the position of the last change read.';
+        end if;
+        after_xid := split_part(after, ':', 1)::xid8;
+        after_version_id := split_part(after, ':', 2)::bigint;
+    end if;
+    if max_count is null or max_count not between 1 and 10000 then
+        raise exception using
+            errcode = '22023',
+            message = 'max_count must be between 1 and 10000',
+            detail = format('max_count %s', coalesce(max_count::text, 'null'));
+    end if;
+    -- Rights are decided per node, once, not per version.
+    readable := array(
+        select p.project_id
+        from odl.projects as p
+        where p.node_id in (
+            select n.node_id
+            from (select distinct q.node_id from odl.projects as q where q.node_id is not null) as n
+            where exists (
+                select from odl.user_rights(context.user_id, n.node_id) as r where strpos(r.rights, 'R') > 0
+            )
+        )
+    );
+    return query
+    select
+        format('%s:%s', v.xid, v.version_id),
+        v.doc_id::text,
+        d.project_id::text,
+        v.version,
+        v.doc_hash,
+        v.changed_pointers,
+        v.created_by::text,
+        v.created_at
+    from odl.odl_document_versions as v
+    inner join odl.odl_documents as d on v.tenant_id = d.tenant_id and v.doc_id = d.doc_id
+    where v.tenant_id = context.tenant_id
+        and (v.xid, v.version_id) > (after_xid, after_version_id)
+        and v.xid < horizon
+        and d.project_id = any(readable)
+    order by v.xid, v.version_id
+    limit max_count;
+end
+$$;
+
+revoke all on function odl.odl_changes_since(text, integer) from public;
+grant execute on function odl.odl_changes_since(text, integer) to odl_app;
+comment on function odl.odl_changes_since(text, integer) is
+'The versions of documents the acting user may read, stored after the position "after" (null: from the start), '
+'in the order they committed their transactions, at most max_count (1 to 10000); pass the last row''s position '
+'to read on. Versions of transactions still running appear once they and all older ones have ended. ODC01';
