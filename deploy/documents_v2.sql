@@ -41,6 +41,8 @@ create table odl.document_projectors (
     registered_at timestamptz not null default now(),
     constraint document_projectors_name_format check (projector ~ '^[a-z][a-z0-9_]*$')
 );
+comment on constraint document_projectors_name_format on odl.document_projectors is
+'A projector''s name is a lower-case identifier';
 comment on table odl.document_projectors is
 'Functions the document writer calls, in run_order, after each stored version: '
 'handler(tenant_id text, doc_id text, project_id text, version integer, doc jsonb, changed_pointers text[])';

@@ -68,7 +68,8 @@ select tables_are(
         'tenants', 'users', 'projects',
         'json_schemas', 'odl_documents', 'odl_document_versions', 'odl_patches',
         'audit_keys', 'audit_heads', 'audit_events',
-        'nodes', 'rbac_assignments', 'change_requests', 'approvals'
+        'nodes', 'rbac_assignments', 'change_requests', 'approvals',
+        'document_projectors', 'document_instances'
     ]
     -- pg_partman names audit_events' monthly partitions after the month.
     || array(
@@ -76,7 +77,9 @@ select tables_are(
         where c.relnamespace = 'odl'::regnamespace and c.relispartition and c.relkind = 'r'
     )
 );
-select views_are('odl', array['current_context', 'project_summary', 'audit_trail', 'readable_documents']);
+select views_are(
+    'odl', array['current_context', 'project_summary', 'audit_trail', 'readable_documents', 'readable_instances']
+);
 select materialized_views_are('odl', array['rbac_role_rights']);
 select functions_are(
     'odl',
@@ -102,7 +105,8 @@ select functions_are(
         'odl_effective_rights', 'odl_explain_access', 'odl_check_action',
         'odl_audit_rotate_key', 'audit_hmac', 'audit_refuse_change', 'audit_protect_partitions', 'audit_maintenance',
         'audit_write', 'audit_append', 'audit_append_as', 'odl_audit_log', 'audit_digest_message', 'odl_audit_digest',
-        'audit_first_bad_signature', 'audit_classify', 'odl_audit_verify', 'odl_audit_since'
+        'audit_first_bad_signature', 'audit_classify', 'odl_audit_verify', 'odl_audit_since',
+        'run_projectors', 'project_instances', 'rebuild_instances', 'odl_changes_since'
     ]
 );
 select domains_are('odl', array['ulid']);
@@ -264,7 +268,8 @@ select set_eq(
         ('odl.odl_revoke_role(text,text,text)', 'EXECUTE'),
         ('odl.odl_effective_rights(text,text,text)', 'EXECUTE'),
         ('odl.odl_explain_access(text,text,text)', 'EXECUTE'),
-        ('odl.odl_check_action(text,text)', 'EXECUTE')
+        ('odl.odl_check_action(text,text)', 'EXECUTE'),
+        ('odl.odl_changes_since(text,integer)', 'EXECUTE')
     $$,
     'odl_app holds exactly SELECT on the tenant tables, the views and the access policy, '
     || 'and EXECUTE on its odl_ functions'
