@@ -9,6 +9,8 @@ begin;
 
 \set source `cat plpython/odl_db/jsonpatch.py`
 call odl.python_install('odl_db.jsonpatch', :'source');
+\set source `cat plpython/odl_db/integrity.py`
+call odl.python_install('odl_db.integrity', :'source');
 \set source `cat plpython/odl_db/validation.py`
 call odl.python_install('odl_db.validation', :'source');
 \set source `cat plpython/odl_db/documents.py`
@@ -17,6 +19,7 @@ call odl.python_install('odl_db.documents', :'source');
 \ir ../sql/040_documents_api/engine.sql
 \ir ../sql/040_documents_api/json_schemas.sql
 \ir ../sql/040_documents_api/odl_create_document.sql
+\ir ../sql/040_documents_api/odl_validate_document.sql
 \ir ../sql/040_documents_api/odl_apply_patch.sql
 \ir ../sql/040_documents_api/odl_get_document.sql
 \ir ../sql/040_documents_api/odl_document_heads.sql

@@ -2,6 +2,11 @@
 -- Restores the definitions released in @v0.1.0. Drop here, first,
 -- anything the new version added.
 
+-- odl_validate_document (sql/040_documents_api/odl_validate_document.sql).
+drop function if exists odl.odl_validate_document(jsonb);
+drop function if exists odl.document_findings(text);
+delete from odl.python_modules where module = 'odl_db.integrity';
+
 -- The change feed (sql/040_documents_api/change_feed.sql).
 drop function if exists odl.odl_changes_since(text, integer);
 drop view if exists odl.readable_instances;

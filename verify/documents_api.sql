@@ -1,6 +1,7 @@
 -- Verify odl-db:documents_api on pg
 
 select 'odl.odl_create_document(text, jsonb)'::regprocedure;
+select 'odl.odl_validate_document(jsonb)'::regprocedure;
 select 'odl.odl_apply_patch(text, jsonb, integer, text, text [], text, boolean, boolean)'::regprocedure;
 select 'odl.odl_approve_change(text, text, text)'::regprocedure;
 select 'odl.odl_set_project_phase(text, text)'::regprocedure;

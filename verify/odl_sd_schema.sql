@@ -1,4 +1,4 @@
 -- Verify odl-db:odl_sd_schema on pg
 
 select 1 / count(*) from odl.json_schemas
-where version = '4.1' and schema_id = 'https://odl-sd.org/schemas/v4.1/document.json';
+where version = '4.1' and schema_id = 'https://odl-db.invalid/odl-db/schemas/odl-sd-4.1.schema.json';

@@ -44,6 +44,7 @@ from jsonschema import _utils as _jsonschema_utils
 from jsonschema import exceptions as _jsonschema_exceptions
 
 from odl_db.canonical import canonical_json, content_hash
+from odl_db.integrity import SUPPORTED_VERSIONS, integrity_errors  # re-exported: they moved there
 
 __all__ = [
     "FORMATS",
@@ -56,7 +57,6 @@ __all__ = [
     "validator_for",
 ]
 
-SUPPORTED_VERSIONS = frozenset({"4.1"})
 CACHE_LIMIT = 64  # compiled validators kept per cache; schemas are few
 
 Error = tuple[str, str]  # (RFC 6901 pointer, message)
@@ -623,44 +623,6 @@ def check_schema(schema: Any) -> list[str]:
     message" per error, empty for a valid schema. The meta-schema alone
     cannot see unresolvable references; those surface when validating."""
     return [f"{pointer or '(root)'}: {message}" for pointer, message in _report(_META_VALIDATOR, _plain_numbers(schema))]
-
-
-def integrity_errors(doc: Any, supported_versions: Iterable[str] = SUPPORTED_VERSIONS) -> list[Error]:
-    """The rules beyond the schema: `schema_version` is supported, instance
-    ids are unique (each repeat is reported) and every connection end names
-    an existing instance. Shapes the schema refuses are skipped here."""
-    if not isinstance(doc, dict):
-        return [("", "document must be an object")]
-    errors: list[Error] = []
-    supported = sorted(supported_versions)
-    if "schema_version" not in doc:
-        errors.append(("", "missing schema_version"))
-    elif doc["schema_version"] not in supported:
-        known = f" (supported: {', '.join(supported)})" if supported else ""
-        errors.append(("/schema_version", f"unsupported schema version {canonical_json(doc['schema_version'])}{known}"))
-
-    first_seen: dict[str, str] = {}
-    instances = doc.get("instances")
-    for i, instance in enumerate(instances if isinstance(instances, list) else ()):
-        ident = instance.get("id") if isinstance(instance, dict) else None
-        if not isinstance(ident, str):
-            continue
-        pointer = f"/instances/{i}/id"
-        if ident in first_seen:
-            errors.append((pointer, f"duplicate instance id {canonical_json(ident)} (first at {first_seen[ident]})"))
-        else:
-            first_seen[ident] = pointer
-
-    connections = doc.get("connections")
-    for i, connection in enumerate(connections if isinstance(connections, list) else ()):
-        if not isinstance(connection, dict):
-            continue
-        for end in ("from", "to"):
-            target = connection.get(end)
-            ident = target.get("instance_id") if isinstance(target, dict) else None
-            if isinstance(ident, str) and ident not in first_seen:
-                errors.append((f"/connections/{i}/{end}/instance_id", f"unknown instance {canonical_json(ident)}"))
-    return sorted(errors, key=_order)
 
 
 # --- incremental validation -----------------------------------------------------

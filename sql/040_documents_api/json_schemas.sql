@@ -30,6 +30,8 @@ set search_path = pg_catalog, odl, pg_temp
 as $$
 declare
     problems text [] := odl.json_schema_problems(register_json_schema.schema);
+    failing bigint;
+    failures text;
 begin
     if cardinality(problems) > 0 then
         raise exception using
@@ -38,24 +40,42 @@ begin
             detail = array_to_string(problems, E'\n');
     end if;
     -- Stored documents were judged by the schema of their version, and
-    -- patches re-check only what they touch: a version in use is frozen.
+    -- patches re-check only what they touch: a version in use changes only
+    -- to a schema that every current document of it still passes.
     if exists (
         select from odl.json_schemas as s
         where s.version = register_json_schema.version
             and s.content_hash <> odl.odl_content_hash(register_json_schema.schema)
-    ) and exists (select from odl.odl_documents as d where d.schema_version = register_json_schema.version) then
-        raise exception using
-            errcode = '22023',
-            message = format('schema version %s is in use by documents and cannot change', register_json_schema.version),
-            hint = 'Register the changed schema as a new version.';
+    ) then
+        select
+            count(*),
+            string_agg(d.doc_id || ': ' || array_to_string(e.errors[:3], '; '), E'\n' order by d.doc_id)
+        into failing, failures
+        from odl.odl_documents as d
+        cross join lateral public.jsonschema_validation_errors(
+            register_json_schema.schema::json, d.doc_json::json
+        ) as e (errors)
+        where d.schema_version = register_json_schema.version and cardinality(e.errors) > 0;
+        if failing > 0 then
+            raise exception using
+                errcode = '22023',
+                message = format(
+                    'schema version %s is in use by %s documents the changed schema refuses',
+                    register_json_schema.version, failing
+                ),
+                detail = failures,
+                hint = 'Register the changed schema as a new version.';
+        end if;
     end if;
+    -- Keyed by version: a schema may change its $id.
     insert into odl.json_schemas as s (schema_id, version, schema, content_hash)
     values (
         register_json_schema.schema ->> '$id', register_json_schema.version,
         register_json_schema.schema, odl.odl_content_hash(register_json_schema.schema)
     )
-    on conflict on constraint json_schemas_pkey do update
-    set schema = excluded.schema, content_hash = excluded.content_hash, registered_at = now()
+    on conflict on constraint json_schemas_version_key do update
+    set schema_id = excluded.schema_id, schema = excluded.schema, content_hash = excluded.content_hash,
+    registered_at = now()
     where s.content_hash <> excluded.content_hash;
 end
 $$;

@@ -17,6 +17,11 @@ begin
             detail = format('project_id %s', quote_nullable(odl_create_document.project_id));
     end if;
 
+    -- The document first, so that a malformed one (a member that is no
+    -- section, say) is named as such rather than as a lack of rights.
+    checked := odl.document_write(doc::text, null, null);
+    perform odl.raise_failure(checked.sqlstate, checked.message, checked.detail);
+
     -- W on meta and R on every section the document holds; approvals
     -- govern later changes.
     perform odl.authorize_write(

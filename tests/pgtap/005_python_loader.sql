@@ -7,7 +7,10 @@ select columns_are('odl', 'python_modules', array['module', 'source', 'sha256', 
 select col_is_pk('odl', 'python_modules', 'module', 'python_modules: primary key (module)');
 select set_eq(
     $$select module from odl.python_modules$$,
-    array['odl_db', 'odl_db.canonical', 'odl_db.documents', 'odl_db.jsonpatch', 'odl_db.ulid', 'odl_db.validation'],
+    array[
+        'odl_db', 'odl_db.canonical', 'odl_db.documents', 'odl_db.integrity', 'odl_db.jsonpatch', 'odl_db.ulid',
+        'odl_db.validation'
+    ],
     'the package odl_db and its module canonical are installed'
 );
 select is_empty(

@@ -373,7 +373,7 @@ select ok(
     'the document tables have explicit ACLs (a null ACL would mean the owner''s defaults)'
 );
 
--- The schema registry holds ODL-SD 4.1 under its own $id.
+-- The schema registry holds ODL-SD 4.1 under its own $id (odl-db's, not the spec's).
 
 select results_eq(
     $$
@@ -388,7 +388,7 @@ select results_eq(
     $$
         values (
             '4.1',
-            'https://odl-sd.org/schemas/v4.1/document.json',
+            'https://odl-db.invalid/odl-db/schemas/odl-sd-4.1.schema.json',
             'https://json-schema.org/draft/2020-12/schema',
             true
         )

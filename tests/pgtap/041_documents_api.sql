@@ -302,7 +302,7 @@ select throws_ok(
                     ),
                     '{instances,0,location,lat}', '91'
                 ),
-                '{connections,0,from,extra}', '1'
+                '{connections,0,kind}', '"dc"'
             )
         )
     $$,
@@ -324,7 +324,7 @@ select results_eq(
                         ),
                         '{instances,0,location,lat}', '91'
                     ),
-                    '{connections,0,from,extra}', '1'
+                    '{connections,0,kind}', '"dc"'
                 )
             )
         $sql$)
@@ -332,7 +332,7 @@ select results_eq(
     $$
         values (
             'ODS01',
-            array['/connections/0/from/extra', '/hierarchy/level', '/instances/0/location/lat', '/meta/domain']
+            array['/connections/0/kind', '/hierarchy/level', '/instances/0/location/lat', '/meta/domain']
         )
     $$,
     'the ODS01 detail names every failing pointer'
@@ -343,10 +343,9 @@ select throws_ok(
             current_setting('fixture.project_a'), current_setting('fixture.doc')::jsonb || '{"extra": true}'
         )
     $$,
-    'ODR01',
-    'permission denied: creating a document needs W on meta and R on every section it holds; '
-    'lacking: extra (holds '''')',
-    'a top-level key that is no section is refused with ODR01: nobody holds a right on it'
+    'ODS01',
+    'document does not match the schema of version 4.1 (1 error)',
+    'a top-level key that is no section is refused with ODS01, before any right is checked'
 );
 select throws_ok(
     $$

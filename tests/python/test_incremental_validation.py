@@ -163,7 +163,7 @@ def test_a_replaced_document_is_validated_whole():
     doc = odl_doc(30_000, 7)
     other = copy.deepcopy(doc)
     other["hierarchy"]["level"] = "ZONE"
-    other["connections"][2]["from"]["port"] = "x"
+    other["connections"][2]["kind"] = "x"
     incremental, full = both(doc, [{"op": "replace", "path": "", "value": other}])
     assert incremental == full and len(full) == 2
     incremental, full = both(doc, [{"op": "replace", "path": "", "value": []}])
@@ -176,6 +176,7 @@ def test_an_instance_moved_into_the_connections_is_reported_at_its_new_place():
     incremental, full = both(doc, [{"op": "move", "from": "/instances/3", "path": "/connections/-"}])
     assert incremental == full == [
         (f"/connections/{n}", 'missing required property "from"'),
+        (f"/connections/{n}", 'missing required property "kind"'),
         (f"/connections/{n}", 'missing required property "to"'),
     ]
 

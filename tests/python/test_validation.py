@@ -130,7 +130,7 @@ def test_a_pattern_mismatch_is_reported(doc, cache):
     doc["meta"]["versioning"]["document_version"] = "4.1"
     assert errors(doc, cache) == [
         ("/instances/0/ports/1/id", "must match pattern ^[a-zA-Z][a-zA-Z0-9_]*$"),
-        ("/meta/versioning/content_hash", "must match pattern ^sha256:[0-9a-f]{64}$"),
+        ("/meta/versioning/content_hash", "must match pattern ^sha256:[0-9a-fA-F]{64}$"),
         ("/meta/versioning/document_version", "must match pattern ^[0-9]+\\.[0-9]+\\.[0-9]+$"),
     ]
 
@@ -138,7 +138,7 @@ def test_a_pattern_mismatch_is_reported(doc, cache):
 def test_a_trailing_newline_does_not_satisfy_an_anchored_pattern(doc, cache):
     # Python's `$` matches before a final newline; ECMA-262's does not.
     doc["meta"]["versioning"]["content_hash"] += "\n"
-    assert errors(doc, cache) == [("/meta/versioning/content_hash", "must match pattern ^sha256:[0-9a-f]{64}$")]
+    assert errors(doc, cache) == [("/meta/versioning/content_hash", "must match pattern ^sha256:[0-9a-fA-F]{64}$")]
 
 
 def test_missing_required_properties_are_reported_at_their_object(doc, cache):
@@ -230,15 +230,12 @@ def test_another_schema_version_is_reported(doc, cache, version):
 
 
 def test_an_extra_property_of_a_closed_object_is_reported_where_it_is(doc, cache):
+    # The root alone is closed: the spec leaves connection ends and voltages open.
     doc["connections"][0]["from"]["port"] = "dc_out"
     doc["conections"] = []
     i = index_of(doc, "VSI-150K")
     doc["instances"][i]["ports"][6]["signal"] = as_jsonb({"kind": "ac", "voltage": {"nominal": 800, "rms": True}})
-    assert errors(doc, cache) == [
-        ("/conections", "property is not allowed"),
-        ("/connections/0/from/port", "property is not allowed"),
-        (f"/instances/{i}/ports/6/signal/voltage/rms", "property is not allowed"),
-    ]
+    assert errors(doc, cache) == [("/conections", "property is not allowed")]
 
 
 def test_an_invalid_member_of_a_closed_object_is_reported_once(doc, cache):
@@ -276,10 +273,12 @@ def test_hierarchy_levels_are_checked_at_every_depth(doc, cache):
 
 
 def test_component_ids_follow_the_cmp_pattern(doc, cache):
+    # No CMP id is required; one written as a CMP id must follow it, W optional.
     doc["libraries"]["components"][0]["id"] = "Helion HX-550M-72"
     doc["libraries"]["components"][1]["id"] = "CMP:Voltara:VSI-150K:150kW:C"
-    pattern = "must match pattern ^CMP:[^:]+:[^:]+:[0-9]+(\\.[0-9]+)?:[^:]+$"
-    assert errors(doc, cache) == [("/libraries/components/0/id", pattern), ("/libraries/components/1/id", pattern)]
+    doc["libraries"]["components"][2]["id"] = "CMP:Voltara:VSI-150K:150000W:C"
+    pattern = "must match pattern ^CMP:[^:]+:[^:]+:[0-9]+(\\.[0-9]+)?W?:[^:]+$"
+    assert errors(doc, cache) == [("/libraries/components/1/id", pattern)]
 
 
 # --- numbers as the jsonb transform gives them ---------------------------------------
@@ -356,10 +355,10 @@ def test_every_error_is_reported_not_just_the_first(doc, cache):
 def test_errors_are_sorted_by_pointer_with_numeric_indexes(doc, cache):
     for i in (10, 2, 1):
         doc["instances"][i]["id"] = ""
-    doc["connections"][0]["id"] = ""
+    doc["connections"][0]["kind"] = ""
     doc["audit"] = "none"
     found = [p for p, _ in errors(doc, cache)]
-    assert found == ["/audit", "/connections/0/id", "/instances/1/id", "/instances/2/id", "/instances/10/id"]
+    assert found == ["/audit", "/connections/0/kind", "/instances/1/id", "/instances/2/id", "/instances/10/id"]
     assert errors(copy.deepcopy(doc), {}) == errors(doc, cache)
 
 
@@ -469,7 +468,7 @@ def test_the_odl_sd_schema_is_a_valid_2020_12_schema():
     assert check_schema(SCHEMA) == []
     assert check_schema(as_jsonb(SCHEMA)) == []
     assert SCHEMA["$schema"] == DRAFT
-    assert SCHEMA["$id"] == "https://odl-sd.org/schemas/v4.1/document.json"
+    assert SCHEMA["$id"] == "https://odl-db.invalid/odl-db/schemas/odl-sd-4.1.schema.json"  # not the spec's: it differs from it
 
 
 @pytest.mark.parametrize(("schema", "problem"), [
