@@ -9,6 +9,8 @@ begin;
 
 \set source `cat plpython/odl_db/jsonpatch.py`
 call odl.python_install('odl_db.jsonpatch', :'source');
+\set source `cat plpython/odl_db/pieces.py`
+call odl.python_install('odl_db.pieces', :'source');
 \set source `cat plpython/odl_db/integrity.py`
 call odl.python_install('odl_db.integrity', :'source');
 \set source `cat plpython/odl_db/validation.py`

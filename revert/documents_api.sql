@@ -7,6 +7,12 @@ drop function if exists odl.odl_validate_document(jsonb);
 drop function if exists odl.document_findings(text);
 delete from odl.python_modules where module = 'odl_db.integrity';
 
+-- The cached write path (sql/040_documents_api/engine.sql).
+drop function if exists odl.patch_cached_document(text, integer, text, text, text, integer);
+drop function if exists odl.keep_cached_document(text, integer, text, text);
+drop function if exists odl.document_cache_stats();
+delete from odl.python_modules where module = 'odl_db.pieces';
+
 -- The change feed (sql/040_documents_api/change_feed.sql).
 drop function if exists odl.odl_changes_since(text, integer);
 drop view if exists odl.readable_instances;

@@ -17,7 +17,7 @@ from decimal import Decimal
 from json.encoder import encode_basestring
 from typing import Any
 
-__all__ = ["canonical_json", "content_hash", "decimal_canonical_json", "hash_text", "jsonb_text"]
+__all__ = ["canonical_json", "content_hash", "decimal_canonical_json", "hash_text", "jsonb_text", "utf16_key"]
 
 # Python sorts keys by code point, RFC 8785 by UTF-16 code unit: the two
 # orders differ only when a key holds a character beyond the BMP.
@@ -104,7 +104,7 @@ def _write(value: Any, parts: list[str]) -> None:
         parts.append(_number(value))
     elif isinstance(value, dict):
         parts.append("{")
-        for i, key in enumerate(sorted(value, key=_utf16_key)):
+        for i, key in enumerate(sorted(value, key=utf16_key)):
             if i:
                 parts.append(",")
             parts.append(encode_basestring(key))
@@ -122,8 +122,9 @@ def _write(value: Any, parts: list[str]) -> None:
         raise TypeError(f"not a JSON value: {type(value).__name__}")
 
 
-def _utf16_key(name: str) -> bytes:
-    # Big-endian UTF-16 bytes compare exactly as UTF-16 code units do.
+def utf16_key(name: str) -> bytes:
+    """The sort key of a member name in RFC 8785: big-endian UTF-16 bytes
+    compare exactly as UTF-16 code units do."""
     return name.encode("utf-16-be", "surrogatepass")
 
 

@@ -8,10 +8,14 @@ failing JSON pointer is named in the detail, one per line.
 
 from __future__ import annotations
 
+import gc
+import json
+import re
 from collections import OrderedDict
+from decimal import Decimal
 from typing import Any, Callable, NamedTuple
 
-from odl_db import canonical, jsonpatch, validation
+from odl_db import canonical, jsonpatch, pieces, validation
 
 PATCH_SQLSTATES = {
     "malformed_patch": "ODP01",
@@ -95,6 +99,7 @@ def check(
     *,
     touched: list[str] | None = None,
     jsonb_numbers: bool = False,
+    doc_hash: str | None = None,
 ) -> Outcome:
     """The document's hash if it is valid; otherwise every failing pointer.
 
@@ -104,11 +109,13 @@ def check(
     the integrity rules are checked in full either way.
 
     Results are cached by (schema hash, document hash), so a document checked
-    once, by a dry run for example, is not validated again.
+    once, by a dry run for example, is not validated again. `doc_hash` is
+    the document's content hash when the caller already has it.
     """
-    doc_hash = canonical.hash_text(
-        canonical.decimal_canonical_json(doc) if jsonb_numbers else canonical.canonical_json(doc)
-    )
+    if doc_hash is None:
+        doc_hash = canonical.hash_text(
+            canonical.decimal_canonical_json(doc) if jsonb_numbers else canonical.canonical_json(doc)
+        )
     version = doc.get("schema_version") if isinstance(doc, dict) else None
     schema = schema_of(version) if isinstance(version, str) else None
     if schema is None:
@@ -324,3 +331,182 @@ class _Trace:
         for mark in self.marks:
             if len(mark) > depth and mark[:depth] == where and isinstance(mark[depth], int) and mark[depth] >= start:
                 mark[depth] += step
+
+
+# --- The write path: a per-backend cache of documents as pieces -------------
+
+_ARRAY_STEP = re.compile(r"/(?:[0-9]+|-)$")
+parse_json = json.JSONDecoder(parse_float=Decimal, parse_int=Decimal).decode
+
+
+class Written(NamedTuple):
+    """What write() returns: all texts, or a failure as in Outcome."""
+
+    text: str | None = None
+    doc_hash: str | None = None
+    inverse_text: str | None = None
+    changed: list[str] | None = None  # changed_pointers()
+    patch_hash: str | None = None
+    sqlstate: str | None = None
+    message: str | None = None
+    detail: str | None = None
+
+
+class State(NamedTuple):
+    """One version of a document as this backend holds it."""
+
+    version: int
+    doc_hash: str
+    tree: Any  # never changed in place: patches copy on write
+    piece: pieces.Piece
+    chars: int  # length of the storage text, what the cache budget counts
+
+
+class DocumentCache:
+    """The documents this backend read or wrote, so that the next patch of
+    one costs O(patch) instead of parsing and hashing the whole document.
+
+    A state is served only for the row it was read from or written to: the
+    same version, content hash and row xmin (the transaction that wrote the
+    row version). A write proposes its new state; the writer confirms it
+    with the xmin of the row it updated. A rolled-back write therefore never
+    matches (the row keeps its old xmin), nor does a version another backend
+    wrote. Each document keeps its two latest confirmed states, so a
+    rollback falls back to the one before at no cost; documents are evicted
+    least recently used when their text exceeds `budget_chars`.
+    """
+
+    def __init__(self, budget_chars: int) -> None:
+        self.budget_chars = budget_chars
+        self.confirmed: OrderedDict[str, list[tuple[str, State]]] = OrderedDict()
+        self.pending: dict[str, State] = {}
+
+    def lookup(self, doc_id: str, version: int, doc_hash: str, xmin: str) -> State | None:
+        for row_xmin, state in self.confirmed.get(doc_id, ()):
+            if row_xmin == xmin and state.version == version and state.doc_hash == doc_hash:
+                self.confirmed.move_to_end(doc_id)
+                return state
+        return None
+
+    def propose(self, doc_id: str, state: State) -> None:
+        self.pending[doc_id] = state
+
+    def confirm(self, doc_id: str, version: int, doc_hash: str, xmin: str) -> bool:
+        state = self.pending.pop(doc_id, None)
+        if state is None or state.version != version or state.doc_hash != doc_hash:
+            return False
+        self.keep(doc_id, xmin, state)
+        return True
+
+    def keep(self, doc_id: str, xmin: str, state: State) -> None:
+        states = self.confirmed.pop(doc_id, [])
+        self.confirmed[doc_id] = [(xmin, state), *states[:1]]
+        while len(self.confirmed) > 1 and self.chars() > self.budget_chars:
+            self.confirmed.popitem(last=False)
+
+    def chars(self) -> int:
+        return sum(state.chars for states in self.confirmed.values() for _, state in states)
+
+    def stats(self) -> dict:
+        return {
+            "documents": len(self.confirmed),
+            "states": sum(len(states) for states in self.confirmed.values()),
+            "chars": self.chars(),
+            "budget_chars": self.budget_chars,
+        }
+
+
+def write(
+    cache: DocumentCache,
+    doc_id: str,
+    version: int,
+    doc_hash: str,
+    xmin: str,
+    fetch_text: Callable[[], str],
+    patch_text: str,
+    schema_of: SchemaLookup,
+    validation_cache: dict,
+    max_operations: int | None = 100,
+) -> Written:
+    """Apply a patch (JSON text) to the stored version of a document, check
+    and hash the result; the new state is proposed to `cache`.
+
+    `fetch_text` returns the stored document as JSON text; it is called only
+    when the cache holds no state of this row. Python's cyclic garbage
+    collector is paused meanwhile: JSON values hold no cycles, and it would
+    otherwise walk the whole document again and again while it is built.
+    """
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _write(
+            cache, doc_id, version, doc_hash, xmin, fetch_text, patch_text, schema_of, validation_cache, max_operations
+        )
+    except RecursionError:
+        return Written(
+            sqlstate=PATCH_SQLSTATES["malformed_patch"],
+            message="the patch or the document is nested too deeply",
+        )
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _write(cache, doc_id, version, doc_hash, xmin, fetch_text, patch_text, schema_of, validation_cache, max_operations):
+    state = cache.lookup(doc_id, version, doc_hash, xmin)
+    if state is None:
+        text = fetch_text()
+        tree, piece = pieces.from_text(text)
+        state = State(version, doc_hash, tree, piece, len(text))
+        cache.keep(doc_id, xmin, state)
+
+    patch = parse_json(patch_text)
+    schema_version = state.tree.get("schema_version") if isinstance(state.tree, dict) else None
+    touched = touched_pointers(state.tree, patch, max_operations) if isinstance(schema_version, str) else None
+    limit = max_operations if max_operations is not None else float("inf")
+    try:
+        document, inverse = jsonpatch.apply(state.tree, patch, max_operations=limit, copy_on_write=True)
+    except jsonpatch.PatchError as error:
+        return Written(
+            sqlstate=PATCH_SQLSTATES[error.kind],
+            message=str(error),
+            detail=None if error.pointer is None else f"pointer {error.pointer}",
+        )
+    if not isinstance(document, dict) or document.get("schema_version") != schema_version:
+        touched = None
+
+    piece = pieces.build(document, state.piece)
+    canonical_text, storage = pieces.join(piece)
+    new_hash = canonical.hash_text(canonical_text)
+    checked = check(document, schema_of, validation_cache, touched=touched, jsonb_numbers=True, doc_hash=new_hash)
+    if checked.sqlstate:
+        return Written(sqlstate=checked.sqlstate, message=checked.message, detail=checked.detail)
+    cache.propose(doc_id, State(version + 1, new_hash, document, piece, len(storage)))
+    return Written(
+        doc_hash=new_hash,
+        text=storage,
+        inverse_text=pieces.storage_text(inverse),
+        changed=changed_pointers(patch),
+        patch_hash=canonical.hash_text(canonical.decimal_canonical_json(patch)),
+    )
+
+
+def changed_pointers(patch: list) -> list[str]:
+    """Where a patch that applied changed the document: the pointers it
+    wrote, an add, remove, move or copy inside an array counting as a
+    change of the whole array (its elements shift), none under another."""
+    found = set()
+    for operation in patch:
+        name = operation["op"]
+        if name == "test":
+            continue
+        for member in ("path", "from") if name == "move" else ("path",):
+            pointer = operation[member]
+            if name != "replace" and _ARRAY_STEP.search(pointer):
+                pointer = pointer[: pointer.rfind("/")]
+            found.add(pointer)
+    kept: list[str] = []
+    for pointer in sorted(found, key=len):
+        if not any(other == "" or pointer.startswith(other + "/") for other in kept):
+            kept.append(pointer)
+    return sorted(kept)

@@ -79,18 +79,29 @@ class _Operation(NamedTuple):
     value: Any
 
 
-def apply(doc: Any, patch: Any, *, max_operations: int = 100) -> tuple[Any, list[dict]]:
+def apply(
+    doc: Any, patch: Any, *, max_operations: int = 100, copy_on_write: bool = False
+) -> tuple[Any, list[dict]]:
     """Apply an RFC 6902 patch; return the patched document and its inverse patch.
 
     `doc` may be changed in place and is garbage after an error. Values from
     the patch are copied, so neither the patch nor the inverse shares any
     object with the result. The inverse may hold up to twice as many
     operations as the patch, and is empty when the patch only tests.
+
+    With `copy_on_write`, `doc` is never changed: every container the patch
+    changes is copied first (only the containers on its paths, the rest is
+    shared), so the result shares each unchanged subtree with `doc`, and an
+    object found in both is unchanged. A failed patch leaves `doc` intact.
     """
     operations = _operations(patch, max_operations)
     undo: list[dict] = []
+    owned: set[int] | None = None
+    if copy_on_write and isinstance(doc, (dict, list)):
+        doc = _shallow(doc)
+        owned = {id(doc)}
     for op in operations:
-        doc = _APPLY[op.name](doc, op, undo)
+        doc = _APPLY[op.name](doc, op, undo, owned)
     undo.reverse()
     return doc, undo
 
@@ -230,37 +241,37 @@ def _pointer_member(raw: dict, member: str, where: str, index: int) -> tuple[str
 # The operations: each appends the inverse of its steps to `undo`, in order
 
 
-def _add(doc: Any, op: _Operation, undo: list[dict]) -> Any:
-    doc, step = _insert(doc, op, op.tokens, op.path, _copy(op.value))
+def _add(doc: Any, op: _Operation, undo: list[dict], owned: set[int] | None) -> Any:
+    doc, step = _insert(doc, op, op.tokens, op.path, _copy(op.value), owned)
     undo.append(step)
     return doc
 
 
-def _remove(doc: Any, op: _Operation, undo: list[dict]) -> Any:
-    parent, key, old = _target(doc, op, op.tokens, op.path, "path")
+def _remove(doc: Any, op: _Operation, undo: list[dict], owned: set[int] | None) -> Any:
+    parent, key, old = _target(doc, op, op.tokens, op.path, "path", owned)
     del parent[key]
     undo.append({"op": "add", "path": op.path, "value": old})
     return doc
 
 
-def _replace(doc: Any, op: _Operation, undo: list[dict]) -> Any:
+def _replace(doc: Any, op: _Operation, undo: list[dict], owned: set[int] | None) -> Any:
     value = _copy(op.value)
     if not op.tokens:
         undo.append({"op": "replace", "path": "", "value": doc})
         return value
-    parent, key, old = _target(doc, op, op.tokens, op.path, "path")
+    parent, key, old = _target(doc, op, op.tokens, op.path, "path", owned)
     parent[key] = value
     undo.append({"op": "replace", "path": op.path, "value": old})
     return doc
 
 
-def _move(doc: Any, op: _Operation, undo: list[dict]) -> Any:
+def _move(doc: Any, op: _Operation, undo: list[dict], owned: set[int] | None) -> Any:
     if op.source_tokens == op.tokens:
         _value(doc, op, op.source_tokens, op.source, "from")  # a no-op, but from must exist
         return doc
-    parent, key, value = _target(doc, op, op.source_tokens, op.source, "from")
+    parent, key, value = _target(doc, op, op.source_tokens, op.source, "from", owned)
     del parent[key]
-    doc, step = _insert(doc, op, op.tokens, op.path, value)
+    doc, step = _insert(doc, op, op.tokens, op.path, value, owned)
     if step["op"] == "remove" and not op.source.startswith(step["path"] + "/"):
         # Nothing was displaced, so moving the value back undoes both steps
         # and keeps a possibly large value out of the inverse.
@@ -275,14 +286,14 @@ def _move(doc: Any, op: _Operation, undo: list[dict]) -> Any:
     return doc
 
 
-def _copy_operation(doc: Any, op: _Operation, undo: list[dict]) -> Any:
+def _copy_operation(doc: Any, op: _Operation, undo: list[dict], owned: set[int] | None) -> Any:
     value = _copy(_value(doc, op, op.source_tokens, op.source, "from"))
-    doc, step = _insert(doc, op, op.tokens, op.path, value)
+    doc, step = _insert(doc, op, op.tokens, op.path, value, owned)
     undo.append(step)
     return doc
 
 
-def _test(doc: Any, op: _Operation, undo: list[dict]) -> Any:
+def _test(doc: Any, op: _Operation, undo: list[dict], owned: set[int] | None) -> Any:
     if not equal(_value(doc, op, op.tokens, op.path, "path"), op.value):
         raise PatchError(
             "test_failed",
@@ -307,11 +318,13 @@ _APPLY = {
 # Primitive steps
 
 
-def _insert(doc: Any, op: _Operation, tokens: list[str], path: str, value: Any) -> tuple[Any, dict]:
+def _insert(
+    doc: Any, op: _Operation, tokens: list[str], path: str, value: Any, owned: set[int] | None
+) -> tuple[Any, dict]:
     """Add `value` at `path`; return the document and the step that undoes it."""
     if not tokens:
         return value, {"op": "replace", "path": "", "value": doc}
-    parent = _parent(doc, op, tokens, path, "path", adding=True)
+    parent = _parent(doc, op, tokens, path, "path", adding=True, owned=owned)
     key = tokens[-1]
     if isinstance(parent, dict):
         old = parent.get(key, _MISSING)
@@ -350,10 +363,11 @@ def _value(doc: Any, op: _Operation, tokens: list[str], pointer: str, member: st
 
 
 def _target(
-    doc: Any, op: _Operation, tokens: list[str], pointer: str, member: str
+    doc: Any, op: _Operation, tokens: list[str], pointer: str, member: str, owned: set[int] | None = None
 ) -> tuple[dict | list, str | int, Any]:
-    """The container of an existing location, its key or index, and its value."""
-    parent = _parent(doc, op, tokens, pointer, member, adding=False)
+    """The container of an existing location, its key or index, and its value.
+    With `owned` (copy on write), the container may be changed."""
+    parent = _parent(doc, op, tokens, pointer, member, adding=False, owned=owned)
     key = tokens[-1]
     if isinstance(parent, dict):
         value = parent.get(key, _MISSING)
@@ -367,20 +381,37 @@ def _target(
 
 
 def _parent(
-    doc: Any, op: _Operation, tokens: list[str], pointer: str, member: str, *, adding: bool
+    doc: Any,
+    op: _Operation,
+    tokens: list[str],
+    pointer: str,
+    member: str,
+    *,
+    adding: bool,
+    owned: set[int] | None = None,
 ) -> Any:
+    """The container of the last token. With `owned` (copy on write), each
+    container on the way that is not a copy made by this patch is replaced
+    by one, so the container returned may be changed."""
     node = doc
     for i in range(len(tokens) - 1):
         token = tokens[i]
+        key: str | int
         if isinstance(node, dict):
-            node = node.get(token, _MISSING)
-            if node is not _MISSING:
-                continue
+            key = token
+            child = node.get(token, _MISSING)
         elif isinstance(node, list):
             position = _array_index(token)
-            if position is not None and position < len(node):
-                node = node[position]
-                continue
+            key = -1 if position is None else position
+            child = node[position] if position is not None and position < len(node) else _MISSING
+        else:
+            child = _MISSING
+        if child is not _MISSING:
+            if owned is not None and isinstance(child, (dict, list)) and id(child) not in owned:
+                child = node[key] = _shallow(child)
+                owned.add(id(child))
+            node = child
+            continue
         if adding:
             raise _error(
                 "path_not_found", op, f"the parent of path {_quote(pointer)} does not exist", pointer
@@ -395,6 +426,10 @@ def _array_index(token: str) -> int | None:
     if token.isdigit() and token.isascii() and len(token) < 20 and (token[0] != "0" or token == "0"):
         return int(token)
     return None
+
+
+def _shallow(container: dict | list) -> dict | list:
+    return dict(container) if isinstance(container, dict) else list(container)
 
 
 def _copy(value: Any) -> Any:

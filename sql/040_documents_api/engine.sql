@@ -144,3 +144,112 @@ $$;
 revoke all on function odl.document_replay(jsonb, jsonb) from public;
 comment on function odl.document_replay(jsonb, jsonb) is
 'A document after each stored patch of a JSON array of patches, in order';
+
+-- The write path of odl.write_patch(): the backend keeps the documents it
+-- read or wrote as pieces of text (odl_db.documents.DocumentCache), so a
+-- patch costs O(patch) in Python; parsing the new text into jsonb is left
+-- to C. The document and the patch come in as text, never through the
+-- jsonb transform, whose recursion has no stack check.
+create or replace function odl.patch_cached_document(
+    doc_id text,
+    version integer,
+    doc_hash text,
+    row_xmin text,
+    patch_text text,
+    max_operations integer,
+    out document_text text,
+    out doc_hash text,
+    out inverse_text text,
+    out changed_pointers text[],
+    out patch_hash text,
+    out sqlstate text,
+    out message text,
+    out detail text
+)
+language plpython3u
+volatile
+parallel unsafe
+security definer
+set search_path = pg_catalog, odl, pg_temp
+as $$
+if "documents" not in SD:
+    plpy.execute("select odl.python_boot()")
+    from odl_db import documents
+    SD["documents"] = documents
+    SD["text_of"] = plpy.prepare("select d.doc_json::text as t from odl.odl_documents as d where d.doc_id = $1", ["text"])
+    SD["hash_of"] = plpy.prepare("select content_hash from odl.json_schemas where version = $1", ["text"])
+    SD["schema_of"] = plpy.prepare("select schema::text as s from odl.json_schemas where version = $1", ["text"])
+    SD["budget"] = plpy.prepare("select coalesce(nullif(current_setting('odl.document_cache_mb', true), ''), '256')::integer as mb")
+
+
+documents = SD["documents"]
+
+
+def schema_of(schema_version):
+    rows = plpy.execute(SD["hash_of"], [schema_version])
+    if not rows:
+        return None
+    schemas = GD.setdefault("odl_schemas", {})
+    key = rows[0]["content_hash"]
+    if key not in schemas:
+        schemas[key] = documents.parse_json(plpy.execute(SD["schema_of"], [schema_version])[0]["s"])
+    return schemas[key]
+
+
+cache = GD.get("odl_document_cache")
+if not isinstance(cache, documents.DocumentCache):
+    # New, or made by a module that has since been replaced.
+    cache = GD["odl_document_cache"] = documents.DocumentCache(0)
+cache.budget_chars = plpy.execute(SD["budget"])[0]["mb"] * 1048576
+outcome = documents.write(
+    cache, doc_id, version, doc_hash, row_xmin,
+    lambda: plpy.execute(SD["text_of"], [doc_id])[0]["t"],
+    patch_text, schema_of, GD.setdefault("odl_validation", {}), max_operations,
+)
+return (
+    outcome.text, outcome.doc_hash, outcome.inverse_text, outcome.changed, outcome.patch_hash,
+    outcome.sqlstate, outcome.message, outcome.detail,
+)
+$$;
+
+revoke all on function odl.patch_cached_document(text, integer, text, text, text, integer) from public;
+comment on function odl.patch_cached_document(text, integer, text, text, text, integer) is
+'Applies a patch (JSON text) to the stored version of a document, held by this backend as pieces of text, and '
+'validates and hashes the result: the new document and inverse as JSON text, the pointers changed, the patch''s '
+'hash; failures come back as data. The version, hash and xmin name the row the caller locked';
+
+create or replace function odl.keep_cached_document(doc_id text, version integer, doc_hash text, row_xmin text)
+returns boolean
+language plpython3u
+volatile
+parallel unsafe
+security definer
+set search_path = pg_catalog, odl, pg_temp
+as $$
+cache = GD.get("odl_document_cache")
+return cache is not None and cache.confirm(doc_id, version, doc_hash, row_xmin)
+$$;
+
+revoke all on function odl.keep_cached_document(text, integer, text, text) from public;
+comment on function odl.keep_cached_document(text, integer, text, text) is
+'Confirms the state odl.patch_cached_document() proposed, once the writer stored it in the row with that xmin; '
+'false when there is none to confirm';
+
+create or replace function odl.document_cache_stats()
+returns jsonb
+language plpython3u
+volatile
+parallel unsafe
+security definer
+set search_path = pg_catalog, odl, pg_temp
+as $$
+import json
+
+cache = GD.get("odl_document_cache")
+stats = cache.stats() if cache is not None and hasattr(cache, "stats") else {"documents": 0, "states": 0, "chars": 0}
+return json.dumps(stats)
+$$;
+
+revoke all on function odl.document_cache_stats() from public;
+comment on function odl.document_cache_stats() is
+'What this backend''s document cache holds: documents, states and characters of document text (odl_owner)';

@@ -28,6 +28,7 @@ declare
     outcome record;
     new_doc jsonb;
     new_version integer;
+    new_xmin text;
 begin
     -- JSON null would reach the engine as "no patch"; refuse it here.
     if jsonb_typeof(patch) is distinct from 'array' then
@@ -43,10 +44,13 @@ begin
             hint = 'Pass the version the patch was written against.';
     end if;
 
+    -- Not the document itself: the engine has it cached, or fetches it.
     if dry_run then
-        select d.* into current_doc from odl.odl_documents as d where d.doc_id = write_patch.doc_id;
+        select d.tenant_id, d.project_id, d.version, d.doc_hash, d.xmin::text as row_xmin into current_doc
+        from odl.odl_documents as d where d.doc_id = write_patch.doc_id;
     else
-        select d.* into current_doc from odl.odl_documents as d where d.doc_id = write_patch.doc_id for update;
+        select d.tenant_id, d.project_id, d.version, d.doc_hash, d.xmin::text as row_xmin into current_doc
+        from odl.odl_documents as d where d.doc_id = write_patch.doc_id for update;
     end if;
     if not found then
         raise exception using
@@ -62,13 +66,16 @@ begin
             hint = 'Read the current version, rebase the patch on it and retry.';
     end if;
 
-    outcome := odl.document_write(current_doc.doc_json::text, patch, max_operations);
+    outcome := odl.patch_cached_document(
+        write_patch.doc_id, current_doc.version, current_doc.doc_hash, current_doc.row_xmin, patch::text,
+        max_operations
+    );
     perform odl.raise_failure(outcome.sqlstate, outcome.message, outcome.detail);
-    new_doc := coalesce(outcome.document_text::jsonb, outcome.document);
+    new_doc := outcome.document_text::jsonb;
     new_version := current_doc.version + 1;
 
     if dry_run then
-        return query select new_version, outcome.doc_hash, outcome.inverse_patch, new_doc;
+        return query select new_version, outcome.doc_hash, outcome.inverse_text::jsonb, new_doc;
         return;
     end if;
 
@@ -79,33 +86,42 @@ begin
         version = new_version,
         valid_from = now(),
         updated_by = context.user_id
-    where d.tenant_id = current_doc.tenant_id and d.doc_id = current_doc.doc_id;
+    where d.tenant_id = current_doc.tenant_id and d.doc_id = write_patch.doc_id
+    returning d.xmin::text into new_xmin;
+    perform odl.keep_cached_document(write_patch.doc_id, new_version, outcome.doc_hash, new_xmin);
 
-    insert into odl.odl_document_versions (tenant_id, doc_id, version, doc_hash, doc_json, created_by)
+    insert into odl.odl_document_versions (
+        tenant_id, doc_id, version, doc_hash, doc_json, created_by, changed_pointers
+    )
     values (
-        current_doc.tenant_id, current_doc.doc_id, new_version, outcome.doc_hash,
+        current_doc.tenant_id, write_patch.doc_id, new_version, outcome.doc_hash,
         case when new_version % snapshot_interval = 0 then new_doc end,
-        context.user_id
+        context.user_id, outcome.changed_pointers
     );
     insert into odl.odl_patches (
         tenant_id, doc_id, to_version, from_version, patch_json, inverse_patch,
         evidence_uris, intent, tool_version, created_by
     )
     values (
-        current_doc.tenant_id, current_doc.doc_id, new_version, current_doc.version, patch,
-        outcome.inverse_patch, to_jsonb(coalesce(evidence_uris, '{}')), intent, tool_version, context.user_id
+        current_doc.tenant_id, write_patch.doc_id, new_version, current_doc.version, patch,
+        outcome.inverse_text::jsonb, to_jsonb(coalesce(evidence_uris, '{}')), intent, tool_version,
+        context.user_id
+    );
+    perform odl.run_projectors(
+        current_doc.tenant_id, write_patch.doc_id, current_doc.project_id, new_version, new_doc,
+        outcome.changed_pointers
     );
     -- The ledger names the patch by its hash; odl_patches keeps the patch.
     perform odl.audit_append(
         'patch.applied',
         jsonb_build_object(
             'from_version', current_doc.version, 'to_version', new_version, 'doc_hash', outcome.doc_hash,
-            'patch_hash', odl.odl_content_hash(patch), 'operations', jsonb_array_length(patch), 'intent', intent
+            'patch_hash', outcome.patch_hash, 'operations', jsonb_array_length(patch), 'intent', intent
         ),
-        current_doc.project_id, current_doc.doc_id
+        current_doc.project_id, write_patch.doc_id
     );
 
-    return query select new_version, outcome.doc_hash, outcome.inverse_patch, null::jsonb;
+    return query select new_version, outcome.doc_hash, outcome.inverse_text::jsonb, null::jsonb;
 end
 $$;
 

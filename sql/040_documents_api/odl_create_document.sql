@@ -32,8 +32,6 @@ begin
         ),
         'create'
     );
-    checked := odl.document_write(doc::text, null, null);
-    perform odl.raise_failure(checked.sqlstate, checked.message, checked.detail);
 
     insert into odl.odl_documents (
         tenant_id, doc_id, project_id, schema_version, doc_json, doc_hash, version, created_by, updated_by
@@ -42,8 +40,11 @@ begin
         context.tenant_id, new_id, odl_create_document.project_id, doc ->> 'schema_version',
         doc, checked.doc_hash, 1, context.user_id, context.user_id
     );
-    insert into odl.odl_document_versions (tenant_id, doc_id, version, doc_hash, doc_json, created_by)
-    values (context.tenant_id, new_id, 1, checked.doc_hash, doc, context.user_id);
+    insert into odl.odl_document_versions (
+        tenant_id, doc_id, version, doc_hash, doc_json, created_by, changed_pointers
+    )
+    values (context.tenant_id, new_id, 1, checked.doc_hash, doc, context.user_id, '{""}');
+    perform odl.run_projectors(context.tenant_id, new_id, odl_create_document.project_id, 1, doc, '{""}');
     perform odl.audit_append(
         'document.created',
         jsonb_build_object('version', 1, 'doc_hash', checked.doc_hash, 'schema_version', doc ->> 'schema_version'),

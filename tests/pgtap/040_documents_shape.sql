@@ -1,6 +1,6 @@
 -- Shape of the document store: columns and types, keys that lead with
--- tenant_id, foreign keys that carry tenant_id, named CHECKs, the GIN index
--- on doc_json, forced RLS and its policies, privileges (odl_app reads
+-- tenant_id, foreign keys that carry tenant_id, named CHECKs, documents
+-- compressed with lz4 and no whole-document index, forced RLS and its policies, privileges (odl_app reads
 -- documents only through the API), the schema registry and the SQLSTATEs of
 -- the document API.
 begin;
@@ -18,7 +18,10 @@ select columns_are(
 );
 select columns_are(
     'odl', 'odl_document_versions',
-    array['tenant_id', 'doc_id', 'version', 'version_id', 'doc_hash', 'doc_json', 'created_at', 'created_by']
+    array[
+        'tenant_id', 'doc_id', 'version', 'version_id', 'doc_hash', 'doc_json', 'created_at', 'created_by',
+        'changed_pointers', 'xid'
+    ]
 );
 select columns_are(
     'odl', 'odl_patches',
@@ -59,6 +62,8 @@ select results_eq(
         ('odl.odl_document_versions', 'doc_json', 'jsonb', false, ''),
         ('odl.odl_document_versions', 'created_at', 'timestamp with time zone', true, ''),
         ('odl.odl_document_versions', 'created_by', 'odl.ulid', true, ''),
+        ('odl.odl_document_versions', 'changed_pointers', 'text[]', false, ''),
+        ('odl.odl_document_versions', 'xid', 'xid8', true, ''),
         ('odl.odl_documents', 'tenant_id', 'odl.ulid', true, ''),
         ('odl.odl_documents', 'doc_id', 'odl.ulid', true, ''),
         ('odl.odl_documents', 'project_id', 'odl.ulid', true, ''),
@@ -114,19 +119,24 @@ select has_index(
     'the documents of a project are found by (tenant_id, project_id)'
 );
 
--- The GIN index that serves containment queries (@>) on whole documents.
+-- No index on whole documents (no API function searches them, and every
+-- write paid for one); documents and snapshots are compressed with lz4.
 
-select has_index('odl', 'odl_documents', 'odl_documents_doc_json_idx', 'doc_json');
-select index_is_type('odl', 'odl_documents', 'odl_documents_doc_json_idx', 'gin');
+select hasnt_index('odl', 'odl_documents', 'odl_documents_doc_json_idx', 'no whole-document GIN index');
 select results_eq(
     $$
-        select o.opcname::text collate "default"
-        from pg_catalog.pg_index as i
-        inner join pg_catalog.pg_opclass as o on o.oid = i.indclass[0]
-        where i.indexrelid = 'odl.odl_documents_doc_json_idx'::regclass
+        select a.attrelid::regclass::text, a.attcompression::text
+        from pg_catalog.pg_attribute as a
+        where a.attname = 'doc_json'
+            and a.attrelid in ('odl.odl_documents'::regclass, 'odl.odl_document_versions'::regclass)
+        order by 1
     $$,
-    array['jsonb_path_ops'],
-    'the doc_json index uses the operator class jsonb_path_ops'
+    $$ values ('odl.odl_document_versions', 'l'), ('odl.odl_documents', 'l') $$,
+    'documents and snapshots are compressed with lz4'
+);
+select has_index(
+    'odl', 'odl_document_versions', 'odl_document_versions_feed_idx', array['tenant_id', 'xid', 'version_id'],
+    'the change feed reads versions in (tenant_id, xid, version_id) order'
 );
 
 -- Foreign keys: every reference between tenant tables pairs tenant_id with

@@ -1,0 +1,240 @@
+"""A document held as pieces of text, so that a write re-serializes only
+what its patch changed.
+
+Every write needs two texts of the whole patched document: its RFC 8785
+canonical form, to hash, and JSON that casts back to the very same jsonb,
+to store. Both are joined from pieces, the two texts of each small subtree,
+kept with the document between writes (documents.DocumentCache). The patch
+engine copies every container it changes (jsonpatch.apply's copy on write),
+so a subtree that is still the same object as before has the same texts,
+and only the containers on the patch's paths are joined again.
+
+Numbers are Decimal, as in json.loads(parse_float=Decimal, parse_int=Decimal),
+and the storage text spells each as it was written: 2.50 stays 2.50.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from decimal import Decimal
+from json.encoder import encode_basestring
+from typing import Any
+
+from odl_db.canonical import canonical_json, utf16_key
+
+__all__ = ["Piece", "build", "from_text", "join", "storage_text"]
+
+# A container whose text is larger than this is kept as the pieces of its
+# members (or elements), so that changing one of them rewrites that one.
+SPLIT_CHARS = 2048
+
+_DECODER = json.JSONDecoder(parse_float=Decimal, parse_int=Decimal)
+_SPACE = re.compile(r"[ \t\n\r]*")
+_BEYOND_BMP = re.compile("[\U00010000-\U0010FFFF]")
+
+
+class Piece:
+    """The texts of one value: a leaf holds both texts, a split container
+    the pieces of its members (dict) or elements (list). `node` is the value
+    itself, kept so that an identity check tells whether it changed."""
+
+    __slots__ = ("node", "canonical", "storage", "children")
+
+    def __init__(self, node: Any, canonical: str | None, storage: str | None, children: Any = None) -> None:
+        self.node = node
+        self.canonical = canonical
+        self.storage = storage
+        self.children = children
+
+
+def build(node: Any, old: Piece | None = None) -> Piece:
+    """The pieces of `node`, taking every piece of `old` whose value is
+    still the same object (copy on write guarantees it is unchanged)."""
+    if old is not None and old.node is node:
+        return old
+    if old is not None and old.children is not None:
+        if isinstance(node, dict) and isinstance(old.children, dict):
+            previous = old.children
+            return Piece(node, None, None, {key: build(value, previous.get(key)) for key, value in node.items()})
+        if isinstance(node, list) and isinstance(old.children, list):
+            by_identity = {id(piece.node): piece for piece in old.children}
+            return Piece(node, None, None, [build(value, by_identity.get(id(value))) for value in node])
+    return _new(node, 0)
+
+
+def _new(node: Any, depth: int) -> Piece:
+    storage = storage_text(node)
+    if len(storage) > SPLIT_CHARS and isinstance(node, (dict, list)) or depth == 0 and isinstance(node, dict):
+        if isinstance(node, dict):
+            return Piece(node, None, None, {key: _new(value, depth + 1) for key, value in node.items()})
+        return Piece(node, None, None, [_new(value, depth + 1) for value in node])
+    return Piece(node, _canonical(node), storage)
+
+
+def from_text(text: str) -> tuple[Any, Piece]:
+    """Parse JSON text (as jsonb writes it) into a value and its pieces. The
+    storage texts are slices of `text`, so nothing is written again."""
+    value, piece, end = _parse(text, _SPACE.match(text, 0).end(), 0)
+    if _SPACE.match(text, end).end() != len(text):
+        raise ValueError("extra data after the JSON value")
+    return value, piece
+
+
+def _parse(text: str, start: int, depth: int) -> tuple[Any, Piece, int]:
+    opening = text[start : start + 1]
+    if opening not in ("{", "[") or depth > 0:
+        value, end = _DECODER.scan_once(text, start)
+        if opening not in ("{", "[") or end - start <= SPLIT_CHARS:
+            storage = text[start:end]
+            return value, Piece(value, _canonical(value), storage), end
+    # A container split into pieces: the root always, any larger one too.
+    position = _SPACE.match(text, start + 1).end()
+    if opening == "{":
+        members: dict = {}
+        pieces: dict = {}
+        if text[position] == "}":
+            return members, Piece(members, None, None, pieces), position + 1
+        while True:
+            key, position = _DECODER.scan_once(text, position)
+            position = _SPACE.match(text, position).end()
+            if text[position] != ":":
+                raise ValueError(f"expected ':' at {position}")
+            position = _SPACE.match(text, position + 1).end()
+            members[key], pieces[key], position = _parse(text, position, depth + 1)
+            position = _SPACE.match(text, position).end()
+            if text[position] == "}":
+                return members, Piece(members, None, None, pieces), position + 1
+            if text[position] != ",":
+                raise ValueError(f"expected ',' or '}}' at {position}")
+            position = _SPACE.match(text, position + 1).end()
+    elements: list = []
+    element_pieces: list = []
+    if text[position] == "]":
+        return elements, Piece(elements, None, None, element_pieces), position + 1
+    while True:
+        value, piece, position = _parse(text, position, depth + 1)
+        elements.append(value)
+        element_pieces.append(piece)
+        position = _SPACE.match(text, position).end()
+        if text[position] == "]":
+            return elements, Piece(elements, None, None, element_pieces), position + 1
+        if text[position] != ",":
+            raise ValueError(f"expected ',' or ']' at {position}")
+        position = _SPACE.match(text, position + 1).end()
+
+
+def join(piece: Piece) -> tuple[str, str]:
+    """The canonical text and the storage text of the whole value."""
+    canonical: list[str] = []
+    storage: list[str] = []
+    _join(piece, canonical, storage)
+    return "".join(canonical), "".join(storage)
+
+
+def _join(piece: Piece, canonical: list[str], storage: list[str]) -> None:
+    children = piece.children
+    if children is None:
+        canonical.append(piece.canonical)
+        storage.append(piece.storage)
+    elif isinstance(children, dict):
+        canonical.append("{")
+        storage.append("{")
+        for i, key in enumerate(sorted(children, key=utf16_key)):
+            name = encode_basestring(key)
+            if i:
+                canonical.append(",")
+                storage.append(",")
+            canonical.append(name + ":")
+            storage.append(name + ":")
+            _join(children[key], canonical, storage)
+        canonical.append("}")
+        storage.append("}")
+    else:
+        canonical.append("[")
+        storage.append("[")
+        for i, child in enumerate(children):
+            if i:
+                canonical.append(",")
+                storage.append(",")
+            _join(child, canonical, storage)
+        canonical.append("]")
+        storage.append("]")
+
+
+def storage_text(value: Any) -> str:
+    """JSON text that casts to exactly this value as jsonb: every number
+    spelled as its Decimal is (2.50 stays 2.50)."""
+    parts: list[str] = []
+    _storage(value, parts)
+    return "".join(parts)
+
+
+def _storage(value: Any, parts: list[str]) -> None:
+    if isinstance(value, str):
+        parts.append(encode_basestring(value))
+    elif value is None:
+        parts.append("null")
+    elif value is True:
+        parts.append("true")
+    elif value is False:
+        parts.append("false")
+    elif isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"{value} is not a JSON number")
+        parts.append(str(value))
+    elif isinstance(value, (int, float)):
+        parts.append(json.dumps(value, allow_nan=False))
+    elif isinstance(value, dict):
+        parts.append("{")
+        first = True
+        for key, item in value.items():
+            if not first:
+                parts.append(",")
+            first = False
+            parts.append(encode_basestring(key))
+            parts.append(":")
+            _storage(item, parts)
+        parts.append("}")
+    elif isinstance(value, list):
+        parts.append("[")
+        for i, item in enumerate(value):
+            if i:
+                parts.append(",")
+            _storage(item, parts)
+        parts.append("]")
+    else:
+        raise TypeError(f"not a JSON value: {type(value).__name__}")
+
+
+class _Unfit(Exception):
+    """A number the C encoder cannot write as RFC 8785 requires."""
+
+
+def _ecma_number(item: Any) -> int | float:
+    # json.dumps writes an int, and a float whose repr() has neither an
+    # exponent nor a trailing ".0", exactly as ECMAScript would.
+    if not isinstance(item, Decimal):
+        raise _Unfit
+    if item == item.to_integral_value() and abs(item) < 2**53:
+        return int(item)
+    double = float(item)
+    if double.is_integer() or "e" in repr(double):
+        raise _Unfit
+    return double
+
+
+def _canonical(value: Any) -> str:
+    """RFC 8785 text of a small value: the C encoder where it can, else the
+    exact writer (for one piece only, not the whole document)."""
+    if isinstance(value, str):
+        return encode_basestring(value)
+    try:
+        text = json.dumps(
+            value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False, default=_ecma_number
+        )
+    except (_Unfit, ValueError, TypeError):
+        return canonical_json(value)
+    # sort_keys orders by code point, RFC 8785 by UTF-16 unit: they differ
+    # only for characters beyond the BMP.
+    return canonical_json(value) if _BEYOND_BMP.search(text) else text
