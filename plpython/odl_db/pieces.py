@@ -36,8 +36,9 @@ _BEYOND_BMP = re.compile("[\U00010000-\U0010FFFF]")
 
 class Piece:
     """The texts of one value: a leaf holds both texts, a split container
-    the pieces of its members (dict) or elements (list). `node` is the value
-    itself, kept so that an identity check tells whether it changed."""
+    the pieces of its members (dict) or elements (list), and its texts once
+    joined. `node` is the value itself, kept so that an identity check tells
+    whether it changed."""
 
     __slots__ = ("node", "canonical", "storage", "children")
 
@@ -48,19 +49,31 @@ class Piece:
         self.children = children
 
 
-def build(node: Any, old: Piece | None = None) -> Piece:
+def build(node: Any, old: Piece | None = None, depth: int = 0) -> Piece:
     """The pieces of `node`, taking every piece of `old` whose value is
     still the same object (copy on write guarantees it is unchanged)."""
     if old is not None and old.node is node:
         return old
     if old is not None and old.children is not None:
+        below = depth + 1
         if isinstance(node, dict) and isinstance(old.children, dict):
             previous = old.children
-            return Piece(node, None, None, {key: build(value, previous.get(key)) for key, value in node.items()})
+            return Piece(
+                node, None, None, {key: build(value, previous.get(key), below) for key, value in node.items()}
+            )
         if isinstance(node, list) and isinstance(old.children, list):
-            by_identity = {id(piece.node): piece for piece in old.children}
-            return Piece(node, None, None, [build(value, by_identity.get(id(value))) for value in node])
-    return _new(node, 0)
+            return Piece(node, None, None, [build(value, piece, below) for value, piece in _matched(node, old.children)])
+    return _new(node, depth)
+
+
+def _matched(values: list, pieces: list[Piece]) -> list[tuple[Any, Piece | None]]:
+    """Each element with the old piece it should start from: the one at the
+    same position when the array kept its length (replaced elements), else
+    the one of the same object (an insertion or removal shifted them)."""
+    if len(values) == len(pieces):
+        return list(zip(values, pieces))
+    by_identity = {id(piece.node): piece for piece in pieces}
+    return [(value, by_identity.get(id(value))) for value in values]
 
 
 def _new(node: Any, depth: int) -> Piece:
@@ -125,49 +138,41 @@ def _parse(text: str, start: int, depth: int) -> tuple[Any, Piece, int]:
 
 
 def join(piece: Piece) -> tuple[str, str]:
-    """The canonical text and the storage text of the whole value."""
-    canonical: list[str] = []
-    storage: list[str] = []
-    _join(piece, canonical, storage)
-    return "".join(canonical), "".join(storage)
-
-
-def _join(piece: Piece, canonical: list[str], storage: list[str]) -> None:
+    """The canonical text and the storage text of the whole value. A split
+    container below the top keeps its joined texts, so an unchanged one is
+    not joined again; the top's are returned, not kept."""
     children = piece.children
     if children is None:
-        canonical.append(piece.canonical)
-        storage.append(piece.storage)
-    elif isinstance(children, dict):
-        canonical.append("{")
-        storage.append("{")
-        for i, key in enumerate(sorted(children, key=utf16_key)):
-            name = encode_basestring(key)
-            if i:
-                canonical.append(",")
-                storage.append(",")
-            canonical.append(name + ":")
-            storage.append(name + ":")
-            _join(children[key], canonical, storage)
-        canonical.append("}")
-        storage.append("}")
+        return piece.canonical, piece.storage
+    if isinstance(children, dict):
+        names = sorted(children, key=utf16_key)
+        texts = [(encode_basestring(name) + ":", _texts(children[name])) for name in names]
+        canonical = "{" + ",".join([name + text[0] for name, text in texts]) + "}"
+        storage = "{" + ",".join([name + text[1] for name, text in texts]) + "}"
     else:
-        canonical.append("[")
-        storage.append("[")
-        for i, child in enumerate(children):
-            if i:
-                canonical.append(",")
-                storage.append(",")
-            _join(child, canonical, storage)
-        canonical.append("]")
-        storage.append("]")
+        texts = [_texts(child) for child in children]
+        canonical = "[" + ",".join([text[0] for text in texts]) + "]"
+        storage = "[" + ",".join([text[1] for text in texts]) + "]"
+    return canonical, storage
+
+
+def _texts(piece: Piece) -> tuple[str, str]:
+    if piece.canonical is None:
+        piece.canonical, piece.storage = join(piece)
+    return piece.canonical, piece.storage
 
 
 def storage_text(value: Any) -> str:
     """JSON text that casts to exactly this value as jsonb: every number
-    spelled as its Decimal is (2.50 stays 2.50)."""
-    parts: list[str] = []
-    _storage(value, parts)
-    return "".join(parts)
+    spelled as its Decimal is (2.50 stays 2.50). The C encoder writes it
+    unless some number has no float spelling the same; then the exact
+    writer does."""
+    try:
+        return _STORAGE.encode(value)
+    except (_Unfit, ValueError, TypeError):
+        parts: list[str] = []
+        _storage(value, parts)
+        return "".join(parts)
 
 
 def _storage(value: Any, parts: list[str]) -> None:
@@ -224,15 +229,32 @@ def _ecma_number(item: Any) -> int | float:
     return double
 
 
+def _jsonb_number(item: Any) -> int | float:
+    # A number json.dumps writes with the very digits the Decimal has.
+    if not isinstance(item, Decimal):
+        raise _Unfit
+    text = str(item)
+    if text.lstrip("-").isdigit():
+        return int(text)
+    double = float(item)
+    if repr(double) != text:
+        raise _Unfit
+    return double
+
+
+_CANONICAL = json.JSONEncoder(
+    ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False, default=_ecma_number
+)
+_STORAGE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_jsonb_number)
+
+
 def _canonical(value: Any) -> str:
     """RFC 8785 text of a small value: the C encoder where it can, else the
     exact writer (for one piece only, not the whole document)."""
     if isinstance(value, str):
         return encode_basestring(value)
     try:
-        text = json.dumps(
-            value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False, default=_ecma_number
-        )
+        text = _CANONICAL.encode(value)
     except (_Unfit, ValueError, TypeError):
         return canonical_json(value)
     # sort_keys orders by code point, RFC 8785 by UTF-16 unit: they differ
