@@ -98,6 +98,7 @@ class _Check:
         self.nodes: dict[str, str] = {}  # node id -> its pointer
         self.components: dict[str, Any] = {}  # component name or id -> the component
         self.instances: dict[str, int] = {}  # instance id -> index of its first occurrence
+        self.instance_set: set | None = None  # the instance ids, when proved unique without the dict
 
     def error(self, pointer: str, message: str) -> None:
         self.found.append((pointer, ERROR, message))
@@ -242,6 +243,17 @@ class _Check:
         instances = self.doc.get("instances")
         if not isinstance(instances, list):
             return
+        if not self.warnings:
+            # The writer's path: set operations in C prove the common case,
+            # unique ids; anything else takes the loop below.
+            try:
+                ids = [instance["id"] for instance in instances]
+                unique = set(ids)
+            except (TypeError, KeyError):
+                unique = None
+            if unique is not None and len(unique) == len(ids):
+                self.instance_set = unique
+                return
         seen = self.instances
         for i, instance in enumerate(instances):
             ident = instance.get("id") if isinstance(instance, dict) else None
@@ -272,6 +284,19 @@ class _Check:
         if not isinstance(connections, list):
             return
         external = instances_external(self.doc)
+        if not self.warnings:
+            if external:
+                return
+            if self.instance_set is not None:
+                try:
+                    ends = {connection["from"]["instance_id"] for connection in connections}
+                    ends.update([connection["to"]["instance_id"] for connection in connections])
+                except (TypeError, KeyError):
+                    ends = None
+                if ends is not None and ends <= self.instance_set:
+                    return
+                # Some end is unknown: find it with the index below.
+                self.instances = {instance["id"]: i for i, instance in enumerate(self.doc["instances"])}
         instances, warnings = self.instances, self.warnings
         ports: dict[int, frozenset | None] = {}
         ids: dict[str, int] = {}
