@@ -10,8 +10,8 @@ against a baseline measured in the same run, interleaved with it:
    `jsonb_set` UPDATE of a plain table holding the same document
    (`bench.plain_docs`, default settings: default TOAST compression, no
    index but the primary key); for information also against the same
-   table with an lz4 column, and the first patch of a document in a fresh
-   backend (the cache miss). After the rounds the stored document must
+   table with an lz4 column, the first patch of a document in a fresh
+   backend (the cache miss) and patches from two backends taking turns. After the rounds the stored document must
    equal, as jsonb text, the document the client computes with the
    jsonpatch library, and doc_hash must be its RFC 8785 hash (the rfc8785
    package, not odl_db.canonical).
@@ -355,6 +355,7 @@ class Bench:
         self.su.commit()
         self.meter = ctx.connect(user="postgres", autocommit=True)
         self.app = ctx.connect(user="odl_app")
+        self.app2 = ctx.connect(user="odl_app")
         self.context, self.project = self.tenant("bench")
         schema = json.loads((TOP / "schemas" / "odl-sd-4.1.schema.json").read_text())
         self.app_validator = jsonschema.Draft202012Validator(schema)
@@ -363,7 +364,7 @@ class Bench:
         self.serial = 0
 
     def close(self) -> None:
-        for conn in (self.app, self.su, self.meter):
+        for conn in (self.app, self.app2, self.su, self.meter):
             conn.close()
 
     def tenant(self, name: str) -> tuple[tuple[str, str], str]:
@@ -477,9 +478,7 @@ class Bench:
                     times[name].append(result)
                     wal[name].append(written)
         misses = self.misses(doc, floor, label)
-        # This backend last wrote the document before the fresh ones did:
-        # whatever it keeps of the document is stale now.
-        stale = doc.patch()[0]
+        pooled = self.pooled(doc, floor, label)
         with Stopwatch() as sw:
             self.check_exact(doc)
         stored = self.su.execute(
@@ -491,7 +490,7 @@ class Bench:
             {"doc": doc.doc_id, "floor": floor.row_id, "lz4": lz4.row_id},
         ).fetchone()
         self.su.commit()
-        return {"times": times, "wal": wal, "misses": misses, "stale": stale, "stored": stored,
+        return {"times": times, "wal": wal, "misses": misses, "pooled": pooled, "stored": stored,
                 "check_seconds": sw.seconds, "patches": len(doc.sent)}
 
     def misses(self, doc: Document, floor: Floor, label: str) -> dict:
@@ -503,6 +502,7 @@ class Bench:
         after the last."""
         if self.warm is None:  # made after the storage measurement, which needs empty tables
             self.warm = self.create("fixture", "10 KB")
+            self.warm.patch(self.app2)  # Python starts in the second backend of pooled()
         out: dict[str, list] = {"miss": [], "floor": [], "first_write": [], "after": [],
                                 "memory_before": [], "memory_after": []}
         for _ in range(MISS_ROUNDS[label]):
@@ -515,6 +515,19 @@ class Bench:
                     out[side].append(doc.patch(conn)[0] if side == "miss" else floor.update())
                 out["after"] += [doc.patch(conn)[0] for _ in range(AFTER_MISS)]
                 out["memory_after"].append(memory(conn.info.backend_pid))
+        return out
+
+    def pooled(self, doc: Document, floor: Floor, label: str) -> dict:
+        """Patches from two backends taking turns, as from a connection pool
+        (each finds that the other wrote the document since it last did),
+        each paired in shuffled order with a floor update. The first comes
+        after the fresh backends of misses() wrote the document."""
+        out: dict[str, list] = {"pooled": [], "floor": []}
+        for k in range(MISS_ROUNDS[label]):
+            order = ["pooled", "floor"]
+            self.rng.shuffle(order)
+            for side in order:
+                out[side].append(doc.patch((self.app, self.app2)[k % 2])[0] if side == "pooled" else floor.update())
         return out
 
     # --- item 3: the history of a 1 MB document ------------------------------
@@ -718,7 +731,7 @@ def run(ctx: Context) -> Section:
         bench = Bench(ctx)
     phases: dict[str, float] = {"setup and generation": sw.seconds}
     try:
-        with one_cpu(bench.app, bench.su, bench.meter) as pinning:
+        with one_cpu(bench.app, bench.app2, bench.su, bench.meter) as pinning:
             with Stopwatch() as sw:
                 history = bench.size_history()
             phases[f"{SIZE_HISTORY:,} patches to a 1 MB document and vacuum"] = sw.seconds
@@ -784,6 +797,13 @@ def _rows(ctx, latency, long, history, reads, throughput) -> list[Row]:
                 f"{unit}/patch", [x * scale for x in misses["floor"]], [x * scale for x in misses["miss"]],
                 None, ctx.seed,
             ))
+            pooled = latency[gen, label]["pooled"]
+            rows.append(compare(
+                "1. the same, from two backends taking turns (a connection pool: each finds the other wrote "
+                "since) vs the floor",
+                f"{unit}/patch", [x * scale for x in pooled["floor"]], [x * scale for x in pooled["pooled"]],
+                None, ctx.seed,
+            ))
     for label in APP_SIZES:
         unit, scale = _unit(label)
         t = latency["fixture", label]["times"]
@@ -841,7 +861,8 @@ def _compared() -> str:
         "jsonb`: default TOAST compression, no index but the primary key). Goal: at most 2× the floor at 1 MB "
         "and 10 MB, at most 3× at 10 KB, on two generators: the project's fixture and a float-heavy one. For "
         "information: the same against a plain table whose column uses lz4 (what lz4 alone buys), and the "
-        "first patch of a document in a fresh backend (a cache miss) against the floor. After the rounds "
+        "first patch of a document in a fresh backend (a cache miss) and patches from two backends taking "
+        "turns (a connection pool), each against the floor. After the rounds "
         "the stored document must equal exactly (jsonb text) what the client computes, and its `doc_hash` "
         "must be the RFC 8785 hash.\n"
         "2. **Against the application without odl-db**: fetch the document with psycopg, apply the same "
@@ -898,9 +919,10 @@ def _method(bench: Bench, pinning: str) -> str:
         + " fresh backends per document, each pinned with the client: one patch of a 10 KB document of its "
         "own (Python starts, the modules load, the validators compile: the *first write* of the notes), "
         "then the document's next patch, which is this backend's first (the **miss**), paired in shuffled "
-        f"order with a floor update, then {AFTER_MISS} more patches. Then the steady-state connection "
-        "patches the document once more, after the fresh backends wrote it (*stale* in the notes: whatever "
-        "it kept of the document is out of date).\n"
+        f"order with a floor update, then {AFTER_MISS} more patches. Then as many patches from two "
+        "long-lived backends taking turns (the steady-state one and a second one), as a connection pool "
+        "would send them: each backend finds that another wrote the document since it last did, each patch "
+        "paired in shuffled order with a floor update.\n"
         "- Item 1, exactness: afterwards the client applies every patch it sent, with the `jsonpatch` library, "
         "to the document as generated (numbers read as `Decimal`, so `2.50` stays `2.50`), and the server "
         "compares `doc_json::text` of the stored row with that JSON cast to `jsonb` and back to text "
@@ -973,7 +995,7 @@ def _notes(latency, history, throughput) -> str:
         "stored sizes by `pg_column_size`, after the rounds):",
         "",
         "| document | odl-db, ms | its `odl_set_context()`, ms | floor, ms | lz4 floor, ms | miss, ms | first write of a fresh backend (10 KB, "
-        "Python start), ms | stale (after other backends wrote), ms | WAL per write, kB: odl-db / floor / "
+        "Python start), ms | two backends taking turns, ms | WAL per write, kB: odl-db / floor / "
         "lz4 | stored, kB: odl-db (method) / floor (method) / lz4 | exactness check, s |",
         "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
@@ -984,14 +1006,15 @@ def _notes(latency, history, throughput) -> str:
             f"| {gen}, {label} | {_ms(med(x[0] for x in t['odl-db']))} | {_ms(med(x[1] - x[0] for x in t['odl-db']))} "
             f"| {_ms(med(t['floor']))} "
             f"| {_ms(med(t['lz4']))} | {_ms(med(m['miss']))} | {_ms(med(m['first_write']))} "
-            f"| {_ms(result['stale'])} | {_kb(med(w['odl-db']))} / {_kb(med(w['floor']))} / {_kb(med(w['lz4']))} "
+            f"| {_ms(med(result['pooled']['pooled']))} | {_kb(med(w['odl-db']))} / {_kb(med(w['floor']))} / {_kb(med(w['lz4']))} "
             f"| {_kb(size)} ({method or 'plain'}) / {_kb(floor_size)} ({floor_method or 'plain'}) / {_kb(lz4_size)} "
             f"| {result['check_seconds']:.1f} |"
         )
     lines += [
         "",
         "Every document above was checked after its rounds: stored text equal to the expected document, "
-        "version counting every patch (steady, miss, after-miss and stale), `doc_hash` the RFC 8785 hash.",
+        "version counting every patch (steady state, fresh backends, backends taking turns), `doc_hash` the "
+        "RFC 8785 hash.",
         "",
         "**Memory of a backend** (item 5; kB from `/proc/<pid>/status`, medians over the fresh backends; "
         "*before*: after the backend's first write, of a 10 KB document, so Python and the validators are "
