@@ -166,7 +166,8 @@ ACCEPTED = {
     **{
         f"meta time {value}": variant(set_in("meta", "timestamps", "updated_at", value))
         for value in ("2025-01-05", "2025-01-05T09:00", "2025-01-05T09:00:00", "2025-01-05T09:00:00.123456",
-                      "2025-01-05T09:00:00Z", "2025-01-05T09:00:00,5+01:00", "2025-01-05T09:00+05:30")
+                      "2025-01-05T09:00:00Z", "2025-01-05T09:00:00,5+01:00", "2025-01-05T09:00+05:30",
+                      "2025-01-05 09:00:00z")
     },
     "last_sync with an offset and fractions": variant(set_in("instances", 0, "digital_twin", "last_sync",
                                                              "2025-01-05T09:00:00.25+02:00")),
