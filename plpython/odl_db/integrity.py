@@ -99,6 +99,7 @@ class _Check:
         self.components: dict[str, Any] = {}  # component name or id -> the component
         self.instances: dict[str, int] = {}  # instance id -> index of its first occurrence
         self.instance_set: set | None = None  # the instance ids, when proved unique without the dict
+        self.type_ports: dict[str, frozenset] = {}  # component name or id -> its port ids
 
     def error(self, pointer: str, message: str) -> None:
         self.found.append((pointer, ERROR, message))
@@ -341,12 +342,19 @@ class _Check:
         neither is known, so nothing can be said."""
         ref = instance.get("type_ref")
         component = self.components.get(ref) if isinstance(ref, str) else None
-        lists = [instance.get("ports")]
-        if isinstance(component, dict):
-            lists.append(component.get("ports", []))
-        elif not isinstance(lists[0], list):
-            return None
-        return frozenset(
-            port["id"] for ports in lists if isinstance(ports, list)
-            for port in ports if isinstance(port, dict) and isinstance(port.get("id"), str)
-        )
+        own = instance.get("ports")
+        if not isinstance(own, list):
+            # The spec's case: the component's ports, found once per component.
+            if not isinstance(component, dict):
+                return None
+            if ref not in self.type_ports:
+                self.type_ports[ref] = _port_ids(component.get("ports"), None)
+            return self.type_ports[ref]
+        return _port_ids(own, component.get("ports") if isinstance(component, dict) else None)
+
+
+def _port_ids(*lists: Any) -> frozenset:
+    return frozenset(
+        port["id"] for ports in lists if isinstance(ports, list)
+        for port in ports if isinstance(port, dict) and isinstance(port.get("id"), str)
+    )
