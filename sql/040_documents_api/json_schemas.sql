@@ -1,7 +1,13 @@
 -- JSON Schema (draft 2020-12) validation: the schema registry's writer, and
 -- pg_jsonschema's SQL API with its names and signatures. pg_jsonschema is
 -- installed in public by default, so these live there too and SQL written
--- for it runs unchanged.
+-- for it runs unchanged. Both run jsonschema-rs (odl_db.validation), the
+-- Rust engine pg_jsonschema is built on.
+--
+-- Schemas and instances reach Python as JSON text, never through the jsonb
+-- transform: that recurses in C without a stack check, and a deeply nested
+-- value would crash the server. The text parser refuses nesting past 1024
+-- levels with 54001.
 
 create or replace function odl.json_schema_problems(schema jsonb)
 returns text[]
@@ -10,13 +16,16 @@ immutable
 parallel restricted
 security definer
 set search_path = pg_catalog, odl, pg_temp
-transform for type jsonb
 as $$
 if "validation" not in SD:
     plpy.execute("select odl.python_boot()")
     from odl_db import validation
     SD["validation"] = validation
-return SD["validation"].check_schema(schema)
+validation = SD["validation"]
+try:
+    return validation.check_schema(validation.parse_json(schema))
+except validation.TooDeepError as error:
+    plpy.error("schema nests too deeply", detail=str(error), sqlstate="54001")
 $$;
 
 revoke all on function odl.json_schema_problems(jsonb) from public;
@@ -97,28 +106,26 @@ parallel restricted
 security definer
 set search_path = pg_catalog, odl, pg_temp
 as $$
-import json
-from decimal import Decimal
-
 if "validation" not in SD:
     plpy.execute("select odl.python_boot()")
     from odl_db import validation
     SD["validation"] = validation
 validation = SD["validation"]
 try:
-    found = validation.schema_errors(
-        json.loads(instance, parse_float=Decimal),
-        json.loads(schema, parse_float=Decimal),
-        GD.setdefault("odl_validation", {}),
-    )
+    found = validation.instance_errors(schema, instance, GD.setdefault("odl_validation", {}))
 except validation.InvalidSchemaError as error:
     return None, str(error)
+except validation.TooDeepError as error:
+    plpy.error("value nests too deeply to validate", detail=str(error), sqlstate="54001")
+except ValueError as error:
+    plpy.error("cannot validate the instance", detail=str(error), sqlstate="22023")
 return [f"{pointer or '(root)'}: {message}" for pointer, message in found], None
 $$;
 
 revoke all on function odl.json_schema_errors(json, json) from public;
 comment on function odl.json_schema_errors(json, json) is
-'Validation errors of an instance, or why the schema itself is unusable; for the pg_jsonschema API';
+'Validation errors of an instance (format an annotation unless the schema opts in), or why the schema itself is '
+'unusable; for the pg_jsonschema API';
 
 create or replace function public.jsonschema_validation_errors(schema json, instance json)
 returns text[]
@@ -146,7 +153,8 @@ alter function public.jsonschema_validation_errors(json, json) owner to odl_owne
 revoke all on function public.jsonschema_validation_errors(json, json) from public;
 grant execute on function public.jsonschema_validation_errors(json, json) to public;
 comment on function public.jsonschema_validation_errors(json, json) is
-'pg_jsonschema API: every way the instance breaks the draft 2020-12 schema, as "pointer: message"';
+'pg_jsonschema API: every way the instance breaks the draft 2020-12 schema, as "pointer: message"; format is an '
+'annotation unless the schema opts into assertion; remote references are refused (22023), never fetched';
 
 create or replace function public.json_matches_schema(schema json, instance json)
 returns boolean
@@ -191,14 +199,15 @@ parallel restricted
 security definer
 set search_path = pg_catalog, odl, pg_temp
 as $$
-import json
-from decimal import Decimal
-
 if "validation" not in SD:
     plpy.execute("select odl.python_boot()")
     from odl_db import validation
     SD["validation"] = validation
-return not SD["validation"].check_schema(json.loads(schema, parse_float=Decimal))
+validation = SD["validation"]
+try:
+    return not validation.check_schema(validation.parse_json(schema))
+except validation.TooDeepError as error:
+    plpy.error("schema nests too deeply", detail=str(error), sqlstate="54001")
 $$;
 
 alter function public.jsonschema_is_valid(json) owner to odl_owner;

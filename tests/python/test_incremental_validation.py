@@ -1,6 +1,8 @@
-"""Validation after a patch looks only where the patch wrote, and always
-answers what full validation answers. Without a database; the module runs
-alike on Debian's jsonschema 4.10 (inside PostgreSQL) and the venv's 4.26.
+"""Validation after a patch (schema_errors_after_patch) always answers what
+full validation answers, and which pointers a patch touched. Without a
+database. jsonschema-rs validates a whole 10 MB document in about 50 ms, so
+the writer's patch check validates the document whole; these properties
+guard that answer should it become incremental again.
 
 The premise, as in odl_apply_patch(): the document before the patch was
 valid against the same schema."""
@@ -17,7 +19,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from odl_db import documents, jsonpatch, validation
+from odl_db import documents, jsonpatch
 from odl_db.validation import schema_errors, schema_errors_after_patch
 
 TOP = Path(__file__).resolve().parents[2]
@@ -206,16 +208,6 @@ def test_a_patch_that_only_tests_finds_nothing():
     doc = odl_doc(30_000, 7)
     incremental, full = both(doc, [{"op": "test", "path": "/meta/domain", "value": doc["meta"]["domain"]}])
     assert incremental == full == []
-
-
-def test_values_the_patch_left_alone_are_not_looked_at_again():
-    # The premise at work: this document is invalid before the patch, which
-    # odl_apply_patch() never sees, and only full validation notices.
-    doc = odl_doc(30_000, 7)
-    doc["meta"]["domain"] = "SOLAR"
-    new, touched = patched(doc, [{"op": "replace", "path": "/instances/0/lifecycle_status", "value": "planned"}])
-    assert schema_errors_after_patch(new, SCHEMA, touched, CACHE) == []
-    assert [pointer for pointer, _ in schema_errors(new, SCHEMA, CACHE)] == ["/meta/domain"]
 
 
 # --- generated patches ------------------------------------------------------------------
@@ -491,26 +483,6 @@ def test_errors_after_a_patch_are_those_of_full_validation_for_every_kind_of_key
     assert incremental == full
 
 
-@pytest.mark.parametrize(("name", "patch", "pointers"), [
-    # A walk that split this schema would read "#/$defs/leaf" as the root's.
-    ("embedded resources", [{"op": "replace", "path": "/t/kids/0/v", "value": Decimal(3)}], []),
-    ("embedded resources", [{"op": "replace", "path": "/t/v", "value": "x"}], ["/t/v"]),
-    ("dynamic references", [{"op": "remove", "path": "/kids/0/kids/0/v"}], ["/kids/0/kids/0"]),
-    # unevaluatedItems looks at every element.
-    ("arrays and recursion", [{"op": "add", "path": "/loose/1", "value": "t"}], ["/loose/1"]),
-    # A closed object sees the members named behind its $ref.
-    ("closed objects behind references", [{"op": "add", "path": "/list/0/x", "value": 1}], ["/list/0/x"]),
-    ("closed objects behind references", [{"op": "add", "path": "/list/1/tag", "value": 1}], ["/list/1/tag"]),
-])
-def test_schemas_that_cannot_be_split_are_validated_whole_where_needed(name, patch, pointers):
-    schema, doc = TRICKY[name]
-    incremental, full = both(as_jsonb(doc), patch, schema)
-    assert incremental == full
-    # Unique: jsonschema 4.10 also calls an invalid member named behind a
-    # $ref unevaluated, as validation.py does not (yet) smooth over.
-    assert sorted({pointer for pointer, _ in full}) == pointers
-
-
 @settings(PROPERTIES, max_examples=300)
 @given(VALUES.filter(lambda v: isinstance(v, (dict, list))), st.data())
 def test_every_value_outside_the_touched_pointers_is_the_one_that_was_there(doc, data):
@@ -559,31 +531,6 @@ def shape(path):
     return tuple("#" if isinstance(t, int) else t for t in path)
 
 
-# --- the cache --------------------------------------------------------------------------------
-
-
-def test_plans_are_kept_beside_their_validator_and_go_with_it():
-    cache = {}
-    doc = odl_doc(10_000, 1)
-    schema_errors_after_patch(doc, SCHEMA, ["/meta/domain"], cache)
-    key = validation.content_hash(SCHEMA)
-    assert set(cache) == {key, ("plans", key)}
-    for n in range(validation.CACHE_LIMIT):
-        validation.validator_for({"maxLength": n}, cache)
-    assert key not in cache and ("plans", key) not in cache
-
-
-def test_plans_of_a_recompiled_schema_are_made_afresh():
-    cache = {}
-    doc = odl_doc(10_000, 1)
-    schema_errors_after_patch(doc, SCHEMA, ["/meta/domain"], cache)
-    key = validation.content_hash(SCHEMA)
-    del cache[key]  # the validator is compiled again: new subschemas, new ids
-    doc["meta"]["domain"] = "SOLAR"
-    assert schema_errors_after_patch(doc, SCHEMA, ["/meta/domain"], cache) == schema_errors(doc, SCHEMA)
-    assert cache[("plans", key)].validator is cache[key]
-
-
 # --- speed ---------------------------------------------------------------------------------------
 
 
@@ -614,4 +561,4 @@ def test_a_ten_operation_patch_on_a_megabyte_document_is_checked_in_milliseconds
         touched = documents.touched_pointers(doc, patch)
         schema_errors_after_patch(new, SCHEMA, touched, CACHE)
         timings.append(time.perf_counter() - start)
-    assert min(timings) < 0.05, timings  # full validation takes about 200 ms here
+    assert min(timings) < 0.05, timings  # about 4 ms here
