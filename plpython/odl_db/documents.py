@@ -13,7 +13,7 @@ import json
 import re
 from collections import OrderedDict
 from decimal import Decimal
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, Protocol
 
 from odl_db import canonical, jsonpatch, pieces, validation
 
@@ -380,6 +380,8 @@ class DocumentCache:
         self.budget_chars = budget_chars
         self.confirmed: OrderedDict[str, list[tuple[str, State]]] = OrderedDict()
         self.pending: dict[str, State] = {}
+        # How each write found its document: cached, caught up, read whole.
+        self.counts = {"hits": 0, "caught_up": 0, "read": 0}
 
     def lookup(self, doc_id: str, version: int, doc_hash: str, xmin: str) -> State | None:
         for row_xmin, state in self.confirmed.get(doc_id, ()):
@@ -387,6 +389,12 @@ class DocumentCache:
                 self.confirmed.move_to_end(doc_id)
                 return state
         return None
+
+    def earlier(self, doc_id: str, version: int) -> tuple[str, State] | None:
+        """The newest state this backend holds of a version before `version`,
+        with its row xmin, to catch up from."""
+        older = [(row_xmin, state) for row_xmin, state in self.confirmed.get(doc_id, ()) if state.version < version]
+        return max(older, key=lambda held: held[1].version, default=None)
 
     def propose(self, doc_id: str, state: State) -> None:
         self.pending[doc_id] = state
@@ -413,16 +421,28 @@ class DocumentCache:
             "states": sum(len(states) for states in self.confirmed.values()),
             "chars": self.chars(),
             "budget_chars": self.budget_chars,
+            **self.counts,
         }
+
+
+class Store(Protocol):
+    """Where write() reads what its cache lacks (odl.odl_documents, odl.odl_patches)."""
+
+    def text(self, doc_id: str) -> str:
+        """The current document as JSON text."""
+
+    def history(self, doc_id: str, version: int, upto: int) -> tuple[str, str, list[str]] | None:
+        """The xmin and hash of the row of `version` in odl.odl_document_versions,
+        and the patches (JSON text) from it to `upto`, in order; None if there is no such version."""
 
 
 def write(
     cache: DocumentCache,
+    store: Store,
     doc_id: str,
     version: int,
     doc_hash: str,
     xmin: str,
-    fetch_text: Callable[[], str],
     patch_text: str,
     schema_of: SchemaLookup,
     validation_cache: dict,
@@ -431,8 +451,10 @@ def write(
     """Apply a patch (JSON text) to the stored version of a document, check
     and hash the result; the new state is proposed to `cache`.
 
-    `fetch_text` returns the stored document as JSON text; it is called only
-    when the cache holds no state of this row. Python's cyclic garbage
+    When the cache holds no state of this row (another backend wrote since,
+    as in a pool of connections), it catches up from an earlier state of its
+    own by replaying the patches written since, and only when it holds none
+    or they are many reads the whole document from `store`. Python's cyclic garbage
     collector is paused meanwhile: JSON values hold no cycles, and it would
     otherwise walk the whole document again and again while it is built.
     """
@@ -440,7 +462,7 @@ def write(
     gc.disable()
     try:
         return _write(
-            cache, doc_id, version, doc_hash, xmin, fetch_text, patch_text, schema_of, validation_cache, max_operations
+            cache, store, doc_id, version, doc_hash, xmin, patch_text, schema_of, validation_cache, max_operations
         )
     except RecursionError:
         return Written(
@@ -452,12 +474,19 @@ def write(
             gc.enable()
 
 
-def _write(cache, doc_id, version, doc_hash, xmin, fetch_text, patch_text, schema_of, validation_cache, max_operations):
+def _write(cache, store, doc_id, version, doc_hash, xmin, patch_text, schema_of, validation_cache, max_operations):
     state = cache.lookup(doc_id, version, doc_hash, xmin)
-    if state is None:
-        text = fetch_text()
-        tree, piece = pieces.from_text(text)
-        state = State(version, doc_hash, tree, piece, len(text))
+    if state is not None:
+        cache.counts["hits"] += 1
+    else:
+        state = _caught_up(cache, store, doc_id, version, doc_hash)
+        if state is not None:
+            cache.counts["caught_up"] += 1
+        else:
+            cache.counts["read"] += 1
+            text = store.text(doc_id)
+            tree, piece = pieces.from_text(text)
+            state = State(version, doc_hash, tree, piece, len(text))
         cache.keep(doc_id, xmin, state)
 
     patch = parse_json(patch_text)
@@ -489,6 +518,37 @@ def _write(cache, doc_id, version, doc_hash, xmin, fetch_text, patch_text, schem
         changed=changed_pointers(patch),
         patch_hash=canonical.hash_text(canonical.decimal_canonical_json(patch)),
     )
+
+
+CATCH_UP_VERSIONS = 50  # beyond this many versions behind, read the document
+
+
+def _caught_up(cache: DocumentCache, store: Store, doc_id: str, version: int, doc_hash: str) -> State | None:
+    """The state of `version` from an earlier one this backend holds, with
+    the patches written since applied to it; None when there is none, the
+    earlier state is not the committed one, or the result is not the
+    stored version."""
+    held = cache.earlier(doc_id, version)
+    if held is None or version - held[1].version > CATCH_UP_VERSIONS:
+        return None
+    row_xmin, state = held
+    history = store.history(doc_id, state.version, version)
+    # The versions row shares the document row's xmin: both are written by
+    # the same statement sequence of the writer. Another xmin means the
+    # state held is of a write that was rolled back.
+    if history is None or history[:2] != (row_xmin, state.doc_hash) or len(history[2]) != version - state.version:
+        return None
+    tree = state.tree
+    try:
+        for patch_text in history[2]:
+            tree, _ = jsonpatch.apply(tree, parse_json(patch_text), max_operations=float("inf"), copy_on_write=True)
+    except jsonpatch.PatchError:
+        return None
+    piece = pieces.build(tree, state.piece)
+    canonical_text, storage = pieces.join(piece)
+    if canonical.hash_text(canonical_text) != doc_hash:
+        return None
+    return State(version, doc_hash, tree, piece, len(storage))
 
 
 def changed_pointers(patch: list) -> list[str]:

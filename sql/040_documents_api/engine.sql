@@ -177,34 +177,56 @@ if "documents" not in SD:
     from odl_db import documents
     SD["documents"] = documents
     SD["text_of"] = plpy.prepare("select d.doc_json::text as t from odl.odl_documents as d where d.doc_id = $1", ["text"])
-    SD["hash_of"] = plpy.prepare("select content_hash from odl.json_schemas where version = $1", ["text"])
+    SD["history"] = plpy.prepare(
+        "select v.xmin::text as xmin, v.doc_hash, array("
+        " select p.patch_json::text from odl.odl_patches as p"
+        " where p.tenant_id = v.tenant_id and p.doc_id = v.doc_id and p.to_version > $2 and p.to_version <= $3"
+        " order by p.to_version) as patches"
+        " from odl.odl_document_versions as v where v.doc_id = $1 and v.version = $2",
+        ["text", "integer", "integer"],
+    )
+
+    class Store:
+        def text(self, doc_id):
+            return plpy.execute(SD["text_of"], [doc_id])[0]["t"]
+
+        def history(self, doc_id, version, upto):
+            rows = plpy.execute(SD["history"], [doc_id, version, upto])
+            return (rows[0]["xmin"], rows[0]["doc_hash"], rows[0]["patches"]) if rows else None
+
+    SD["store"] = Store()
+    # One query a write: the hash of the schema (validators are cached by
+    # it) and the cache's budget, a setting a DBA may change.
+    SD["lookup"] = plpy.prepare(
+        "select (select s.content_hash from odl.json_schemas as s where s.version = $1) as content_hash,"
+        " coalesce(nullif(current_setting('odl.document_cache_mb', true), ''), '256')::integer as mb",
+        ["text"],
+    )
     SD["schema_of"] = plpy.prepare("select schema::text as s from odl.json_schemas where version = $1", ["text"])
-    SD["budget"] = plpy.prepare("select coalesce(nullif(current_setting('odl.document_cache_mb', true), ''), '256')::integer as mb")
 
 
 documents = SD["documents"]
+cache = GD.get("odl_document_cache")
+if not isinstance(cache, documents.DocumentCache):
+    # New, or made by a module that has since been replaced.
+    cache = GD["odl_document_cache"] = documents.DocumentCache(256 * 1048576)
 
 
 def schema_of(schema_version):
-    rows = plpy.execute(SD["hash_of"], [schema_version])
-    if not rows:
+    row = plpy.execute(SD["lookup"], [schema_version])[0]
+    cache.budget_chars = row["mb"] * 1048576  # applies from the next state kept
+    key = row["content_hash"]
+    if key is None:
         return None
     schemas = GD.setdefault("odl_schemas", {})
-    key = rows[0]["content_hash"]
     if key not in schemas:
         schemas[key] = documents.parse_json(plpy.execute(SD["schema_of"], [schema_version])[0]["s"])
     return schemas[key]
 
 
-cache = GD.get("odl_document_cache")
-if not isinstance(cache, documents.DocumentCache):
-    # New, or made by a module that has since been replaced.
-    cache = GD["odl_document_cache"] = documents.DocumentCache(0)
-cache.budget_chars = plpy.execute(SD["budget"])[0]["mb"] * 1048576
 outcome = documents.write(
-    cache, doc_id, version, doc_hash, row_xmin,
-    lambda: plpy.execute(SD["text_of"], [doc_id])[0]["t"],
-    patch_text, schema_of, GD.setdefault("odl_validation", {}), max_operations,
+    cache, SD["store"], doc_id, version, doc_hash, row_xmin, patch_text, schema_of,
+    GD.setdefault("odl_validation", {}), max_operations,
 )
 return (
     outcome.text, outcome.doc_hash, outcome.inverse_text, outcome.changed, outcome.patch_hash,

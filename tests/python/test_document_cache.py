@@ -228,3 +228,26 @@ def test_any_interleaving_of_backends_commits_and_rollbacks_stores_the_model(dbn
     finally:
         for conn in conns:
             conn.close()
+
+
+def test_a_backend_behind_catches_up_by_the_patches_not_by_reading_the_document(dbname, doc):
+    """Writers in a pool of connections take turns: a backend that last
+    wrote two versions ago replays the two patches written since."""
+    doc_id, tenant, model = doc
+    conns = [psycopg.connect(server_conninfo(dbname=dbname)) for _ in range(2)]
+    version = 1
+    try:
+        for step in range(6):
+            conn = conns[step % 2]
+            conn.execute("select odl.odl_set_context(%s, %s)", tenant)
+            operations = [{"op": "add", "path": f"/requirements/turn_{step}", "value": Decimal(f"{step}.0")}]
+            version, _ = patch(conn, doc_id, operations, version)
+            conn.commit()
+            model = applied(model, operations)
+        stats = [conn.execute("select odl.document_cache_stats()").fetchone()[0] for conn in conns]
+    finally:
+        for conn in conns:
+            conn.close()
+    assert_stored(dbname, doc_id, model, version)
+    # Each backend read the document once, then caught up on every turn.
+    assert [(s["read"], s["caught_up"], s["hits"]) for s in stats] == [(1, 2, 0), (1, 2, 0)]
