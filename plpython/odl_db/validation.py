@@ -261,7 +261,13 @@ def _collect(error: Any, found: set[Error]) -> None:
         at = [*path, names] if isinstance(names, str) else path
         found.add((_pointer(at), f"property name {_json(names)} {text}"))
         return
-    found.add((_pointer(path), _message(name, fields)))
+    where = list(error.schema_path)
+    if name == "required" and where[-1:] == ["dependentRequired"]:
+        found.add((_pointer(path), f"missing property {_json(fields.get('property'))}, required by dependentRequired"))
+    elif name == "falseSchema" and where[-1:] == ["items"]:
+        found.add((_pointer(path), "item is not allowed"))
+    else:
+        found.add((_pointer(path), _message(name, fields)))
 
 
 def _json(value: Any) -> str:

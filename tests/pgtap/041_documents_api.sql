@@ -1574,7 +1574,7 @@ select is(
     jsonschema_validation_errors(
         '{"type": "object", "dependentRequired": {"credit_card": ["billing_address"]}}', '{"credit_card": 1}'
     ),
-    array['(root): missing property "billing_address", required when "credit_card" is present'],
+    array['(root): missing property "billing_address", required by dependentRequired'],
     'jsonschema_validation_errors() applies dependentRequired'
 );
 select results_eq(
@@ -1583,8 +1583,8 @@ select results_eq(
             jsonschema_validation_errors('{"type": "string", "format": "date-time"}', '"2026-13-01T00:00:00Z"'),
             jsonschema_validation_errors('{"type": "string", "format": "date-time"}', '"2026-12-01T00:00:00Z"')
     $$,
-    $$values (array['(root): must be a valid date-time'], array[]::text [])$$,
-    'formats are asserted: month 13 is not a valid date-time, December is'
+    $$values (array[]::text [], array[]::text [])$$,
+    'format is an annotation, as in draft 2020-12 and pg_jsonschema: month 13 passes'
 );
 select is(
     json_matches_schema('{"type": "object"}', null),
