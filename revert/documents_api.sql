@@ -10,6 +10,7 @@ delete from odl.python_modules where module = 'odl_db.integrity';
 -- The cached write path (sql/040_documents_api/engine.sql).
 drop function if exists odl.patch_cached_document(text, integer, text, text, text, integer);
 drop function if exists odl.keep_cached_document(text, integer, text, text);
+drop function if exists odl.check_new_document(text, text);
 drop function if exists odl.document_cache_stats();
 delete from odl.python_modules where module = 'odl_db.pieces';
 

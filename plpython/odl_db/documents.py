@@ -570,3 +570,82 @@ def changed_pointers(patch: list) -> list[str]:
         if not any(other == "" or pointer.startswith(other + "/") for other in kept):
             kept.append(pointer)
     return sorted(kept)
+
+
+def create(cache: DocumentCache, doc_id: str, doc_text: str, schema_of: SchemaLookup, validation_cache: dict) -> Written:
+    """Check and hash a new document (JSON text) and propose it to `cache`
+    as version 1, so that its first patch finds it there."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        tree, piece = pieces.from_text(doc_text)
+        canonical_text, _ = pieces.join(piece)
+        doc_hash = canonical.hash_text(canonical_text)
+        checked = check(tree, schema_of, validation_cache, jsonb_numbers=True, doc_hash=doc_hash)
+        if checked.sqlstate:
+            return Written(sqlstate=checked.sqlstate, message=checked.message, detail=checked.detail)
+        cache.propose(doc_id, State(1, doc_hash, tree, piece, len(doc_text)))
+        return Written(doc_hash=doc_hash)
+    except RecursionError:
+        return Written(sqlstate="54001", message="the document is nested too deeply")
+    finally:
+        if collecting:
+            gc.enable()
+
+
+class Server:
+    """What the PL/Python functions of the write path share in a backend:
+    the document cache (kept in GD, so it outlives their recompilation),
+    the store it reads from and the schema registry, all through `plpy`."""
+
+    def __init__(self, plpy: Any, GD: dict) -> None:
+        self.plpy = plpy
+        self.GD = GD
+        self.text_plan = plpy.prepare(
+            "select d.doc_json::text as t from odl.odl_documents as d where d.doc_id = $1", ["text"]
+        )
+        self.history_plan = plpy.prepare(
+            "select v.xmin::text as xmin, v.doc_hash, array("
+            " select p.patch_json::text from odl.odl_patches as p"
+            " where p.tenant_id = v.tenant_id and p.doc_id = v.doc_id and p.to_version > $2 and p.to_version <= $3"
+            " order by p.to_version) as patches"
+            " from odl.odl_document_versions as v where v.doc_id = $1 and v.version = $2",
+            ["text", "integer", "integer"],
+        )
+        # One query a write: the hash of the schema (validators are cached
+        # by it) and the cache's budget, a setting a DBA may change.
+        self.lookup_plan = plpy.prepare(
+            "select (select s.content_hash from odl.json_schemas as s where s.version = $1) as content_hash,"
+            " coalesce(nullif(current_setting('odl.document_cache_mb', true), ''), '256')::integer as mb",
+            ["text"],
+        )
+        self.schema_plan = plpy.prepare("select schema::text as s from odl.json_schemas where version = $1", ["text"])
+
+    @property
+    def cache(self) -> DocumentCache:
+        cache = self.GD.get("odl_document_cache")
+        if not isinstance(cache, DocumentCache):  # new, or made by a module since replaced
+            cache = self.GD["odl_document_cache"] = DocumentCache(256 * 1048576)
+        return cache
+
+    @property
+    def validation_cache(self) -> dict:
+        return self.GD.setdefault("odl_validation", {})
+
+    def text(self, doc_id: str) -> str:
+        return self.plpy.execute(self.text_plan, [doc_id])[0]["t"]
+
+    def history(self, doc_id: str, version: int, upto: int) -> tuple[str, str, list[str]] | None:
+        rows = self.plpy.execute(self.history_plan, [doc_id, version, upto])
+        return (rows[0]["xmin"], rows[0]["doc_hash"], rows[0]["patches"]) if rows else None
+
+    def schema_of(self, schema_version: str) -> Any:
+        row = self.plpy.execute(self.lookup_plan, [schema_version])[0]
+        self.cache.budget_chars = row["mb"] * 1048576  # applies from the next state kept
+        key = row["content_hash"]
+        if key is None:
+            return None
+        schemas = self.GD.setdefault("odl_schemas", {})
+        if key not in schemas:
+            schemas[key] = parse_json(self.plpy.execute(self.schema_plan, [schema_version])[0]["s"])
+        return schemas[key]

@@ -172,61 +172,15 @@ parallel unsafe
 security definer
 set search_path = pg_catalog, odl, pg_temp
 as $$
-if "documents" not in SD:
+if "server" not in SD:
     plpy.execute("select odl.python_boot()")
     from odl_db import documents
     SD["documents"] = documents
-    SD["text_of"] = plpy.prepare("select d.doc_json::text as t from odl.odl_documents as d where d.doc_id = $1", ["text"])
-    SD["history"] = plpy.prepare(
-        "select v.xmin::text as xmin, v.doc_hash, array("
-        " select p.patch_json::text from odl.odl_patches as p"
-        " where p.tenant_id = v.tenant_id and p.doc_id = v.doc_id and p.to_version > $2 and p.to_version <= $3"
-        " order by p.to_version) as patches"
-        " from odl.odl_document_versions as v where v.doc_id = $1 and v.version = $2",
-        ["text", "integer", "integer"],
-    )
-
-    class Store:
-        def text(self, doc_id):
-            return plpy.execute(SD["text_of"], [doc_id])[0]["t"]
-
-        def history(self, doc_id, version, upto):
-            rows = plpy.execute(SD["history"], [doc_id, version, upto])
-            return (rows[0]["xmin"], rows[0]["doc_hash"], rows[0]["patches"]) if rows else None
-
-    SD["store"] = Store()
-    # One query a write: the hash of the schema (validators are cached by
-    # it) and the cache's budget, a setting a DBA may change.
-    SD["lookup"] = plpy.prepare(
-        "select (select s.content_hash from odl.json_schemas as s where s.version = $1) as content_hash,"
-        " coalesce(nullif(current_setting('odl.document_cache_mb', true), ''), '256')::integer as mb",
-        ["text"],
-    )
-    SD["schema_of"] = plpy.prepare("select schema::text as s from odl.json_schemas where version = $1", ["text"])
-
-
-documents = SD["documents"]
-cache = GD.get("odl_document_cache")
-if not isinstance(cache, documents.DocumentCache):
-    # New, or made by a module that has since been replaced.
-    cache = GD["odl_document_cache"] = documents.DocumentCache(256 * 1048576)
-
-
-def schema_of(schema_version):
-    row = plpy.execute(SD["lookup"], [schema_version])[0]
-    cache.budget_chars = row["mb"] * 1048576  # applies from the next state kept
-    key = row["content_hash"]
-    if key is None:
-        return None
-    schemas = GD.setdefault("odl_schemas", {})
-    if key not in schemas:
-        schemas[key] = documents.parse_json(plpy.execute(SD["schema_of"], [schema_version])[0]["s"])
-    return schemas[key]
-
-
-outcome = documents.write(
-    cache, SD["store"], doc_id, version, doc_hash, row_xmin, patch_text, schema_of,
-    GD.setdefault("odl_validation", {}), max_operations,
+    SD["server"] = documents.Server(plpy, GD)
+server = SD["server"]
+outcome = SD["documents"].write(
+    server.cache, server, doc_id, version, doc_hash, row_xmin, patch_text, server.schema_of,
+    server.validation_cache, max_operations,
 )
 return (
     outcome.text, outcome.doc_hash, outcome.inverse_text, outcome.changed, outcome.patch_hash,
@@ -239,6 +193,35 @@ comment on function odl.patch_cached_document(text, integer, text, text, text, i
 'Applies a patch (JSON text) to the stored version of a document, held by this backend as pieces of text, and '
 'validates and hashes the result: the new document and inverse as JSON text, the pointers changed, the patch''s '
 'hash; failures come back as data. The version, hash and xmin name the row the caller locked';
+
+create or replace function odl.check_new_document(
+    doc_id text,
+    doc_text text,
+    out doc_hash text,
+    out sqlstate text,
+    out message text,
+    out detail text
+)
+language plpython3u
+volatile
+parallel unsafe
+security definer
+set search_path = pg_catalog, odl, pg_temp
+as $$
+if "server" not in SD:
+    plpy.execute("select odl.python_boot()")
+    from odl_db import documents
+    SD["documents"] = documents
+    SD["server"] = documents.Server(plpy, GD)
+server = SD["server"]
+outcome = SD["documents"].create(server.cache, doc_id, doc_text, server.schema_of, server.validation_cache)
+return outcome.doc_hash, outcome.sqlstate, outcome.message, outcome.detail
+$$;
+
+revoke all on function odl.check_new_document(text, text) from public;
+comment on function odl.check_new_document(text, text) is
+'Validates and hashes a new document (JSON text) and holds it in this backend''s document cache as version 1 of '
+'doc_id, for odl.keep_cached_document() to confirm once stored; failures come back as data';
 
 create or replace function odl.keep_cached_document(doc_id text, version integer, doc_hash text, row_xmin text)
 returns boolean

@@ -9,6 +9,7 @@ declare
     context record := odl.require_context();
     checked record;
     new_id text := odl.odl_ulid();
+    new_xmin text;
 begin
     if not exists (select from odl.projects as p where p.project_id = odl_create_document.project_id) then
         raise exception using
@@ -19,7 +20,7 @@ begin
 
     -- The document first, so that a malformed one (a member that is no
     -- section, say) is named as such rather than as a lack of rights.
-    checked := odl.document_write(doc::text, null, null);
+    checked := odl.check_new_document(new_id, doc::text);
     perform odl.raise_failure(checked.sqlstate, checked.message, checked.detail);
 
     -- W on meta and R on every section the document holds; approvals
@@ -39,7 +40,10 @@ begin
     values (
         context.tenant_id, new_id, odl_create_document.project_id, doc ->> 'schema_version',
         doc, checked.doc_hash, 1, context.user_id, context.user_id
-    );
+    )
+    returning xmin::text into new_xmin;
+    -- The first patch finds the document in this backend's cache.
+    perform odl.keep_cached_document(new_id, 1, checked.doc_hash, new_xmin);
     insert into odl.odl_document_versions (
         tenant_id, doc_id, version, doc_hash, doc_json, created_by, changed_pointers
     )

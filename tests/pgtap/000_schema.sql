@@ -93,7 +93,7 @@ select functions_are(
         'odl_canonical_json', 'odl_content_hash',
         'odl_security_audit',
         'raise_failure', 'document_write', 'document_patch', 'document_replay',
-        'patch_cached_document', 'keep_cached_document', 'document_cache_stats',
+        'patch_cached_document', 'check_new_document', 'keep_cached_document', 'document_cache_stats',
         'json_schema_problems', 'json_schema_errors', 'register_json_schema', 'write_patch', 'submit_patch',
         'odl_create_document', 'odl_validate_document', 'document_findings',
         'odl_apply_patch', 'document_at', 'odl_get_document', 'readable_project',

@@ -65,6 +65,7 @@ BREAKAGE = {
     "security_audit": "drop function odl.odl_security_audit()",
     "documents": "alter table odl.odl_patches no force row level security",
     "documents_api": "drop function odl.odl_jsonpatch_inverse(jsonb, jsonb)",
+    "documents_v2": "alter table odl.odl_documents alter column doc_json set compression pglz",
     "odl_sd_schema": "delete from odl.json_schemas",
     "audit": "alter table odl.audit_events no force row level security",
     "audit_api": "drop function odl.odl_audit_verify(text, jsonb)",
