@@ -72,6 +72,11 @@ ROUNDS = {"10 KB": 40, "1 MB": 16, "10 MB": 6}
 # each patches the document 1 + AFTER_MISS times.
 MISS_ROUNDS = {"10 KB": 5, "1 MB": 3, "10 MB": 2}
 AFTER_MISS = 3
+# Rounds per document of a patch that adds an instance and a connection, then
+# one that removes them again (where the instances projection re-reads the
+# whole array), at these sizes.
+GROWTH_ROUNDS = 3
+GROWTH_SIZES = ("10 KB", "1 MB")
 APP_SIZES = ("10 KB", "1 MB")   # item 2, on the fixture
 LONG_HISTORY = 5_000            # patches to the 10 KB document of item 3
 WINDOW = 11                     # patches measured from the 1st and around the 5,000th
@@ -88,6 +93,7 @@ if QUICK:
     SIZES = {"10 KB": 10_000, "1 MB": 1_000_000}
     ROUNDS = {"10 KB": 5, "1 MB": 3}
     MISS_ROUNDS = {"10 KB": 1, "1 MB": 1}
+    GROWTH_ROUNDS = 1
     LONG_HISTORY, SIZE_HISTORY = 60, 120
     MIDDLE_VERSIONS, AFTER_SNAPSHOT_VERSIONS = (50,), (101,)
     SLOT_SECONDS, SLOTS = 1.0, 1
@@ -207,13 +213,13 @@ class Document:
         self.text = text
         self.sent: list[list[dict]] = []
 
-    def patch(self, conn: psycopg.Connection | None = None) -> tuple[float, float]:
-        """One patch in its own transaction, on `conn` (default: the
-        document's connection); returns (seconds of the odl_apply_patch
-        statement and the commit, seconds of the whole transaction with
-        odl_set_context)."""
+    def patch(self, conn: psycopg.Connection | None = None, patch: list | None = None) -> tuple[float, float]:
+        """One patch (default: the next of the document's sequence) in its
+        own transaction, on `conn` (default: the document's connection);
+        returns (seconds of the odl_apply_patch statement and the commit,
+        seconds of the whole transaction with odl_set_context)."""
         conn = conn or self.conn
-        patch = self.patches.next()
+        patch = patch or self.patches.next()
         cur = conn.cursor()
         started = time.perf_counter()
         cur.execute(SET_CONTEXT, self.context, prepare=True)
@@ -479,6 +485,7 @@ class Bench:
                     wal[name].append(written)
         misses = self.misses(doc, floor, label)
         pooled = self.pooled(doc, floor, label)
+        growth = self.growth(doc, floor, gen, label) if label in GROWTH_SIZES else None
         with Stopwatch() as sw:
             self.check_exact(doc)
         stored = self.su.execute(
@@ -490,7 +497,7 @@ class Bench:
             {"doc": doc.doc_id, "floor": floor.row_id, "lz4": lz4.row_id},
         ).fetchone()
         self.su.commit()
-        return {"times": times, "wal": wal, "misses": misses, "pooled": pooled, "stored": stored,
+        return {"times": times, "wal": wal, "misses": misses, "pooled": pooled, "growth": growth, "stored": stored,
                 "check_seconds": sw.seconds, "patches": len(doc.sent)}
 
     def misses(self, doc: Document, floor: Floor, label: str) -> dict:
@@ -528,6 +535,31 @@ class Bench:
             self.rng.shuffle(order)
             for side in order:
                 out[side].append(doc.patch((self.app, self.app2)[k % 2])[0] if side == "pooled" else floor.update())
+        return out
+
+    def growth(self, doc: Document, floor: Floor, gen: str, label: str) -> dict:
+        """GROWTH_ROUNDS times: a patch that appends an instance (a copy of the
+        last one under a new id) and a connection to it, then one that
+        removes both, each paired in shuffled order with a floor update."""
+        last = self.docs[gen, label]["instances"][-1]
+        count, connections = doc.patches.instances, doc.patches.connections
+        out: dict[str, list] = {"add": [], "remove": [], "floor": []}
+        for k in range(GROWTH_ROUNDS):
+            ident = f"BENCH-{doc.offset + k}"
+            for step in ("add", "remove"):
+                patch = [
+                    {"op": "add", "path": "/instances/-", "value": {**last, "id": ident}},
+                    {"op": "add", "path": "/connections/-",
+                     "value": {"id": f"CN-{ident}", "kind": "dc_power", "from": {"instance_id": ident, "port_id": "dc_out"},
+                               "to": {"instance_id": last["id"], "port_id": "dc_out"}}},
+                ] if step == "add" else [
+                    {"op": "remove", "path": f"/connections/{connections}"},
+                    {"op": "remove", "path": f"/instances/{count}"},
+                ]
+                order = [step, "floor"]
+                self.rng.shuffle(order)
+                for side in order:
+                    out[side].append(doc.patch(patch=patch)[0] if side == step else floor.update())
         return out
 
     # --- item 3: the history of a 1 MB document ------------------------------
@@ -804,6 +836,13 @@ def _rows(ctx, latency, long, history, reads, throughput) -> list[Row]:
                 f"{unit}/patch", [x * scale for x in pooled["floor"]], [x * scale for x in pooled["pooled"]],
                 None, ctx.seed,
             ))
+            growth = latency[gen, label]["growth"]
+            if growth:
+                rows.append(compare(
+                    "1. a patch that appends an instance and a connection, or removes them again, vs the floor",
+                    f"{unit}/patch", [x * scale for x in growth["floor"]],
+                    [x * scale for pair in zip(growth["add"], growth["remove"]) for x in pair], None, ctx.seed,
+                ))
     for label in APP_SIZES:
         unit, scale = _unit(label)
         t = latency["fixture", label]["times"]
@@ -922,7 +961,12 @@ def _method(bench: Bench, pinning: str) -> str:
         f"order with a floor update, then {AFTER_MISS} more patches. Then as many patches from two "
         "long-lived backends taking turns (the steady-state one and a second one), as a connection pool "
         "would send them: each backend finds that another wrote the document since it last did, each patch "
-        "paired in shuffled order with a floor update.\n"
+        "paired in shuffled order with a floor update. At "
+        + " and ".join(GROWTH_SIZES)
+        + f", {GROWTH_ROUNDS} rounds of a two-operation patch that appends an instance (a copy of the last one "
+        "under a new id) and a connection to it, then one that removes both (each paired with a floor update): "
+        "edits that change the length of /instances, which the instances projection handles by comparing the "
+        "whole array with its rows.\n"
         "- Item 1, exactness: afterwards the client applies every patch it sent, with the `jsonpatch` library, "
         "to the document as generated (numbers read as `Decimal`, so `2.50` stays `2.50`), and the server "
         "compares `doc_json::text` of the stored row with that JSON cast to `jsonb` and back to text "
