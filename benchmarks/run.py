@@ -3,6 +3,7 @@
     make bench                                  # the usual way (scripts/bench)
     .venv/bin/python benchmarks/run.py          # against PGHOST/PGPORT, all
     .venv/bin/python benchmarks/run.py rls_overhead   # some; prints, keeps RESULTS.md
+    ODL_BENCH_QUICK=1 scripts/bench documents   # a smoke run: few rounds; prints, keeps RESULTS.md
 
 The server comes from the libpq environment and must hold a database
 (PGDATABASE, default odl_bench) with odl-db deployed and no other session in
@@ -137,7 +138,9 @@ def render_section(title: str, section: Section, facts: dict[str, str], seconds:
 def main(argv: list[str]) -> int:
     started = time.time()
     names = discover(argv)
-    full = not argv
+    # A smoke run (ODL_BENCH_QUICK=1, see bench_documents.py) never
+    # replaces the results.
+    full = not argv and os.environ.get("ODL_BENCH_QUICK") != "1"
     facts = machine_facts()
     sections: list[str] = []
     summary: list[str] = []
