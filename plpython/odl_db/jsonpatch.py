@@ -17,9 +17,9 @@ library unless said otherwise:
 - an error that the patch alone shows (a missing or mistyped member of an
   operation, a bad pointer, an unknown op, removing the whole document,
   moving a value into its own child) is `malformed_patch`, and every
-  operation is checked for it before any is applied; an empty patch is
-  malformed too (jsonpatch accepts it; it raises a conflict for the removal
-  of the whole document);
+  operation is checked for it before any is applied; an empty patch is a
+  valid no-op, as RFC 6902 and json-patch-tests have it (the versioned
+  writer, odl_apply_patch, refuses it: a version must change something);
 - an error that depends on the document is `path_not_found`: a missing
   member, an index beyond the array, a token that is no array index (`01`,
   `+1`) used on an array, and `-` anywhere but the last token of an `add`
@@ -169,8 +169,6 @@ def equal(a: Any, b: Any) -> bool:
 def _operations(patch: Any, max_operations: int) -> list[_Operation]:
     if not isinstance(patch, list):
         raise PatchError("malformed_patch", "a patch must be an array of operations")
-    if not patch:
-        raise PatchError("malformed_patch", "a patch must have at least one operation")
     if len(patch) > max_operations:
         raise PatchError(
             "too_many_operations",

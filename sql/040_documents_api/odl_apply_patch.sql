@@ -166,6 +166,13 @@ declare
     shown_redacted text[];
 begin
     perform odl.require_context();
+    -- RFC 6902 allows an empty patch (odl_jsonpatch_apply takes one); a new
+    -- version, or a change request, must change something.
+    if jsonb_typeof(patch) = 'array' and jsonb_array_length(patch) = 0 then
+        raise exception using
+            errcode = 'ODP01',
+            message = 'a patch must have at least one operation';
+    end if;
     select d.project_id into target from odl.odl_documents as d where d.doc_id = submit_patch.doc_id;
     if not found then
         raise exception using
@@ -236,7 +243,8 @@ $$;
 revoke all on function odl.odl_apply_patch(text, jsonb, integer, text, text[], text, boolean, boolean) from public;
 grant execute on function odl.odl_apply_patch(text, jsonb, integer, text, text[], text, boolean, boolean) to odl_app;
 comment on function odl.odl_apply_patch(text, jsonb, integer, text, text[], text, boolean, boolean) is
-'Applies an RFC 6902 patch (1 to 100 operations) atomically to the current version and returns the new '
+'Applies an RFC 6902 patch of 1 to 100 operations (an empty patch, valid in RFC 6902, is refused with ODP01: '
+'a version must change something) atomically to the current version and returns the new '
 'version, its hash and the exact inverse (outcome applied); or, when the user may only propose, a section '
 'needs approval, the user is an AI agent or propose is true, holds it as a change request (outcome proposed, '
 'change_id). A dry run returns the would-be document, redacted as odl_get_document() does, and writes nothing';

@@ -19,7 +19,8 @@ $$;
 revoke all on function odl.odl_jsonpatch_apply(jsonb, jsonb) from public;
 grant execute on function odl.odl_jsonpatch_apply(jsonb, jsonb) to odl_app, odl_analyst, odl_admin;
 comment on function odl.odl_jsonpatch_apply(jsonb, jsonb) is
-'The document after an RFC 6902 patch, atomically; errors name the operation and its pointer';
+'The document after an RFC 6902 patch, atomically (an empty patch returns it unchanged); errors name the '
+'operation and its pointer';
 
 create or replace function odl.odl_jsonpatch_inverse(doc jsonb, patch jsonb)
 returns jsonb
