@@ -1,5 +1,10 @@
 """The stack that make deps installs is really there: the server runs the
-chosen PL/Python with jsonschema, and pgvector works."""
+chosen PL/Python with jsonschema (v0.1.0's engine), jsonschema-rs and orjson,
+and pgvector works."""
+
+from pathlib import Path
+
+TOP = Path(__file__).resolve().parents[2]
 
 
 def test_pgvector_is_installed_and_works(conn):
@@ -14,3 +19,17 @@ def test_plpython_sees_jsonschema_with_draft_2020_12(conn):
         " import jsonschema; return jsonschema.Draft202012Validator.__name__ $$"
     )
     assert conn.execute("select pg_temp.validator()").fetchone()[0] == "Draft202012Validator"
+
+
+def test_plpython_imports_the_pinned_wheels(conn):
+    # scripts/install-deps installs them for the server's Python, at the versions requirements.txt pins.
+    pins = dict(
+        line.split("==") for line in (TOP / "requirements.txt").read_text().splitlines()
+        if line.startswith(("jsonschema-rs==", "orjson=="))
+    )
+    conn.execute(
+        "create function pg_temp.wheels() returns text[] language plpython3u as $$\n"
+        "import importlib.metadata, jsonschema_rs, orjson\n"
+        "return [importlib.metadata.version(n) for n in ('jsonschema-rs', 'orjson')] $$"
+    )
+    assert conn.execute("select pg_temp.wheels()").fetchone()[0] == [pins["jsonschema-rs"], pins["orjson"]]
