@@ -44,11 +44,14 @@ class Outcome(NamedTuple):
     text: str | None = None
 
 
-def apply(doc: Any, patch: Any, max_operations: int | None = 100) -> Outcome:
+def apply(doc: Any, patch: Any, max_operations: int | None = 100, *, copy_on_write: bool = False) -> Outcome:
     """The patched document and its inverse, without checks."""
     try:
         document, inverse = jsonpatch.apply(
-            doc, patch, max_operations=max_operations if max_operations is not None else float("inf")
+            doc,
+            patch,
+            max_operations=max_operations if max_operations is not None else float("inf"),
+            copy_on_write=copy_on_write,
         )
     except jsonpatch.PatchError as error:
         return Outcome(
@@ -75,19 +78,15 @@ def change(
 
     `doc` is a stored version, so it was valid against the schema of its
     schema_version when it was written: unless the patch changes that
-    version, the schema is checked only where the patch wrote (see
-    check's `touched`). Changing a registered schema in place therefore
+    version, the schema is checked only where the patch changed it (see
+    check's `previous`). Changing a registered schema in place therefore
     leaves existing documents as they were judged.
     """
-    version = doc.get("schema_version") if isinstance(doc, dict) else None
-    touched = touched_pointers(doc, patch, max_operations) if isinstance(version, str) else None
-    outcome = apply(doc, patch, max_operations)
+    outcome = apply(doc, patch, max_operations, copy_on_write=True)
     if outcome.sqlstate:
         return outcome
     document = outcome.document
-    if not isinstance(document, dict) or document.get("schema_version") != version:
-        touched = None
-    checked = check(document, schema_of, cache, touched=touched, jsonb_numbers=jsonb_numbers)
+    checked = check(document, schema_of, cache, previous=_same_version(doc, document), jsonb_numbers=jsonb_numbers)
     text = canonical.jsonb_text(document) if jsonb_numbers and not checked.sqlstate else None
     return checked._replace(document=None if text else document, inverse=outcome.inverse, text=text)
 
@@ -97,16 +96,17 @@ def check(
     schema_of: SchemaLookup,
     cache: dict,
     *,
-    touched: list[str] | None = None,
+    previous: Any = None,
     jsonb_numbers: bool = False,
     doc_hash: str | None = None,
 ) -> Outcome:
     """The document's hash if it is valid; otherwise every failing pointer.
 
-    With `touched`, `doc` is a patched version of a document that was
-    valid against the same schema, and the schema is checked only at those
-    pointers and on the way to them (validation.schema_errors_after_patch);
-    the integrity rules are checked in full either way.
+    With `previous`, `doc` is a patched version of `previous`, which was
+    valid against the same schema and shares every unchanged subtree with
+    it, and the schema is checked only where it changed
+    (validation.schema_errors_after_patch); the integrity rules are checked
+    in full either way.
 
     Results are cached by (schema hash, document hash), so a document checked
     once, by a dry run for example, is not validated again. `doc_hash` is
@@ -127,8 +127,8 @@ def check(
     if key not in results:
         results[key] = (
             validation.schema_errors(doc, schema, cache)
-            if touched is None
-            else validation.schema_errors_after_patch(doc, schema, touched, cache),
+            if previous is None
+            else validation.schema_errors_after_patch(doc, schema, previous, cache),
             validation.integrity_errors(doc, supported_versions=(version,)),
         )
         while len(results) > RESULTS_KEPT:
@@ -140,28 +140,6 @@ def check(
     if integrity_problems:
         return _failure(INTEGRITY_VIOLATION, "document violates the integrity rules", integrity_problems)
     return Outcome(doc_hash=doc_hash)
-
-
-def touched_pointers(doc: Any, patch: Any, max_operations: int | None = 100) -> list[str] | None:
-    """Where `patch` writes: the JSON pointer, in the patched document, of
-    every value it adds, replaces or removes (for a removed one, where it
-    was), none under another; [""] when it replaces the whole document.
-    None when the patch would not apply. `doc` is left as it is.
-
-    A later operation moves the pointers of earlier ones, as an insertion
-    or removal shifts the elements after it, so the patch is traced on a
-    copy of the containers along its paths, the document shared beneath.
-    """
-    limit = max_operations if max_operations is not None else float("inf")
-    if not isinstance(patch, list) or not patch or len(patch) > limit:
-        return None
-    trace = _Trace(doc)
-    try:
-        for operation in patch:
-            trace.operation(operation)
-    except (_Untraceable, jsonpatch.PatchError):
-        return None
-    return trace.pointers()
 
 
 def replay(doc: Any, patches: list) -> Any:
@@ -179,158 +157,6 @@ def _failure(sqlstate: str, message: str, errors: list[tuple[str, str]]) -> Outc
         message=f"{message} ({count} error{'s' if count != 1 else ''})",
         detail=detail,
     )
-
-
-class _Untraceable(Exception):
-    """The patch would not apply."""
-
-
-class _Trace:
-    """A patch applied to path copies of the containers it changes, as
-    odl_db.jsonpatch applies it, noting where it writes.
-
-    `marks` are token lists (array indexes as int) in the document as it
-    is now; each operation moves or drops the marks its change displaces.
-    """
-
-    def __init__(self, doc: Any) -> None:
-        self.root = doc
-        self.copies: list = []  # keeps each copy, and so its id, alive
-        self.owned: set[int] = set()
-        self.marks: list[list] = []
-
-    def operation(self, raw: Any) -> None:
-        if not isinstance(raw, dict) or not isinstance(raw.get("path"), str):
-            raise _Untraceable
-        name = raw.get("op")
-        tokens = jsonpatch.parse_pointer(raw["path"])
-        if name in ("add", "replace"):
-            if "value" not in raw:
-                raise _Untraceable
-            (self.add if name == "add" else self.replace)(tokens, raw["value"])
-        elif name == "remove":
-            self.remove(tokens)
-        elif name in ("move", "copy"):
-            if not isinstance(raw.get("from"), str):
-                raise _Untraceable
-            source = jsonpatch.parse_pointer(raw["from"])
-            value = self.get(source)
-            if name == "move":
-                if source == tokens:
-                    return
-                self.remove(source)
-            else:
-                # The value now sits in two places, and may hold copies made
-                # here: none may be changed in place any more.
-                self.owned.clear()
-            self.add(tokens, value)
-        elif name != "test":  # a test changes nothing (or fails the patch)
-            raise _Untraceable
-
-    def get(self, tokens: list[str]) -> Any:
-        node = self.root
-        for token in tokens:
-            node, _ = self._child(node, token)
-        return node
-
-    def add(self, tokens: list[str], value: Any) -> None:
-        if not tokens:
-            self._whole(value)
-            return
-        parent, where = self._parent(tokens)
-        token = tokens[-1]
-        if isinstance(parent, dict):
-            parent[token] = value
-            self._write([*where, token])
-        elif isinstance(parent, list):
-            index = len(parent) if token == "-" else jsonpatch._array_index(token)
-            if index is None or index > len(parent):
-                raise _Untraceable
-            parent.insert(index, value)
-            self._shift(where, index, 1)
-            self._write([*where, index])
-        else:
-            raise _Untraceable
-
-    def replace(self, tokens: list[str], value: Any) -> None:
-        if not tokens:
-            self._whole(value)
-            return
-        parent, where = self._parent(tokens)
-        _, key = self._child(parent, tokens[-1])
-        parent[key] = value
-        self._write([*where, key])
-
-    def remove(self, tokens: list[str]) -> None:
-        if not tokens:
-            raise _Untraceable
-        parent, where = self._parent(tokens)
-        _, key = self._child(parent, tokens[-1])
-        del parent[key]
-        self._drop([*where, key])
-        if isinstance(key, int):
-            self._shift(where, key + 1, -1)
-        self.marks.append([*where, key])
-
-    def pointers(self) -> list[str]:
-        """The marks as pointers in document order, none under another."""
-        kept: list[list] = []
-        for mark in sorted(self.marks, key=len):
-            if not any(mark[: len(other)] == other for other in kept):
-                kept.append(mark)
-        kept.sort(key=lambda mark: [(0, t, "") if isinstance(t, int) else (1, 0, t) for t in mark])
-        return [jsonpatch.format_pointer(mark) for mark in kept]
-
-    def _whole(self, value: Any) -> None:
-        self.root = value
-        self.marks = [[]]
-
-    def _child(self, node: Any, token: str) -> tuple[Any, str | int]:
-        if isinstance(node, dict):
-            if token in node:
-                return node[token], token
-        elif isinstance(node, list):
-            index = jsonpatch._array_index(token)
-            if index is not None and index < len(node):
-                return node[index], index
-        raise _Untraceable
-
-    def _own(self, container: Any) -> Any:
-        if id(container) in self.owned:
-            return container
-        if isinstance(container, dict):
-            copy: Any = dict(container)
-        elif isinstance(container, list):
-            copy = list(container)
-        else:
-            raise _Untraceable
-        self.copies.append(copy)
-        self.owned.add(id(copy))
-        return copy
-
-    def _parent(self, tokens: list[str]) -> tuple[Any, list]:
-        """The container of the last token, copied along the way, and its marks path."""
-        node = self.root = self._own(self.root)
-        where: list = []
-        for token in tokens[:-1]:
-            child, key = self._child(node, token)
-            child = node[key] = self._own(child)
-            node = child
-            where.append(key)
-        return node, where
-
-    def _write(self, mark: list) -> None:
-        self._drop(mark)
-        self.marks.append(mark)
-
-    def _drop(self, mark: list) -> None:
-        self.marks = [m for m in self.marks if m[: len(mark)] != mark]
-
-    def _shift(self, where: list, start: int, step: int) -> None:
-        depth = len(where)
-        for mark in self.marks:
-            if len(mark) > depth and mark[:depth] == where and isinstance(mark[depth], int) and mark[depth] >= start:
-                mark[depth] += step
 
 
 # --- The write path: a per-backend cache of documents as pieces -------------
@@ -490,24 +316,18 @@ def _write(cache, store, doc_id, version, doc_hash, xmin, patch_text, schema_of,
         cache.keep(doc_id, xmin, state)
 
     patch = parse_json(patch_text)
-    schema_version = state.tree.get("schema_version") if isinstance(state.tree, dict) else None
-    touched = touched_pointers(state.tree, patch, max_operations) if isinstance(schema_version, str) else None
-    limit = max_operations if max_operations is not None else float("inf")
-    try:
-        document, inverse = jsonpatch.apply(state.tree, patch, max_operations=limit, copy_on_write=True)
-    except jsonpatch.PatchError as error:
-        return Written(
-            sqlstate=PATCH_SQLSTATES[error.kind],
-            message=str(error),
-            detail=None if error.pointer is None else f"pointer {error.pointer}",
-        )
-    if not isinstance(document, dict) or document.get("schema_version") != schema_version:
-        touched = None
+    applied = apply(state.tree, patch, max_operations, copy_on_write=True)
+    if applied.sqlstate:
+        return Written(sqlstate=applied.sqlstate, message=applied.message, detail=applied.detail)
+    document, inverse = applied.document, applied.inverse
 
     piece = pieces.build(document, state.piece)
     canonical_text, storage = pieces.join(piece)
     new_hash = canonical.hash_text(canonical_text)
-    checked = check(document, schema_of, validation_cache, touched=touched, jsonb_numbers=True, doc_hash=new_hash)
+    checked = check(
+        document, schema_of, validation_cache,
+        previous=_same_version(state.tree, document), jsonb_numbers=True, doc_hash=new_hash,
+    )
     if checked.sqlstate:
         return Written(sqlstate=checked.sqlstate, message=checked.message, detail=checked.detail)
     cache.propose(doc_id, State(version + 1, new_hash, document, piece, len(storage)))
@@ -549,6 +369,15 @@ def _caught_up(cache: DocumentCache, store: Store, doc_id: str, version: int, do
     if canonical.hash_text(canonical_text) != doc_hash:
         return None
     return State(version, doc_hash, tree, piece, len(storage))
+
+
+def _same_version(previous: Any, document: Any) -> Any:
+    """`previous` when the patch kept the schema_version, so only what it
+    changed needs validating; else None (validate everything)."""
+    version = previous.get("schema_version") if isinstance(previous, dict) else None
+    if isinstance(version, str) and isinstance(document, dict) and document.get("schema_version") == version:
+        return previous
+    return None
 
 
 def changed_pointers(patch: list) -> list[str]:

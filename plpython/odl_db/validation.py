@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import urllib.parse
 from collections import OrderedDict
 from collections.abc import Iterable
 from decimal import Decimal
@@ -166,17 +167,73 @@ def schema_errors(doc: Any, schema: Any, cache: dict | None = None) -> list[Erro
     return _report(validator_for(schema, cache), doc)
 
 
-def schema_errors_after_patch(
-    doc: Any, schema: Any, touched: Iterable[str], cache: dict | None = None
-) -> list[Error]:
-    """schema_errors(doc, schema) for a patched document whose previous
-    version had none. The engine validates a 10 MB document in ~50 ms
-    (1 MB: ~4 ms), so this validates it whole; `touched` (the pointers the
-    patch wrote) is accepted for the writer's interface."""
-    for pointer in touched:
-        if not isinstance(pointer, str) or (pointer and not pointer.startswith("/")):
-            raise ValueError(f"{pointer!r} is not a json pointer")
-    return schema_errors(doc, schema, cache)
+# Keywords that neither constrain an instance nor look inside it.
+_ANNOTATIONS = frozenset(
+    {"$schema", "$id", "$defs", "$comment", "title", "description", "examples", "default", "deprecated"}
+)
+
+
+def schema_errors_after_patch(doc: Any, schema: Any, previous: Any, cache: dict | None = None) -> list[Error]:
+    """schema_errors(doc, schema) for `doc`, a patched copy of `previous`
+    that was valid against `schema`: each subtree the patch did not change
+    is the very same object in both (jsonpatch.apply's copy on write).
+
+    Where the schema allows, only what changed is validated: when the root
+    only names its members (type, properties, required, a boolean
+    additionalProperties) and the patch kept them, each changed member
+    alone, by its subschema; and of a member whose subschema only types its
+    items, each element that is not one of the old elements. Anything else
+    is validated whole. A 10 MB document changed in ten places costs
+    milliseconds instead of ~50 ms."""
+    root = schema if isinstance(schema, dict) else {}
+    members = root.get("properties")
+    if (
+        not isinstance(doc, dict)
+        or not isinstance(previous, dict)
+        or doc.keys() != previous.keys()
+        or not isinstance(members, dict)
+        or not set(root) <= _ANNOTATIONS | {"type", "properties", "required", "additionalProperties"}
+        or root.get("type", "object") != "object"
+        or not isinstance(root.get("additionalProperties", True), bool)
+        or not set(doc) <= set(members)
+    ):
+        return schema_errors(doc, schema, cache)
+    validators = _cached(cache, (schema_key(schema), "map"), lambda: _map(schema))
+    found: list[Error] = []
+    for name, value in doc.items():
+        old = previous[name]
+        if value is old:
+            continue
+        at = "/" + name.replace("~", "~0").replace("/", "~1")
+        fragment = "#/properties/" + _fragment(name)
+        member = members[name]
+        if (
+            isinstance(member, dict)
+            and set(member) <= _ANNOTATIONS | {"type", "items"}
+            and member.get("type", "array") == "array"
+            and isinstance(value, list)
+            and isinstance(old, list)
+        ):
+            items = validators.get(fragment + "/items") if "items" in member else None
+            if items is not None:
+                unchanged = {id(element) for element in old}
+                for index, element in enumerate(value):
+                    if id(element) not in unchanged:
+                        found += [(f"{at}/{index}{pointer}", message) for pointer, message in _report(items, element)]
+            continue
+        found += [(at + pointer, message) for pointer, message in _report(validators.get(fragment), value)]
+    return sorted(found, key=_order)
+
+
+def _fragment(name: str) -> str:
+    """A member name as a step of a URI-fragment JSON pointer."""
+    return urllib.parse.quote(name.replace("~", "~0").replace("/", "~1"), safe="~!$&'()*+,;=:@")
+
+
+def _map(schema: Any) -> Any:
+    """Validators for every subschema, by URI-fragment pointer; formats asserted."""
+    _compile(schema, True)  # refuses an invalid schema as validator_for does
+    return jsonschema_rs.validator_map_for(schema, validate_formats=True, retriever=_refuse)
 
 
 def schema_errors_text(doc_text: str | bytes, schema: Any, cache: dict | None = None) -> list[Error]:
