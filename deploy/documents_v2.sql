@@ -27,7 +27,8 @@ comment on column odl.odl_document_versions.changed_pointers is
 'The JSON pointers this version changed, none under another; an add or remove inside an array counts as a '
 'change of the whole array; {""} for a new document or a replaced root; null for versions written before v2';
 comment on column odl.odl_document_versions.xid is
-'The transaction that wrote the version (0 before v2): the change feed''s order';
+'The change feed''s order: the id of the transaction that wrote the version, or the previous version''s when '
+'larger (0 before v2)';
 
 -- Projectors: functions the writer calls in its own transaction after it
 -- stored a version, with (tenant_id, doc_id, project_id, version, document,

@@ -16,6 +16,8 @@ delete from odl.python_modules where module = 'odl_db.pieces';
 
 -- The change feed (sql/040_documents_api/change_feed.sql).
 drop function if exists odl.odl_changes_since(text, integer);
+drop trigger if exists odl_document_versions_feed_order on odl.odl_document_versions;
+drop function if exists odl.version_feed_order();
 drop view if exists odl.readable_instances;
 delete from odl.document_projectors where projector = 'instances';
 -- Nothing keeps the projection up to date from here on; a new deploy projects again.

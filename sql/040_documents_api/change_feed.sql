@@ -239,9 +239,43 @@ comment on view odl.readable_instances is
 'Every instance of the current documents of projects where the reader may read the instances section, one row '
 'each, kept equal to the documents by the instances projector (odl_analyst)';
 
+-- The feed orders versions by transaction id, which a transaction takes
+-- at its first write (odl_set_context), not at commit. A writer that began
+-- before the previous version committed would hold a smaller id than that
+-- version; it takes the previous version's key instead, so that a
+-- document's versions never appear out of order. Keys only grow, so no
+-- version can sort before one the feed has handed out (odl_changes_since).
+create or replace function odl.version_feed_order()
+returns trigger
+language plpgsql
+volatile
+security invoker
+set search_path = pg_catalog, odl, pg_temp
+as $$
+begin
+    new.xid := greatest(
+        new.xid,
+        (
+            select v.xid
+            from odl.odl_document_versions as v
+            where v.tenant_id = new.tenant_id and v.doc_id = new.doc_id and v.version = new.version - 1
+        )
+    );
+    return new;
+end
+$$;
+
+revoke all on function odl.version_feed_order() from public;
+comment on function odl.version_feed_order() is
+'Trigger: a new version''s feed key (xid) is its transaction''s id, or the previous version''s key when larger';
+
+create or replace trigger odl_document_versions_feed_order
+before insert on odl.odl_document_versions
+for each row execute function odl.version_feed_order();
+
 create or replace function odl.odl_changes_since(after text default null, max_count integer default 1000)
 returns table (
-    "position" text,
+    "position" text, -- noqa: RF06
     doc_id text,
     project_id text,
     version integer,

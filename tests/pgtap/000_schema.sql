@@ -108,7 +108,7 @@ select functions_are(
         'odl_audit_rotate_key', 'audit_hmac', 'audit_refuse_change', 'audit_protect_partitions', 'audit_maintenance',
         'audit_write', 'audit_append', 'audit_append_as', 'odl_audit_log', 'audit_digest_message', 'odl_audit_digest',
         'audit_first_bad_signature', 'audit_classify', 'odl_audit_verify', 'odl_audit_since',
-        'run_projectors', 'project_instances', 'rebuild_instances', 'odl_changes_since'
+        'run_projectors', 'project_instances', 'rebuild_instances', 'version_feed_order', 'odl_changes_since'
     ]
 );
 select domains_are('odl', array['ulid']);

@@ -8,7 +8,7 @@
 -- that the projection and the feed are tested on their own (the property
 -- test in tests/python/test_change_feed.py drives them through the API).
 begin;
-select plan(48);
+select plan(49);
 
 -- instances_of() lists a document's projected rows in position order.
 create function pg_temp.instances_of(doc_id text)
@@ -387,10 +387,11 @@ select results_eq(
     'a user of another tenant sees that tenant''s instances only'
 );
 
--- The feed. Versions of A are stored with chosen transaction ids: version
--- 1 from before v2 (0), 2 written by transaction 7 and 3 by transaction 5
--- (both ended long ago), 4 by this transaction, which is still running.
--- B's version 2 is transaction 6.
+-- The feed. Versions of A's document are stored with chosen transaction
+-- ids: version 1 from before v2 (0), 2 written by transaction 7 and 3 by
+-- transaction 5 (a writer that began before version 2 committed; all long
+-- ended), 4 by this transaction, which is still running. A second document
+-- of A has version 1 by transaction 6, and B's document version 2 by 6.
 
 reset role;
 do $$
@@ -406,6 +407,16 @@ begin
     (a, d, 3, 'sha256:' || repeat('3', 64), u, '5', '{/instances}');
     insert into odl.odl_document_versions (tenant_id, doc_id, version, doc_hash, created_by, changed_pointers)
     values (a, d, 4, 'sha256:' || repeat('4', 64), u, '{""}');
+    perform set_config('fixture.doc_c', odl.odl_ulid(), true);
+    insert into odl.odl_documents (
+        tenant_id, doc_id, project_id, schema_version, doc_json, doc_hash, version, created_by, updated_by
+    )
+    values (
+        a, current_setting('fixture.doc_c'), current_setting('fixture.project_a'), '4.1', '{"schema_version": "4.1"}',
+        'sha256:' || repeat('c', 64), 1, u, u
+    );
+    insert into odl.odl_document_versions (tenant_id, doc_id, version, doc_hash, created_by, xid, changed_pointers)
+    values (a, current_setting('fixture.doc_c'), 1, 'sha256:' || repeat('c', 64), u, '6', '{""}');
     insert into odl.odl_document_versions (tenant_id, doc_id, version, doc_hash, created_by, xid, changed_pointers)
     values (
         current_setting('fixture.tenant_b'), current_setting('fixture.doc_b'), 2, 'sha256:' || repeat('6', 64),
@@ -414,9 +425,8 @@ begin
 end
 $$;
 create temporary view feed_positions as
-select v.version, format('%s:%s', v.xid, v.version_id) as position
-from odl.odl_document_versions as v
-where v.doc_id = current_setting('fixture.doc_a');
+select v.doc_id, v.version, format('%s:%s', v.xid, v.version_id) as position
+from odl.odl_document_versions as v;
 grant select on feed_positions to odl_app;
 
 set local role odl_app;
@@ -440,39 +450,59 @@ select results_eq(
         values
         (1, current_setting('fixture.doc_a'), current_setting('fixture.project_a'), 'sha256:' || repeat('1', 64),
          null::text [], current_setting('fixture.user_a')),
-        (3, current_setting('fixture.doc_a'), current_setting('fixture.project_a'), 'sha256:' || repeat('3', 64),
-         '{/instances}', current_setting('fixture.user_a')),
+        (1, current_setting('fixture.doc_c'), current_setting('fixture.project_a'), 'sha256:' || repeat('c', 64),
+         '{""}', current_setting('fixture.user_a')),
         (2, current_setting('fixture.doc_a'), current_setting('fixture.project_a'), 'sha256:' || repeat('2', 64),
-         '{/instances/1/lifecycle_status}', current_setting('fixture.user_a'))
+         '{/instances/1/lifecycle_status}', current_setting('fixture.user_a')),
+        (3, current_setting('fixture.doc_a'), current_setting('fixture.project_a'), 'sha256:' || repeat('3', 64),
+         '{/instances}', current_setting('fixture.user_a'))
     $$,
-    'the feed lists versions from before v2 first, then by transaction; the running transaction''s not yet'
+    'the feed lists versions from before v2 first, then by transaction, a document''s versions in their order; '
+    || 'the running transaction''s not yet'
+);
+select results_eq(
+    $$
+        select split_part(p.position, ':', 1) from pg_temp.feed_positions as p
+        where p.doc_id = current_setting('fixture.doc_a') and p.version = 3
+    $$,
+    $$values ('7')$$,
+    'a version written by a transaction older than the previous version''s takes that version''s key'
 );
 select results_eq(
     $$select f.position from odl.odl_changes_since() as f$$,
     $$
         select p.position
         from pg_temp.feed_positions as p
-        inner join (values (1, 1), (3, 2), (2, 3)) as o (version, n) on p.version = o.version
+        inner join (
+            values ('doc_a', 1, 1), ('doc_c', 1, 2), ('doc_a', 2, 3), ('doc_a', 3, 4)
+        ) as o (doc, version, n) on p.doc_id = current_setting('fixture.' || o.doc) and p.version = o.version
         order by o.n
     $$,
     'a position is "xid:version_id"'
 );
 select results_eq(
-    $$select f.version from odl.odl_changes_since(null, 1) as f$$,
-    $$values (1)$$,
+    $$select f.doc_id, f.version from odl.odl_changes_since(null, 2) as f$$,
+    $$values (current_setting('fixture.doc_a'), 1), (current_setting('fixture.doc_c'), 1)$$,
     'max_count bounds the rows'
 );
 select results_eq(
     $$
         select f.version
-        from odl.odl_changes_since((select p.position from pg_temp.feed_positions as p where p.version = 1)) as f
+        from odl.odl_changes_since(
+            (select p.position from pg_temp.feed_positions as p where p.doc_id = current_setting('fixture.doc_c'))
+        ) as f
     $$,
-    $$values (3), (2)$$,
+    $$values (2), (3)$$,
     'the feed resumes after a position'
 );
 select is_empty(
     $$
-        select from odl.odl_changes_since((select p.position from pg_temp.feed_positions as p where p.version = 2))
+        select from odl.odl_changes_since(
+            (
+                select p.position from pg_temp.feed_positions as p
+                where p.doc_id = current_setting('fixture.doc_a') and p.version = 3
+            )
+        )
     $$,
     'after the last committed version the feed is empty'
 );
