@@ -67,7 +67,7 @@ SIZES = {"10 KB": 10_000, "1 MB": 1_000_000, "10 MB": 10_000_000}
 SEED = 7
 # Timed rounds of item 1 per document, after one warm-up round; each round
 # runs every side once in shuffled order.
-ROUNDS = {"10 KB": 40, "1 MB": 16, "10 MB": 6}
+ROUNDS = {"10 KB": 40, "1 MB": 16, "10 MB": 10}
 # Fresh backends per document for the cache miss (and the memory of item 5);
 # each patches the document 1 + AFTER_MISS times.
 MISS_ROUNDS = {"10 KB": 5, "1 MB": 3, "10 MB": 2}
