@@ -56,10 +56,13 @@ as $$
 -- one). A pointer below /instances/N re-projects position N only; one at
 -- /instances or above it (a new document, an element added, removed or
 -- moved) compares the whole array with the rows and writes the difference.
+-- Every statement is shaped so that its plan cannot turn quadratic in the
+-- number of instances, whatever the table's statistics say.
 declare
-    instances constant jsonb := doc -> 'instances';
     whole boolean;
     positions integer [];
+    fresh odl.document_instances [];
+    gone text [];
 begin
     select
         coalesce(bool_or(p.pointer in ('', '/instances') or starts_with(p.pointer, '/instances/') and m.n is null), false),
@@ -72,7 +75,8 @@ begin
         return;
     end if;
 
-    if not whole and jsonb_typeof(instances) = 'array' then
+    -- #> reaches an element without copying the array around it.
+    if not whole and doc @? 'strict $.instances ? (@.type() == "array")' then
         delete from odl.document_instances as i
         where i.tenant_id = project_instances.tenant_id and i.doc_id = project_instances.doc_id
             and i.position = any(positions);
@@ -83,58 +87,57 @@ begin
             project_instances.tenant_id, project_instances.doc_id, e.value ->> 'id', project_instances.project_id,
             p.n, e.value ->> 'type_ref', e.value ->> 'parent_ref', e.value ->> 'lifecycle_status', e.value -> 'location'
         from unnest(positions) as p (n)
-        cross join lateral (select instances -> p.n as value) as e
+        cross join lateral (select doc #> array['instances', p.n::text] as value) as e
         where jsonb_typeof(e.value -> 'id') = 'string';
         return;
     end if;
 
-    merge into odl.document_instances as t
-    using (
+    -- Set differences (hashed or sorted, never a nested loop, whatever the
+    -- statistics) find the elements whose row is missing or differs, and
+    -- the rows whose id is gone; only those are written.
+    with n as (
+        select distinct on (e.value ->> 'id')
+            e.value ->> 'id' as instance_id,
+            project_instances.project_id,
+            (e.n - 1)::integer as position,
+            e.value ->> 'type_ref' as type_ref,
+            e.value ->> 'parent_ref' as parent_ref,
+            e.value ->> 'lifecycle_status' as lifecycle_status,
+            e.value -> 'location' as location
+        from jsonb_array_elements(
+            case when doc @? 'strict $.instances ? (@.type() == "array")' then doc -> 'instances' else '[]' end
+        ) with ordinality as e (value, n)
+        where jsonb_typeof(e.value -> 'id') = 'string'
+        order by e.value ->> 'id', e.n
+    ),
+
+    o as (
         select
-            coalesce(n.instance_id, o.instance_id) as instance_id,
-            n.instance_id is null as gone,
-            n.position,
-            n.type_ref,
-            n.parent_ref,
-            n.lifecycle_status,
-            n.location
-        from (
-            select distinct on (e.value ->> 'id')
-                e.value ->> 'id' as instance_id,
-                (e.n - 1)::integer as position,
-                e.value ->> 'type_ref' as type_ref,
-                e.value ->> 'parent_ref' as parent_ref,
-                e.value ->> 'lifecycle_status' as lifecycle_status,
-                e.value -> 'location' as location
-            from jsonb_array_elements(case jsonb_typeof(instances) when 'array' then instances else '[]' end)
-                with ordinality as e (value, n)
-            where jsonb_typeof(e.value -> 'id') = 'string'
-            order by e.value ->> 'id', e.n
-        ) as n
-        full join (
-            select i.instance_id
-            from odl.document_instances as i
-            where i.tenant_id = project_instances.tenant_id and i.doc_id = project_instances.doc_id
-        ) as o on n.instance_id = o.instance_id
-    ) as s
-    on t.tenant_id = project_instances.tenant_id and t.doc_id = project_instances.doc_id
-    and t.instance_id = s.instance_id
-    when matched and s.gone then delete
-    when matched and (t.project_id::text, t.position, t.type_ref, t.parent_ref, t.lifecycle_status, t.location)
-    is distinct from (project_instances.project_id, s.position, s.type_ref, s.parent_ref, s.lifecycle_status, s.location)
-        then update set
-            project_id = project_instances.project_id,
-            position = s.position,
-            type_ref = s.type_ref,
-            parent_ref = s.parent_ref,
-            lifecycle_status = s.lifecycle_status,
-            location = s.location
-    when not matched then
-        insert (tenant_id, doc_id, instance_id, project_id, position, type_ref, parent_ref, lifecycle_status, location)
-        values (
-            project_instances.tenant_id, project_instances.doc_id, s.instance_id, project_instances.project_id,
-            s.position, s.type_ref, s.parent_ref, s.lifecycle_status, s.location
-        );
+            i.instance_id, i.project_id::text, i.position, i.type_ref, i.parent_ref, i.lifecycle_status, i.location
+        from odl.document_instances as i
+        where i.tenant_id = project_instances.tenant_id and i.doc_id = project_instances.doc_id
+    )
+
+    select
+        array(
+            select row(
+                project_instances.tenant_id, project_instances.doc_id, f.instance_id, f.project_id, f.position,
+                f.type_ref, f.parent_ref, f.lifecycle_status, f.location, null, null
+            )::odl.document_instances
+            from (select * from n except select * from o) as f
+        ),
+        array(select o.instance_id from o except select n.instance_id from n)
+    into fresh, gone;
+
+    delete from odl.document_instances as i
+    where i.tenant_id = project_instances.tenant_id and i.doc_id = project_instances.doc_id
+        and i.instance_id = any(gone || array(select f.instance_id from unnest(fresh) as f));
+    insert into odl.document_instances (
+        tenant_id, doc_id, instance_id, project_id, position, type_ref, parent_ref, lifecycle_status, location
+    )
+    select f.tenant_id, f.doc_id, f.instance_id, f.project_id, f.position, f.type_ref, f.parent_ref,
+        f.lifecycle_status, f.location
+    from unnest(fresh) as f;
 end
 $$;
 
