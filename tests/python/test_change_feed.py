@@ -16,7 +16,7 @@ import psycopg
 from hypothesis import HealthCheck, given, settings, strategies as st
 from psycopg.types.json import Jsonb
 
-from conftest import TOP, server_conninfo
+from conftest import TOP, TenantAccess, create_database, drop_database, server_conninfo, sqitch
 
 sys.path.insert(0, str(TOP))
 from fixtures import odlsd  # noqa: E402
@@ -321,3 +321,42 @@ def test_versions_of_a_document_keep_their_order_when_the_later_writer_began_fir
         reader.commit()
         listed = [version for _, doc, version, _ in feed(reader, tenant, None) if doc == doc_id]
     assert listed == [1, 2, 3]
+
+
+def test_upgrading_from_v0_1_0_projects_the_stored_documents():
+    """A document stored under v0.1.0 is projected when v2 deploys; its
+    version comes first in the feed, with no changed pointers, and the next
+    patch is projected on top of the backfilled rows."""
+    name = create_database("odl_upgrade")
+    try:
+        result = sqitch("deploy", name, "--to", "@v0.1.0")
+        assert result.returncode == 0, result.stdout + result.stderr
+        with psycopg.connect(server_conninfo(dbname=name, user="postgres"), autocommit=True) as admin:
+            admin.execute("set role odl_admin")
+            tenant_id = admin.execute("select odl.odl_create_tenant('upgrade', 'EU')").fetchone()[0]
+            user_id = admin.execute(
+                "select odl.odl_create_user(%s, 'eng@example.com', 'engineer')", (tenant_id,)
+            ).fetchone()[0]
+        tenant = (tenant_id, user_id)
+        access = TenantAccess(name, tenant)
+        access.assign("super_user")
+        old = odlsd.generate(10_000, seed=7)
+        project = new_project(name, tenant, access, "upgrade")
+        doc_id = create_document(name, tenant, project, old)
+
+        result = sqitch("deploy", name, "--verify")
+        assert result.returncode == 0, result.stdout + result.stderr
+        with psycopg.connect(server_conninfo(dbname=name)) as su:
+            assert stored_rows(su, doc_id) == projection(old)
+            with app_session(name, tenant) as app:
+                patch = [{"op": "remove", "path": "/instances/1/lifecycle_status"}]
+                app.execute("select odl.odl_apply_patch(%s, %s, 1)", (doc_id, Jsonb(patch)))
+                app.commit()
+                listed = feed(app, tenant, None)
+            assert stored_rows(su, doc_id) == projection(stored_document(su, doc_id))
+        assert [(doc, version, pointers) for _, doc, version, pointers in listed] == [
+            (doc_id, 1, None), (doc_id, 2, ["/instances/1/lifecycle_status"]),
+        ]
+        assert listed[0][0].startswith("0:")
+    finally:
+        drop_database(name)
