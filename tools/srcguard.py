@@ -194,11 +194,12 @@ def rework(change: str, note: str, top: Path = TOP) -> None:
         raise SystemExit(
             "\n".join(problems) + "\nrework first, then edit: restore the released sources"
         )
-    # sqitch names the frozen script after the first tag that follows the change.
-    tag_name = min(released, key=plan.tags.get)
+    before = set((top / "deploy").glob(f"{change}@*.sql"))
     sqitch("rework", change, "-n", note, top=top)
-
-    frozen = top / "deploy" / f"{change}@{tag_name}.sql"
+    # sqitch names the frozen script after the plan's latest tag; the
+    # sources in the tree are those of every release since the change.
+    (frozen,) = set((top / "deploy").glob(f"{change}@*.sql")) - before
+    tag_name = frozen.stem.split("@", 1)[1]
     frozen.write_text(
         f"-- Frozen by tools/srcguard rework: {change} as released in @{tag_name}.\n"
         + inline_sources(frozen.read_text(), tag_name, top)
