@@ -199,7 +199,8 @@ class DocumentCache:
     matches (the row keeps its old xmin), nor does a version another backend
     wrote. Each document keeps its two latest confirmed states, so a
     rollback falls back to the one before at no cost; documents are evicted
-    least recently used when their text exceeds `budget_chars`.
+    least recently used when their text (of the latest state: the older
+    shares nearly all of it) exceeds `budget_chars`.
     """
 
     def __init__(self, budget_chars: int) -> None:
@@ -239,7 +240,8 @@ class DocumentCache:
             self.confirmed.popitem(last=False)
 
     def chars(self) -> int:
-        return sum(state.chars for states in self.confirmed.values() for _, state in states)
+        # A document's older state shares nearly all of the newer one.
+        return sum(states[0][1].chars for states in self.confirmed.values())
 
     def stats(self) -> dict:
         return {
@@ -252,14 +254,15 @@ class DocumentCache:
 
 
 class Store(Protocol):
-    """Where write() reads what its cache lacks (odl.odl_documents, odl.odl_patches)."""
+    """Where write() reads what its cache lacks: the stored tables."""
 
     def text(self, doc_id: str) -> str:
         """The current document as JSON text."""
 
     def history(self, doc_id: str, version: int, upto: int) -> tuple[str, str, list[str]] | None:
-        """The xmin and hash of the row of `version` in odl.odl_document_versions,
-        and the patches (JSON text) from it to `upto`, in order; None if there is no such version."""
+        """The xmin and hash of the row of `version` in odl_document_versions
+        and the patches (JSON text) from it to `upto`, in order; None if
+        there is no such version."""
 
 
 def write(
@@ -278,11 +281,12 @@ def write(
     and hash the result; the new state is proposed to `cache`.
 
     When the cache holds no state of this row (another backend wrote since,
-    as in a pool of connections), it catches up from an earlier state of its
-    own by replaying the patches written since, and only when it holds none
-    or they are many reads the whole document from `store`. Python's cyclic garbage
-    collector is paused meanwhile: JSON values hold no cycles, and it would
-    otherwise walk the whole document again and again while it is built.
+    as in a pool of connections), it catches up from an earlier state of
+    its own by replaying the patches written since, and only when it holds
+    none, or they are many, reads the whole document from `store`. Python's
+    cyclic garbage collector is paused meanwhile: JSON values hold no
+    cycles, and it would walk the whole document again and again while it
+    is built.
     """
     collecting = gc.isenabled()
     gc.disable()

@@ -97,6 +97,8 @@ def from_text(text: str) -> tuple[Any, Piece]:
 def _parse(text: str, start: int, depth: int) -> tuple[Any, Piece, int]:
     opening = text[start : start + 1]
     if opening not in ("{", "[") or depth > 0:
+        # The C scanner reads the value whole; one found larger than a piece
+        # is read again below, member by member (few are).
         value, end = _DECODER.scan_once(text, start)
         if opening not in ("{", "[") or end - start <= SPLIT_CHARS:
             storage = text[start:end]
