@@ -296,13 +296,17 @@ as $$
 -- The feed is ordered by (writing transaction, version_id) and stops before
 -- the oldest transaction still running: every version after that horizon
 -- commits later with a larger transaction id, so it can never land before
--- a position already handed out.
+-- a position already handed out. Pointers are shown as a read would show
+-- the document: those in sections the reader may not read, or in parts
+-- classified above the reader's clearance, are left out.
 declare
     context record := odl.require_context();
     horizon constant xid8 := pg_snapshot_xmin(pg_current_snapshot());
     after_xid xid8 := '0';
     after_version_id bigint := 0;
-    readable text [];
+    -- project_id -> {"keys": top-level keys the reader may read there,
+    -- "hidden": a pattern matching the pointers of parts they may not}
+    scope jsonb;
 begin
     if after is not null then
         if after !~ '^[0-9]{1,20}:[0-9]{1,18}$' then
@@ -322,17 +326,35 @@ begin
             detail = format('max_count %s', coalesce(max_count::text, 'null'));
     end if;
     -- Rights are decided per node, once, not per version.
-    readable := array(
-        select p.project_id
-        from odl.projects as p
-        where p.node_id in (
-            select n.node_id
-            from (select distinct q.node_id from odl.projects as q where q.node_id is not null) as n
-            where exists (
-                select from odl.user_rights(context.user_id, n.node_id) as r where strpos(r.rights, 'R') > 0
-            )
-        )
-    );
+    with node_scope as (
+        select
+            n.node_id,
+            jsonb_build_object(
+                'keys', jsonb_agg(k.key) filter (where strpos(r.rights, 'R') > 0 and r.clearance >= l.rank),
+                'hidden', (
+                    select string_agg(
+                        '^' || replace(regexp_replace(c.pointer, '([.^$+?()\[\]{}|\\])', '\\\1', 'g'), '*', '[^/]+')
+                        || '(/|$)',
+                        '|'
+                    )
+                    from odl.rbac_classified_parts as c
+                    inner join odl.classification_levels as cl on c.classification = cl.level
+                    where cl.rank > max(r.clearance)
+                )
+            ) as scope
+        from (select distinct q.node_id from odl.projects as q where q.node_id is not null) as n
+        cross join lateral odl.user_rights(context.user_id, n.node_id) as r
+        inner join odl.rbac_sections as s on r.section = s.section
+        inner join odl.classification_levels as l on s.classification = l.level
+        inner join odl.rbac_section_keys as k on r.section = k.section
+        group by n.node_id
+        having bool_or(strpos(r.rights, 'R') > 0)
+    )
+
+    select jsonb_object_agg(p.project_id, ns.scope) into scope
+    from odl.projects as p
+    inner join node_scope as ns on p.node_id = ns.node_id;
+
     return query
     select
         format('%s:%s', v.xid, v.version_id),
@@ -340,7 +362,15 @@ begin
         d.project_id::text,
         v.version,
         v.doc_hash,
-        v.changed_pointers,
+        case when v.changed_pointers is not null then array(
+            select x.pointer
+            from unnest(v.changed_pointers) with ordinality as x (pointer, n)
+            cross join lateral (select scope -> d.project_id::text as shown) as y
+            where x.pointer = ''
+                or y.shown -> 'keys' ? replace(replace(split_part(x.pointer, '/', 2), '~1', '/'), '~0', '~')
+                and x.pointer !~ coalesce(y.shown ->> 'hidden', '$^')
+            order by x.n
+        ) end,
         v.created_by::text,
         v.created_at
     from odl.odl_document_versions as v
@@ -348,7 +378,7 @@ begin
     where v.tenant_id = context.tenant_id
         and (v.xid, v.version_id) > (after_xid, after_version_id)
         and v.xid < horizon
-        and d.project_id = any(readable)
+        and scope ? d.project_id
     order by v.xid, v.version_id
     limit max_count;
 end
@@ -358,5 +388,6 @@ revoke all on function odl.odl_changes_since(text, integer) from public;
 grant execute on function odl.odl_changes_since(text, integer) to odl_app;
 comment on function odl.odl_changes_since(text, integer) is
 'The versions of documents the acting user may read, stored after the position "after" (null: from the start), '
-'in the order they committed their transactions, at most max_count (1 to 10000); pass the last row''s position '
-'to read on. Versions of transactions still running appear once they and all older ones have ended. ODC01';
+'by writing transaction (a document''s versions in their order), at most max_count (1 to 10000); pass the last '
+'row''s position to read on. Versions of transactions still running appear once they and all older ones have '
+'ended. changed_pointers leaves out what the reader may not read. ODC01, 22023';

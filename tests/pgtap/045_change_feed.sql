@@ -8,7 +8,7 @@
 -- that the projection and the feed are tested on their own (the property
 -- test in tests/python/test_change_feed.py drives them through the API).
 begin;
-select plan(49);
+select plan(53);
 
 -- instances_of() lists a document's projected rows in position order.
 create function pg_temp.instances_of(doc_id text)
@@ -92,6 +92,9 @@ begin
         true
     );
     perform set_config(
+        'fixture.eng_a', odl.odl_create_user(current_setting('fixture.tenant_a'), 'eve@a.example', 'engineer'), true
+    );
+    perform set_config(
         'fixture.user_b', odl.odl_create_user(current_setting('fixture.tenant_b'), 'bob@b.example', 'engineer'), true
     );
     perform set_config(
@@ -110,6 +113,7 @@ begin
     perform set_config('fixture.node_a', odl.odl_create_node(null, 'PORTFOLIO', 'Portfolio A'), true);
     perform odl.odl_attach_project(current_setting('fixture.project_a'), current_setting('fixture.node_a'));
     perform odl.odl_assign_role(current_setting('fixture.user_a'), current_setting('fixture.node_a'), 'super_user');
+    perform odl.odl_assign_role(current_setting('fixture.eng_a'), current_setting('fixture.node_a'), 'engineer');
     perform odl.odl_set_context(current_setting('fixture.tenant_b'), current_setting('fixture.user_b'));
     perform set_config('fixture.project_b', odl.odl_create_project('Feed B'), true);
     perform odl.odl_set_context(current_setting('fixture.tenant_b'), current_setting('fixture.admin_b'));
@@ -531,6 +535,67 @@ select results_eq(
     $$select f.doc_id, f.version from odl.odl_changes_since() as f$$,
     $$values (current_setting('fixture.doc_b'), 2)$$,
     'another tenant''s user sees only that tenant''s changes'
+);
+
+-- Pointers are shown as reads show the document: an engineer (no R on
+-- finance, clearance restricted) does not see those in finance or in a
+-- supplier's pricing (confidential).
+
+reset role;
+do $$
+declare
+    a constant text := current_setting('fixture.tenant_a');
+    u constant text := current_setting('fixture.user_a');
+begin
+    perform set_config('fixture.doc_d', odl.odl_ulid(), true);
+    insert into odl.odl_documents (
+        tenant_id, doc_id, project_id, schema_version, doc_json, doc_hash, version, created_by, updated_by
+    )
+    values (
+        a, current_setting('fixture.doc_d'), current_setting('fixture.project_a'), '4.1', '{"schema_version": "4.1"}',
+        'sha256:' || repeat('d', 64), 1, u, u
+    );
+    insert into odl.odl_document_versions (tenant_id, doc_id, version, doc_hash, created_by, xid, changed_pointers)
+    values (
+        a, current_setting('fixture.doc_d'), 1, 'sha256:' || repeat('d', 64), u, '9',
+        '{/finance/capex,/instances/0,/libraries/components/CMP:x/name,/libraries/components/CMP:x/pricing/usd}'
+    );
+end
+$$;
+set local role odl_app;
+select lives_ok(
+    $$select odl.odl_set_context(current_setting('fixture.tenant_a'), current_setting('fixture.eng_a'))$$,
+    'setup: an engineer of A reads the feed'
+);
+select results_eq(
+    $$
+        select f.doc_id, f.changed_pointers
+        from odl.odl_changes_since(
+            (
+                select p.position from pg_temp.feed_positions as p
+                where p.doc_id = current_setting('fixture.doc_a') and p.version = 3
+            )
+        ) as f
+    $$,
+    $$values (current_setting('fixture.doc_d'), '{/instances/0,/libraries/components/CMP:x/name}'::text [])$$,
+    'pointers in sections the reader may not read, or in parts above their clearance, are left out'
+);
+select lives_ok(
+    $$select odl.odl_set_context(current_setting('fixture.tenant_a'), current_setting('fixture.user_a'))$$,
+    'setup: the super_user of A reads the feed'
+);
+select results_eq(
+    $$
+        select f.changed_pointers from odl.odl_changes_since(null, 10000) as f
+        where f.doc_id = current_setting('fixture.doc_d')
+    $$,
+    $$
+        values (
+            '{/finance/capex,/instances/0,/libraries/components/CMP:x/name,/libraries/components/CMP:x/pricing/usd}'
+            ::text []
+        )
+    $$,
+    'a reader who may read everything sees every pointer'
 );
 
 select * from finish();
