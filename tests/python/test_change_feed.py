@@ -13,6 +13,7 @@ import uuid
 from typing import Any
 
 import psycopg
+import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from psycopg.types.json import Jsonb
 
@@ -360,3 +361,18 @@ def test_upgrading_from_v0_1_0_projects_the_stored_documents():
         assert listed[0][0].startswith("0:")
     finally:
         drop_database(name)
+
+
+def test_a_refused_patch_leaves_the_projection_and_the_feed_as_they_were(dbname, tenant, access):
+    access.assign("super_user")
+    project = new_project(dbname, tenant, access, "refused")
+    doc_id = create_document(dbname, tenant, project, BASE)
+    duplicate = [{"op": "copy", "from": "/instances/0", "path": "/instances/1"}]
+    with app_session(dbname, tenant) as app, psycopg.connect(server_conninfo(dbname=dbname)) as su:
+        before = stored_rows(su, doc_id)
+        with pytest.raises(psycopg.Error) as error:
+            app.execute("select odl.odl_apply_patch(%s, %s, 1)", (doc_id, Jsonb(duplicate)))
+        assert error.value.sqlstate == "ODS02"
+        app.rollback()
+        assert stored_rows(su, doc_id) == before == projection(BASE)
+        assert [version for _, doc, version, _ in feed(app, tenant, None) if doc == doc_id] == [1]
