@@ -713,6 +713,7 @@ class Bench:
                 args=(self.ctx.dbname, theirs, self.docs["fixture", "10 KB"], k, documents),
             )
             worker.start()
+            theirs.close()  # so that a client that dies ends recv() with EOFError instead of a hang
             pipes.append(mine)
             workers.append(worker)
         sides = ("plain", "one", "four")
