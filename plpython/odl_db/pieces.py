@@ -236,7 +236,7 @@ def _jsonb_number(item: Any) -> int | float:
     if not isinstance(item, Decimal):
         raise _Unfit
     text = str(item)
-    if text.lstrip("-").isdigit():
+    if text.lstrip("-").isdigit() and text != "-0":
         return int(text)
     double = float(item)
     if repr(double) != text:
