@@ -1,6 +1,8 @@
 -- Every write of a document goes through odl.write_patch(): it locks the
--- row, checks the expected version, applies, validates and hashes, then
--- updates the document and appends the version and the patch.
+-- row, checks the expected version, has the backend's cached copy of the
+-- document patched, validated and hashed (odl.patch_cached_document), then
+-- updates the document, appends the version and the patch, runs the
+-- projectors and appends to the audit ledger.
 
 create or replace function odl.write_patch(
     doc_id text,
