@@ -240,7 +240,8 @@ odl.user_roles(text, text, timestamptz), odl.user_rights(text, text), odl.role_r
 to odl_analyst;
 comment on view odl.readable_instances is
 'Every instance of the current documents of projects where the reader may read the instances section, one row '
-'each, kept equal to the documents by the instances projector (odl_analyst)';
+'each, kept equal to the documents by the instances projector (odl_analyst). Filter by project_id and type_ref, '
+'or project_id and lifecycle_status, to use an index';
 
 -- The feed orders versions by transaction id, which a transaction takes
 -- at its first write (odl_set_context), not at commit. A writer that began
