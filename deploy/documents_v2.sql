@@ -12,6 +12,15 @@ begin;
 alter table odl.odl_documents alter column doc_json set compression lz4;
 alter table odl.odl_document_versions alter column doc_json set compression lz4;
 drop index odl.odl_documents_doc_json_idx;
+-- Every patch rewrites the current document, leaving its old TOAST value
+-- dead until a vacuum frees it for reuse: vacuum the documents by the
+-- count of dead rows and chunks, however many documents there are.
+alter table odl.odl_documents set (
+    autovacuum_vacuum_scale_factor = 0,
+    autovacuum_vacuum_threshold = 200,
+    toast.autovacuum_vacuum_scale_factor = 0,
+    toast.autovacuum_vacuum_threshold = 2000
+);
 
 -- The change feed: what each version changed, and the transaction that
 -- wrote it, which orders the feed (see odl_changes_since()).
