@@ -204,6 +204,11 @@ def rework(change: str, note: str, top: Path = TOP) -> None:
         f"-- Frozen by tools/srcguard rework: {change} as released in @{tag_name}.\n"
         + inline_sources(frozen.read_text(), tag_name, top)
     )
+    # sqitch refuses to deploy a script identical to one a database already
+    # ran (its hash is taken), which a rework that only edits sources is.
+    deploy = top / "deploy" / f"{change}.sql"
+    first, _, rest = deploy.read_text().partition("\n")
+    deploy.write_text(f"{first}\n-- Reworked after @{tag_name}: {note}\n{rest}")
     (top / "revert" / f"{change}.sql").write_text(
         f"-- Revert odl-db:{change} from pg\n"
         f"-- Restores the definitions released in @{tag_name}. Drop here, first,\n"

@@ -72,8 +72,11 @@ def test_reworked_change_reverts_to_its_release(project):
     # the same sources as every release since the change.
     srcguard.tag("v9.9.9", "test release", project)
     tag = "v9.9.9"
+    released = (project / "deploy/ulid.sql").read_text()
     srcguard.rework("ulid", "decode ULID time multiplying from the left", project)
     assert (project / f"deploy/ulid@{tag}.sql").exists()
+    # Upgrading a database that ran the released script needs a new one.
+    assert (project / "deploy/ulid.sql").read_text() != released
 
     source = project / ULID_SOURCE
     old_text = source.read_text()
