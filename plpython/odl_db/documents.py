@@ -178,6 +178,11 @@ class Written(NamedTuple):
     detail: str | None = None
 
 
+# What a cached document costs a backend, per character of its JSON text:
+# its Python values and pieces (measured: ~19 bytes, benchmarks/RESULTS.md).
+BYTES_PER_CHAR = 20
+
+
 class State(NamedTuple):
     """One version of a document as this backend holds it."""
 
@@ -185,7 +190,7 @@ class State(NamedTuple):
     doc_hash: str
     tree: Any  # never changed in place: patches copy on write
     piece: pieces.Piece
-    chars: int  # length of the storage text, what the cache budget counts
+    chars: int  # length of the storage text, from which the cache estimates its memory
 
 
 class DocumentCache:
@@ -199,12 +204,12 @@ class DocumentCache:
     matches (the row keeps its old xmin), nor does a version another backend
     wrote. Each document keeps its two latest confirmed states, so a
     rollback falls back to the one before at no cost; documents are evicted
-    least recently used when their text (of the latest state: the older
-    shares nearly all of it) exceeds `budget_chars`.
+    least recently used when their estimated memory (of the latest state:
+    the older shares nearly all of it) exceeds `budget_bytes`.
     """
 
-    def __init__(self, budget_chars: int) -> None:
-        self.budget_chars = budget_chars
+    def __init__(self, budget_bytes: int) -> None:
+        self.budget_bytes = budget_bytes
         self.confirmed: OrderedDict[str, list[tuple[str, State]]] = OrderedDict()
         self.pending: dict[str, State] = {}
         # How each write found its document: cached, caught up, read whole.
@@ -236,7 +241,7 @@ class DocumentCache:
     def keep(self, doc_id: str, xmin: str, state: State) -> None:
         states = self.confirmed.pop(doc_id, [])
         self.confirmed[doc_id] = [(xmin, state), *states[:1]]
-        while len(self.confirmed) > 1 and self.chars() > self.budget_chars:
+        while len(self.confirmed) > 1 and self.chars() * BYTES_PER_CHAR > self.budget_bytes:
             self.confirmed.popitem(last=False)
 
     def chars(self) -> int:
@@ -248,7 +253,8 @@ class DocumentCache:
             "documents": len(self.confirmed),
             "states": sum(len(states) for states in self.confirmed.values()),
             "chars": self.chars(),
-            "budget_chars": self.budget_chars,
+            "estimated_bytes": self.chars() * BYTES_PER_CHAR,
+            "budget_bytes": self.budget_bytes,
             **self.counts,
         }
 
@@ -474,7 +480,7 @@ class Server:
 
     def schema_of(self, schema_version: str) -> Any:
         row = self.plpy.execute(self.lookup_plan, [schema_version])[0]
-        self.cache.budget_chars = row["mb"] * 1048576  # applies from the next state kept
+        self.cache.budget_bytes = row["mb"] * 1048576  # applies from the next state kept
         key = row["content_hash"]
         if key is None:
             return None
