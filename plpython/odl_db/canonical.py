@@ -17,7 +17,17 @@ from decimal import Decimal
 from json.encoder import encode_basestring
 from typing import Any
 
-__all__ = ["canonical_json", "content_hash", "decimal_canonical_json", "hash_text", "jsonb_text", "utf16_key"]
+__all__ = [
+    "Unfit",
+    "canonical_json",
+    "content_hash",
+    "decimal_canonical_json",
+    "ecma_number",
+    "hash_text",
+    "jsonb_number",
+    "jsonb_text",
+    "utf16_key",
+]
 
 # Python sorts keys by code point, RFC 8785 by UTF-16 code unit: the two
 # orders differ only when a key holds a character beyond the BMP.
@@ -41,29 +51,48 @@ def hash_text(canonical: str) -> str:
     return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-class _Unfit(Exception):
+class Unfit(Exception):
     """A number the C encoder cannot write as required."""
+
+
+def ecma_number(item: Any) -> int | float:
+    """json.dumps's `default` for RFC 8785: a Decimal as an int, or as a
+    float whose repr() has neither an exponent nor a trailing ".0", which
+    json.dumps then writes exactly as ECMAScript would; Unfit otherwise."""
+    if not isinstance(item, Decimal):
+        raise Unfit
+    if item == item.to_integral_value() and abs(item) < 2**53:
+        return int(item)
+    double = float(item)
+    if double.is_integer() or "e" in repr(double):
+        raise Unfit
+    return double
+
+
+def jsonb_number(item: Any) -> int | float:
+    """json.dumps's `default` for jsonb text: a Decimal as an int or float
+    that json.dumps writes with the very digits the Decimal has; Unfit
+    otherwise (2.50, 1E+2, -0)."""
+    if not isinstance(item, Decimal):
+        raise Unfit
+    text = str(item)
+    if text.lstrip("-").isdigit() and text != "-0":
+        return int(text)
+    double = float(item)
+    if repr(double) != text:
+        raise Unfit
+    return double
 
 
 def decimal_canonical_json(value: Any) -> str:
     """canonical_json() for a value whose numbers are all Decimal, as the
     jsonb transform delivers them, written mostly by the C encoder (about
     twice as fast). Falls back to canonical_json() when it must."""
-
-    def number(item: Any) -> int | float:
-        if not isinstance(item, Decimal):
-            raise _Unfit
-        if item == item.to_integral_value() and abs(item) < 2**53:
-            return int(item)
-        double = float(item)
-        # Where repr() writes no exponent, it writes ECMAScript's digits.
-        if double.is_integer() or "e" in repr(double):
-            raise _Unfit
-        return double
-
     try:
-        text = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=number)
-    except _Unfit:
+        text = json.dumps(
+            value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False, default=ecma_number
+        )
+    except (Unfit, ValueError):
         return canonical_json(value)
     return canonical_json(value) if _BEYOND_BMP.search(text) else text
 
@@ -73,21 +102,9 @@ def jsonb_text(value: Any) -> str | None:
     number as jsonb does, so that casting it to jsonb gives the same value;
     None when some number cannot be spelled so. Much faster than handing the
     value back through the jsonb transform."""
-
-    def number(item: Any) -> int | float:
-        if not isinstance(item, Decimal):
-            raise _Unfit
-        text = str(item)
-        if text.lstrip("-").isdigit():
-            return int(text)
-        double = float(item)
-        if repr(double) != text:
-            raise _Unfit
-        return double
-
     try:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=number)
-    except _Unfit:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=jsonb_number)
+    except (Unfit, ValueError):
         return None
 
 

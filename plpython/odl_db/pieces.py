@@ -21,7 +21,7 @@ from decimal import Decimal
 from json.encoder import encode_basestring
 from typing import Any
 
-from odl_db.canonical import canonical_json, utf16_key
+from odl_db.canonical import Unfit, canonical_json, ecma_number, jsonb_number, utf16_key
 
 __all__ = ["Piece", "build", "from_text", "join", "storage_text"]
 
@@ -171,7 +171,7 @@ def storage_text(value: Any) -> str:
     writer does."""
     try:
         return _STORAGE.encode(value)
-    except (_Unfit, ValueError, TypeError):
+    except (Unfit, ValueError, TypeError):
         parts: list[str] = []
         _storage(value, parts)
         return "".join(parts)
@@ -214,40 +214,10 @@ def _storage(value: Any, parts: list[str]) -> None:
         raise TypeError(f"not a JSON value: {type(value).__name__}")
 
 
-class _Unfit(Exception):
-    """A number the C encoder cannot write as RFC 8785 requires."""
-
-
-def _ecma_number(item: Any) -> int | float:
-    # json.dumps writes an int, and a float whose repr() has neither an
-    # exponent nor a trailing ".0", exactly as ECMAScript would.
-    if not isinstance(item, Decimal):
-        raise _Unfit
-    if item == item.to_integral_value() and abs(item) < 2**53:
-        return int(item)
-    double = float(item)
-    if double.is_integer() or "e" in repr(double):
-        raise _Unfit
-    return double
-
-
-def _jsonb_number(item: Any) -> int | float:
-    # A number json.dumps writes with the very digits the Decimal has.
-    if not isinstance(item, Decimal):
-        raise _Unfit
-    text = str(item)
-    if text.lstrip("-").isdigit() and text != "-0":
-        return int(text)
-    double = float(item)
-    if repr(double) != text:
-        raise _Unfit
-    return double
-
-
 _CANONICAL = json.JSONEncoder(
-    ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False, default=_ecma_number
+    ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False, default=ecma_number
 )
-_STORAGE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_jsonb_number)
+_STORAGE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=jsonb_number)
 
 
 def _canonical(value: Any) -> str:
@@ -257,7 +227,7 @@ def _canonical(value: Any) -> str:
         return encode_basestring(value)
     try:
         text = _CANONICAL.encode(value)
-    except (_Unfit, ValueError, TypeError):
+    except (Unfit, ValueError, TypeError):
         return canonical_json(value)
     # sort_keys orders by code point, RFC 8785 by UTF-16 unit: they differ
     # only for characters beyond the BMP.
