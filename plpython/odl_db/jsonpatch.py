@@ -102,6 +102,10 @@ def apply(
         owned = {id(doc)}
     for op in operations:
         doc = _APPLY[op.name](doc, op, undo, owned)
+        if owned is not None and isinstance(doc, (dict, list)) and id(doc) not in owned:
+            # A move to "" made a value of `doc` the whole document.
+            doc = _shallow(doc)
+            owned.add(id(doc))
     undo.reverse()
     return doc, undo
 

@@ -441,6 +441,17 @@ def test_copy_on_write_leaves_the_document_intact_and_patches_as_in_place(doc, d
     assert doc == before
 
 
+def test_copy_on_write_never_changes_a_value_moved_to_the_root():
+    doc = {"a": {"b": {"c": 1}}, "d": 2}
+    new, _ = jsonpatch.apply(doc, [
+        {"op": "move", "from": "/a", "path": ""},
+        {"op": "replace", "path": "/b/c", "value": 9},
+        {"op": "add", "path": "/e", "value": 3},
+    ], copy_on_write=True)
+    assert new == {"b": {"c": 9}, "e": 3}
+    assert doc == {"a": {"b": {"c": 1}}, "d": 2}
+
+
 # --- speed ---------------------------------------------------------------------------------------
 
 
