@@ -865,18 +865,19 @@ def _rows(ctx, latency, long, history, reads, throughput) -> list[Row]:
         "× floor", [p / f for p, f in zip(long["early"], long["early_floor"])],
         [p / f for p, f in zip(long["late"], long["late_floor"])], None, ctx.seed,
     ))
+    # Judged as v0.1.0 was, after a plain `vacuum`; compacted, for information.
+    total = sum(grown[0] for grown in history["grown"].values()) / 1e6
+    rows.append(Row(
+        f"3. storage, 1 MB: what the document and its {SIZE_HISTORY:,} patches add to the database after "
+        f"`vacuum` (every table, TOAST and index) vs a {SIZE_BUDGET_MB:.0f} MB budget",
+        "MB", SIZE_BUDGET_MB, total, total / SIZE_BUDGET_MB, goal=GOALS["size"],
+    ))
     before, compacted = history["before"], history["compacted"]
     kept = sum(compacted[n][0] - before.get(n, (0, 0, 0))[0] for n in history["grown"]) / 1e6
     rows.append(Row(
-        f"3. storage, 1 MB: what the document and its {SIZE_HISTORY:,} patches add to the database, compacted "
-        f"(`vacuum full`; every table, TOAST and index) vs a {SIZE_BUDGET_MB:.0f} MB budget",
-        "MB", SIZE_BUDGET_MB, kept, kept / SIZE_BUDGET_MB, goal=GOALS["size"],
-    ))
-    total = sum(grown[0] for grown in history["grown"].values()) / 1e6
-    rows.append(Row(
-        "3. the same after a plain `vacuum`: files keep the space of the current document's dead TOAST values "
-        "until they are reused (notes)",
-        "MB", SIZE_BUDGET_MB, total, total / SIZE_BUDGET_MB,
+        "3. the same compacted (`vacuum full`): without the free space the current document's dead TOAST "
+        "values leave in the files until they are reused (notes)",
+        "MB", SIZE_BUDGET_MB, kept, kept / SIZE_BUDGET_MB,
     ))
     for kind, versions, text in (
         ("middle", MIDDLE_VERSIONS, "50 patches from the nearest snapshot"),
@@ -918,8 +919,8 @@ def _compared() -> str:
         "with `update bench.app_docs set doc = $1, version = version + 1 where id = $2 and version = $3`. "
         "Goal: odl-db at least 5× faster at 1 MB (ratio ≤ 0.20).\n"
         f"3. **History**: patches around the {LONG_HISTORY:,}th of a document against its first ones (goal: "
-        f"within 10%); what a 1 MB document and {SIZE_HISTORY:,} ten-operation patches add to the database, "
-        f"compacted (goal: at most {SIZE_BUDGET_MB:.0f} MB); reading back a past version against the floor of item 1 "
+        f"within 10%); what a 1 MB document and {SIZE_HISTORY:,} ten-operation patches add to the database "
+        f"after `vacuum` (goal: at most {SIZE_BUDGET_MB:.0f} MB); reading back a past version against the floor of item 1 "
         "(goal: at most 5×).\n"
         f"4. **Throughput**: {CLIENTS} concurrent clients patching their own 10 KB documents, all in one "
         f"tenant, and each in a tenant of its own, against {CLIENTS} clients running plain primary-key updates "
@@ -997,11 +998,11 @@ def _method(bench: Bench, pinning: str) -> str:
         f"the size of every table (`pg_total_relation_size`: heap, TOAST, indexes; all schemas but the "
         f"benchmark's); then a new 1 MB fixture document and {SIZE_HISTORY:,} patches, one transaction each; "
         "then `vacuum` and the sizes again; then `vacuum full` of the tables that grew and the sizes again. "
-        "The goal is on the sum of what every table gained once compacted (documents, versions, patches, "
-        "projections, audit ledger, whatever the writer keeps). The figure after the plain `vacuum` is shown "
-        "for information: it also counts the free space the current document's dead TOAST values leave in "
-        "the files, which depends on whether autovacuum ran during the load (the faster the writes, the "
-        "less often), as for any table whose large value is updated. These patches use values that alternate between two settings, so from "
+        "The goal, as in v0.1.0, is on the sum of what every table gained after the plain `vacuum` "
+        "(documents, versions, patches, projections, audit ledger, whatever the writer keeps). That figure "
+        "also counts the free space the current document's dead TOAST values leave in the files, which "
+        "depends on whether autovacuum ran during the load (the faster the writes, the less often), as for "
+        "any table whose large value is updated; the compacted figure is shown for information. These patches use values that alternate between two settings, so from "
         "the 4th patch on the versions alternate between two contents; that may only make the load faster "
         "(patches, inverses and snapshots have the same sizes as with fresh values).\n"
         "- Item 3, reading back: each version of that document listed in the table is first read once and "

@@ -262,8 +262,9 @@ class DocumentCache:
 class Store(Protocol):
     """Where write() reads what its cache lacks: the stored tables."""
 
-    def text(self, doc_id: str) -> str:
-        """The current document as JSON text."""
+    def text(self, doc_id: str, version: int, xmin: str) -> str | None:
+        """The document as JSON text if its row is still that version with
+        that xmin (a dry run reads without the row lock), else None."""
 
     def history(self, doc_id: str, version: int, upto: int) -> tuple[str, str, list[str]] | None:
         """The xmin and hash of the row of `version` in odl_document_versions
@@ -320,7 +321,13 @@ def _write(cache, store, doc_id, version, doc_hash, xmin, patch_text, schema_of,
             cache.counts["caught_up"] += 1
         else:
             cache.counts["read"] += 1
-            text = store.text(doc_id)
+            text = store.text(doc_id, version, xmin)
+            if text is None:
+                return Written(
+                    sqlstate="ODV01",
+                    message="version conflict",
+                    detail=f"version {version} was replaced while it was read",
+                )
             tree, piece = pieces.from_text(text)
             state = State(version, doc_hash, tree, piece, len(text))
         cache.keep(doc_id, xmin, state)
@@ -441,7 +448,9 @@ class Server:
         self.plpy = plpy
         self.GD = GD
         self.text_plan = plpy.prepare(
-            "select d.doc_json::text as t from odl.odl_documents as d where d.doc_id = $1", ["text"]
+            "select d.doc_json::text as t from odl.odl_documents as d"
+            " where d.doc_id = $1 and d.version = $2 and d.xmin::text = $3",
+            ["text", "integer", "text"],
         )
         self.history_plan = plpy.prepare(
             "select v.xmin::text as xmin, v.doc_hash, array("
@@ -471,8 +480,9 @@ class Server:
     def validation_cache(self) -> dict:
         return self.GD.setdefault("odl_validation", {})
 
-    def text(self, doc_id: str) -> str:
-        return self.plpy.execute(self.text_plan, [doc_id])[0]["t"]
+    def text(self, doc_id: str, version: int, xmin: str) -> str | None:
+        rows = self.plpy.execute(self.text_plan, [doc_id, version, xmin])
+        return rows[0]["t"] if rows else None
 
     def history(self, doc_id: str, version: int, upto: int) -> tuple[str, str, list[str]] | None:
         rows = self.plpy.execute(self.history_plan, [doc_id, version, upto])

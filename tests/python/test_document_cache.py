@@ -251,3 +251,24 @@ def test_a_backend_behind_catches_up_by_the_patches_not_by_reading_the_document(
     assert_stored(dbname, doc_id, model, version)
     # Each backend read the document once, then caught up on every turn.
     assert [(s["read"], s["caught_up"], s["hits"]) for s in stats] == [(1, 2, 0), (1, 2, 0)]
+
+
+def test_a_document_replaced_while_it_is_read_is_a_version_conflict_and_is_not_cached():
+    """A dry run reads without the row lock: when the row is no longer the
+    version it locked on, the text is refused rather than cached under the
+    older version's key."""
+    from odl_db import documents
+
+    class Replaced:
+        def text(self, doc_id, version, xmin):
+            return None
+
+        def history(self, doc_id, version, upto):
+            return None
+
+    cache = documents.DocumentCache(1 << 30)
+    written = documents.write(
+        cache, Replaced(), "doc", 3, "sha256:" + "0" * 64, "123", "[]", lambda version: None, {}, 100
+    )
+    assert (written.sqlstate, written.message) == ("ODV01", "version conflict")
+    assert cache.stats()["documents"] == 0
