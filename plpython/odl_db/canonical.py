@@ -84,14 +84,18 @@ def jsonb_number(item: Any) -> int | float:
     return double
 
 
+_CANONICAL = json.JSONEncoder(
+    ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False, default=ecma_number
+)
+_JSONB = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=jsonb_number)
+
+
 def decimal_canonical_json(value: Any) -> str:
     """canonical_json() for a value whose numbers are all Decimal, as the
     jsonb transform delivers them, written mostly by the C encoder (about
     twice as fast). Falls back to canonical_json() when it must."""
     try:
-        text = json.dumps(
-            value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False, default=ecma_number
-        )
+        text = _CANONICAL.encode(value)
     except (Unfit, ValueError):
         return canonical_json(value)
     return canonical_json(value) if _BEYOND_BMP.search(text) else text
@@ -103,7 +107,7 @@ def jsonb_text(value: Any) -> str | None:
     None when some number cannot be spelled so. Much faster than handing the
     value back through the jsonb transform."""
     try:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=jsonb_number)
+        return _JSONB.encode(value)
     except (Unfit, ValueError):
         return None
 

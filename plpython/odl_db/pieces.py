@@ -21,7 +21,7 @@ from decimal import Decimal
 from json.encoder import encode_basestring
 from typing import Any
 
-from odl_db.canonical import Unfit, canonical_json, ecma_number, jsonb_number, utf16_key
+from odl_db.canonical import decimal_canonical_json, jsonb_text, utf16_key
 
 __all__ = ["Piece", "build", "from_text", "join", "storage_text"]
 
@@ -31,7 +31,6 @@ SPLIT_CHARS = 2048
 
 _DECODER = json.JSONDecoder(parse_float=Decimal, parse_int=Decimal)
 _SPACE = re.compile(r"[ \t\n\r]*")
-_BEYOND_BMP = re.compile("[\U00010000-\U0010FFFF]")
 
 
 class Piece:
@@ -169,12 +168,12 @@ def storage_text(value: Any) -> str:
     spelled as its Decimal is (2.50 stays 2.50). The C encoder writes it
     unless some number has no float spelling the same; then the exact
     writer does."""
-    try:
-        return _STORAGE.encode(value)
-    except (Unfit, ValueError, TypeError):
+    text = jsonb_text(value)
+    if text is None:
         parts: list[str] = []
         _storage(value, parts)
-        return "".join(parts)
+        text = "".join(parts)
+    return text
 
 
 def _storage(value: Any, parts: list[str]) -> None:
@@ -214,21 +213,7 @@ def _storage(value: Any, parts: list[str]) -> None:
         raise TypeError(f"not a JSON value: {type(value).__name__}")
 
 
-_CANONICAL = json.JSONEncoder(
-    ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False, default=ecma_number
-)
-_STORAGE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=jsonb_number)
-
-
 def _canonical(value: Any) -> str:
-    """RFC 8785 text of a small value: the C encoder where it can, else the
-    exact writer (for one piece only, not the whole document)."""
-    if isinstance(value, str):
-        return encode_basestring(value)
-    try:
-        text = _CANONICAL.encode(value)
-    except (Unfit, ValueError, TypeError):
-        return canonical_json(value)
-    # sort_keys orders by code point, RFC 8785 by UTF-16 unit: they differ
-    # only for characters beyond the BMP.
-    return canonical_json(value) if _BEYOND_BMP.search(text) else text
+    """RFC 8785 text of one piece (the exact writer only where the C encoder
+    cannot, for this piece, not the whole document)."""
+    return encode_basestring(value) if isinstance(value, str) else decimal_canonical_json(value)

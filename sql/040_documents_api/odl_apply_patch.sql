@@ -29,6 +29,7 @@ declare
     current_doc record;
     outcome record;
     new_doc jsonb;
+    inverse jsonb;
     new_version integer;
     new_xmin text;
 begin
@@ -74,10 +75,11 @@ begin
     );
     perform odl.raise_failure(outcome.sqlstate, outcome.message, outcome.detail);
     new_doc := outcome.document_text::jsonb;
+    inverse := outcome.inverse_text::jsonb;
     new_version := current_doc.version + 1;
 
     if dry_run then
-        return query select new_version, outcome.doc_hash, outcome.inverse_text::jsonb, new_doc;
+        return query select new_version, outcome.doc_hash, inverse, new_doc;
         return;
     end if;
 
@@ -106,7 +108,7 @@ begin
     )
     values (
         current_doc.tenant_id, write_patch.doc_id, new_version, current_doc.version, patch,
-        outcome.inverse_text::jsonb, to_jsonb(coalesce(evidence_uris, '{}')), intent, tool_version,
+        inverse, to_jsonb(coalesce(evidence_uris, '{}')), intent, tool_version,
         context.user_id
     );
     perform odl.run_projectors(
@@ -123,7 +125,7 @@ begin
         current_doc.project_id, write_patch.doc_id
     );
 
-    return query select new_version, outcome.doc_hash, outcome.inverse_text::jsonb, null::jsonb;
+    return query select new_version, outcome.doc_hash, inverse, null::jsonb;
 end
 $$;
 
