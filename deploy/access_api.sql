@@ -1,4 +1,5 @@
 -- Deploy odl-db:access_api to pg
+-- Reworked after @v0.1.0: Hostile input: limits, ledger, visibility
 -- requires: access
 -- requires: audit_api
 

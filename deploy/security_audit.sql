@@ -1,4 +1,5 @@
 -- Deploy odl-db:security_audit to pg
+-- Reworked after @v0.1.0: Hostile input: limits, ledger, visibility
 -- requires: tenancy
 
 begin;

@@ -1,7 +1,5 @@
 -- Revert odl-db:security_audit from pg
+-- Restores the definitions released in @v0.1.0. Drop here, first,
+-- anything the new version added.
 
-begin;
-
-drop function odl.odl_security_audit();
-
-commit;
+\ir ../deploy/security_audit@v0.1.0.sql

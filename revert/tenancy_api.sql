@@ -1,10 +1,5 @@
 -- Revert odl-db:tenancy_api from pg
+-- Restores the definitions released in @v0.1.0. Drop here, first,
+-- anything the new version added.
 
-begin;
-
-drop view odl.project_summary;
-drop function odl.odl_create_project(text, text, text);
-drop function odl.odl_create_user(text, text, text, boolean, text);
-drop function odl.odl_create_tenant(text, text);
-
-commit;
+\ir ../deploy/tenancy_api@v0.1.0.sql

@@ -60,7 +60,7 @@ select is_empty(
 select tables_are(
     'odl',
     array[
-        'error_codes', 'session_contexts', 'python_modules',
+        'error_codes', 'session_contexts', 'python_modules', 'limits',
         'classification_levels', 'rbac_rights', 'rbac_sections', 'rbac_section_keys', 'rbac_classified_parts',
         'rbac_roles', 'rbac_permission_sets', 'rbac_set_rights', 'rbac_role_sets', 'rbac_role_overrides',
         'rbac_agents', 'rbac_agent_roles', 'rbac_approval_sections', 'project_phases', 'rbac_phase_gates',
@@ -84,7 +84,7 @@ select materialized_views_are('odl', array['rbac_role_rights']);
 select functions_are(
     'odl',
     array[
-        'adopt_objects', 'python_boot', 'python_install',
+        'adopt_objects', 'python_boot', 'python_install', 'limit_value', 'check_limit', 'odl_limits',
         'odl_ulid', 'odl_ulid_time',
         'set_session_context', 'odl_clear_context',
         'odl_current_tenant_id', 'odl_current_user_id', 'require_context', 'odl_set_context',
@@ -246,6 +246,7 @@ select set_eq(
         ('odl.odl_clear_context()', 'EXECUTE'),
         ('odl.odl_ulid()', 'EXECUTE'),
         ('odl.odl_ulid_time(text)', 'EXECUTE'),
+        ('odl.odl_limits()', 'EXECUTE'),
         ('odl.odl_current_tenant_id()', 'EXECUTE'),
         ('odl.odl_current_user_id()', 'EXECUTE'),
         ('odl.odl_set_context(text,text)', 'EXECUTE'),
@@ -320,6 +321,12 @@ select results_eq(
         ('ODG02', 'phase_order'),
         ('ODH01', 'invalid_hierarchy'),
         ('ODH02', 'unknown_node'),
+        ('ODL01', 'document_too_large'),
+        ('ODL02', 'nesting_too_deep'),
+        ('ODL03', 'patch_too_large'),
+        ('ODL04', 'payload_too_large'),
+        ('ODL05', 'schema_too_large'),
+        ('ODL06', 'too_many_engine_operations'),
         ('ODP01', 'malformed_patch'),
         ('ODP02', 'too_many_operations'),
         ('ODP03', 'path_not_found'),

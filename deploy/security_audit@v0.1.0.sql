@@ -1,0 +1,213 @@
+-- Frozen by tools/srcguard rework: security_audit as released in @v0.1.0.
+-- Deploy odl-db:security_audit to pg
+-- requires: tenancy
+
+begin;
+
+-- sql/090_security_audit/odl_security_audit.sql as released in @v0.1.0
+-- The go-live "RLS on all tenant tables" spot audit, automated. A table is
+-- tenant-scoped when it has a tenant_id column; a table that references one
+-- without having tenant_id holds tenant data outside RLS. The API that odl_app may
+-- use is the functions named odl_*, plus SELECT on tenant-scoped tables
+-- whose RLS is enabled and forced. odl is left off the search_path so that
+-- object names print schema-qualified.
+create or replace function odl.odl_security_audit()
+returns table (finding text, object_name text, detail text)
+language sql
+stable
+security invoker
+set search_path = pg_catalog, pg_temp
+as $$
+    with tables as (
+        select
+            c.oid,
+            c.relkind,
+            c.relrowsecurity,
+            c.relforcerowsecurity,
+            a.attnum as tenant_attnum
+        from pg_class as c
+        left join pg_attribute as a
+            on a.attrelid = c.oid and a.attname = 'tenant_id' and not a.attisdropped
+        where c.relnamespace = 'odl'::regnamespace
+            and c.relkind in ('r', 'p', 'v', 'm', 'f')
+    )
+
+    select
+        'rls_not_forced',
+        t.oid::regclass::text,
+        case
+            when not t.relrowsecurity then 'row-level security is not enabled'
+            else 'row-level security is not forced, so the owner bypasses it'
+        end
+    from tables as t
+    where t.tenant_attnum is not null
+        and t.relkind in ('r', 'p')
+        and not (t.relrowsecurity and t.relforcerowsecurity)
+        and not exists (select from pg_inherits as i where i.inhrelid = t.oid)
+
+    union all
+
+    select
+        'fk_without_tenant_id',
+        con.conrelid::regclass::text,
+        format('foreign key %s to %s does not pair tenant_id with tenant_id', con.conname, con.confrelid::regclass)
+    from pg_constraint as con
+    inner join tables as src on con.conrelid = src.oid
+    inner join tables as dst on con.confrelid = dst.oid
+    where con.contype = 'f'
+        and src.tenant_attnum is not null
+        and dst.tenant_attnum is not null
+        and not exists (
+            select from unnest(con.conkey, con.confkey) as k (src_attnum, dst_attnum)
+            where k.src_attnum = src.tenant_attnum and k.dst_attnum = dst.tenant_attnum
+        )
+
+    union all
+
+    select
+        'tenant_data_without_tenant_id',
+        con.conrelid::regclass::text,
+        format('foreign key %s reaches tenant table %s, but the table has no tenant_id', con.conname, con.confrelid::regclass)
+    from pg_constraint as con
+    inner join tables as src on con.conrelid = src.oid
+    inner join tables as dst on con.confrelid = dst.oid
+    where con.contype = 'f'
+        and src.tenant_attnum is null
+        and dst.tenant_attnum is not null
+
+    union all
+
+    select
+        'definer_without_search_path',
+        p.oid::regprocedure::text,
+        coalesce(
+            'search_path must list only trusted schemas and end with pg_temp: ' || (
+                select cfg from unnest(p.proconfig) as cfg
+                where cfg like 'search_path=%'
+            ),
+            'security definer function does not pin search_path'
+        )
+    from pg_proc as p
+    where p.pronamespace = 'odl'::regnamespace
+        and p.prosecdef
+        and not exists (
+            select from unnest(p.proconfig) as cfg
+            where cfg like 'search_path=%'
+                and cfg !~ '(^search_path=|, *)("?\$user"?|public)(,|$)'
+                -- pg_temp not named last is searched first.
+                and cfg ~ ', *"?pg_temp"?$'
+        )
+
+    union all
+
+    -- A view that runs with its owner's rights (to redact what the reader
+    -- may not see raw) is safe only if RLS binds that owner.
+    select
+        'view_not_security_invoker',
+        t.oid::regclass::text,
+        'view runs with the rights of an owner that RLS does not bind'
+    from tables as t
+    inner join pg_class as c on t.oid = c.oid
+    inner join pg_roles as owner on c.relowner = owner.oid
+    where t.relkind = 'v'
+        and (owner.rolsuper or owner.rolbypassrls or owner.rolname <> 'odl_owner')
+        and not exists (
+            select from pg_options_to_table(c.reloptions) as o
+            where o.option_name = 'security_invoker' and o.option_value in ('true', 'on', '1', 'yes')
+        )
+
+    union all
+
+    select
+        'app_privilege_beyond_api',
+        t.oid::regclass::text,
+        format('odl_app holds %s', priv.name)
+    from tables as t
+    cross join (
+        values ('SELECT'), ('INSERT'), ('UPDATE'), ('DELETE'), ('TRUNCATE'), ('REFERENCES'), ('TRIGGER')
+    ) as priv (name)
+    where (
+        case priv.name
+            when 'DELETE' then has_table_privilege('odl_app', t.oid, 'DELETE')
+            when 'TRUNCATE' then has_table_privilege('odl_app', t.oid, 'TRUNCATE')
+            when 'TRIGGER' then has_table_privilege('odl_app', t.oid, 'TRIGGER')
+            else has_any_column_privilege('odl_app', t.oid, priv.name)
+        end
+    )
+    and not (
+        priv.name = 'SELECT'
+        and (
+            (t.tenant_attnum is not null and t.relrowsecurity and t.relforcerowsecurity)
+            or (t.relkind = 'v' and t.tenant_attnum is not null)
+            -- The access policy (policy/access.json) is public by design.
+            or (
+                t.tenant_attnum is null
+                and t.oid::regclass::text ~ '^odl\.(rbac_\w+|classification_levels|hierarchy_levels|project_phases)$'
+            )
+        )
+    )
+
+    union all
+
+    select
+        'app_privilege_beyond_api',
+        p.oid::regprocedure::text,
+        'odl_app may execute a function outside the odl_ API'
+    from pg_proc as p
+    where p.pronamespace = 'odl'::regnamespace
+        and p.proname !~ '^odl_'
+        and has_function_privilege('odl_app', p.oid, 'EXECUTE')
+
+    union all
+
+    select
+        'app_privilege_beyond_api',
+        c.oid::regclass::text,
+        'odl_app may use a sequence'
+    from pg_class as c
+    where c.relnamespace = 'odl'::regnamespace
+        -- The case keeps the planner from asking about other relation kinds.
+        and case c.relkind when 'S' then has_sequence_privilege('odl_app', c.oid, 'USAGE, UPDATE, SELECT') end
+
+    union all
+
+    select
+        'app_privilege_beyond_api',
+        n.nspname::text,
+        'odl_app may create objects in this schema'
+    from pg_namespace as n
+    where n.nspname in ('odl', 'public')
+        and has_schema_privilege('odl_app', n.oid, 'CREATE')
+
+    union all
+
+    select
+        'app_privilege_beyond_api',
+        r.rolname::text,
+        'odl_app is a superuser, bypasses RLS, creates roles or databases, or is a member of it'
+    from pg_roles as r
+    where r.rolname = 'odl_app'
+        and (r.rolsuper or r.rolbypassrls or r.rolcreaterole or r.rolcreatedb)
+    union all
+    select
+        'app_privilege_beyond_api',
+        r.rolname::text,
+        'odl_app is a member of this role'
+    from pg_roles as r
+    where r.rolname in ('odl_owner', 'odl_admin', 'odl_analyst')
+        and pg_has_role('odl_app', r.oid, 'member')
+
+    order by 1, 2, 3
+$$;
+
+revoke all on function odl.odl_security_audit() from public;
+grant execute on function odl.odl_security_audit() to odl_admin;
+comment on function odl.odl_security_audit() is
+'Catalog audit, one row per finding: tenant tables without forced RLS, foreign keys that omit tenant_id, '
+'tables that reference tenant data without tenant_id, '
+'security definer functions without a safe search_path, views that are not security_invoker, '
+'and privileges of odl_app beyond the odl_ API. An empty result is a clean audit';
+
+call odl.adopt_objects();
+
+commit;

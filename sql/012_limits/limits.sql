@@ -1,0 +1,101 @@
+-- Limits on what one call may ask of the server. Every API function checks
+-- the sizes it receives against odl.limits before any expensive work, so an
+-- attacker-sized value is refused in microseconds instead of costing seconds
+-- and gigabytes. The values live in a table, not in GUCs, because any
+-- session can SET a GUC: only the owner (a DBA) may raise a limit.
+
+insert into odl.error_codes (sqlstate, name, meaning) values
+('ODL01', 'document_too_large', 'The document''s JSON text is larger than the limit document_bytes'),
+('ODL02', 'nesting_too_deep', 'A JSON value nests arrays and objects deeper than the limit nesting_depth'),
+('ODL03', 'patch_too_large', 'The patch''s JSON text is larger than the limit patch_bytes'),
+('ODL04', 'payload_too_large', 'The audit payload''s JSON text is larger than the limit audit_payload_bytes'),
+('ODL05', 'schema_too_large', 'The JSON Schema''s text is larger than the limit schema_bytes'),
+('ODL06', 'too_many_engine_operations', 'A patch given to the pure engine has more operations than engine_operations')
+on conflict (sqlstate) do update set name = excluded.name, meaning = excluded.meaning;
+
+create table if not exists odl.limits (
+    name text primary key,
+    value bigint not null,
+    unit text not null,
+    sqlstate text not null references odl.error_codes (sqlstate),
+    description text not null,
+    constraint limits_value_positive check (value > 0)
+);
+comment on table odl.limits is
+'Limits the API checks before any expensive work; a DBA (member of odl_owner) raises one with '
+'update odl.limits set value = ... where name = ...';
+comment on column odl.limits.name is 'The limit''s name, quoted in the error that enforces it';
+comment on column odl.limits.value is 'The largest accepted value, in unit';
+comment on column odl.limits.unit is 'bytes (of JSON text as sent), levels or operations';
+comment on column odl.limits.sqlstate is 'The SQLSTATE of the error raised when a value exceeds the limit';
+comment on column odl.limits.description is 'What the limit bounds and where it is checked';
+comment on constraint limits_value_positive on odl.limits is 'A limit is a positive number';
+
+-- Defaults: ten times the largest document the benchmarks write is still
+-- refused, one 10 MB document is not; ODL-SD nests about 10 levels deep.
+insert into odl.limits (name, value, unit, sqlstate, description) values
+('document_bytes', 16777216, 'bytes', 'ODL01', 'A document''s JSON text, as given or as a patch leaves it'),
+('nesting_depth', 128, 'levels', 'ODL02', 'Nesting of arrays and objects in any JSON value a caller sends'),
+('patch_bytes', 4194304, 'bytes', 'ODL03', 'A patch''s JSON text: odl_apply_patch and odl_jsonpatch_apply'),
+('audit_payload_bytes', 65536, 'bytes', 'ODL04', 'The payload of one audit event: odl_audit_log'),
+('schema_bytes', 1048576, 'bytes', 'ODL05', 'A JSON Schema''s text: the pg_jsonschema API, register_json_schema'),
+('engine_operations', 10000, 'operations', 'ODL06', 'Operations of one patch given to odl_jsonpatch_apply')
+on conflict (name) do nothing;
+
+revoke all on odl.limits from public;
+
+create or replace function odl.odl_limits()
+returns table (name text, value bigint, unit text, sqlstate text, description text)
+language sql
+stable
+security definer
+set search_path = pg_catalog, odl, pg_temp
+as $$
+    select l.name, l.value, l.unit, l.sqlstate, l.description from odl.limits as l order by l.name
+$$;
+revoke all on function odl.odl_limits() from public;
+grant execute on function odl.odl_limits() to odl_app, odl_analyst, odl_admin;
+comment on function odl.odl_limits() is
+'The limits every caller is held to (see odl.limits), with the SQLSTATE each raises';
+
+-- The value of a limit; an unknown name is a bug in odl-db, not in the caller.
+create or replace function odl.limit_value(name text)
+returns bigint
+language sql
+stable
+security definer
+set search_path = pg_catalog, odl, pg_temp
+as $$
+    select l.value from odl.limits as l where l.name = limit_value.name
+$$;
+revoke all on function odl.limit_value(text) from public;
+comment on function odl.limit_value(text) is 'The value of one limit in odl.limits';
+
+-- Raises the limit's SQLSTATE when measured exceeds it. what names the value
+-- checked (for example 'the document'), so the message says which one.
+create or replace function odl.check_limit(name text, measured bigint, what text)
+returns void
+language plpgsql
+stable
+security definer
+set search_path = pg_catalog, odl, pg_temp
+as $$
+declare
+    lim odl.limits;
+begin
+    select l.* into lim from odl.limits as l where l.name = check_limit.name;
+    if lim is null then
+        raise exception 'odl.check_limit: unknown limit %', check_limit.name;
+    end if;
+    if measured > lim.value then
+        raise exception using
+            errcode = lim.sqlstate,
+            message = format('%s is %s %s, over the limit %s = %s', what, measured, lim.unit, lim.name, lim.value),
+            detail = format('limit=%s value=%s found=%s', lim.name, lim.value, measured),
+            hint = format('A DBA may raise it: update odl.limits set value = ... where name = %L', lim.name);
+    end if;
+end
+$$;
+revoke all on function odl.check_limit(text, bigint, text) from public;
+comment on function odl.check_limit(text, bigint, text) is
+'Raises the limit''s SQLSTATE, naming the limit, its value and what was found, when measured exceeds it';
