@@ -57,6 +57,7 @@ BREAKAGE = {
     "python": "drop table odl.python_modules",
     "python_loader": "drop function odl.python_boot()",
     "ulid": "drop function odl.odl_ulid_time(text)",
+    "limits": "drop function odl.check_limit(text, bigint, text)",
     "sessions": "alter table odl.session_contexts no force row level security",
     "context": "drop function odl.odl_set_context(text, text)",
     "tenancy": "alter table odl.projects no force row level security",

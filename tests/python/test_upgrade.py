@@ -1,0 +1,175 @@
+"""Upgrades, proven on data.
+
+A DBA deploys the latest release from a checkout of its git tag, the
+database fills with tenants, documents, patches, change requests and audit
+events, and then the DBA deploys the current tree onto it. Every change must
+upgrade, verify and run exactly the current sources, without changing a row
+the release wrote, and every audit chain must still verify against a digest
+taken before the upgrade. Reverting to the tag brings the released function
+bodies back, and the data is still there."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg.types.json import Jsonb
+
+from conftest import TOP, TenantAccess, create_database, drop_database, server_conninfo
+import srcguard
+
+RELEASE = "v0.1.0"
+
+# Tables that hold code or configuration, which an upgrade replaces by design;
+# every other table of schema odl holds data that must survive unchanged.
+CODE_TABLES = {"python_modules", "error_codes", "json_schemas", "session_contexts"}
+
+
+def run(args: list[str], cwd: Path, dbname: str | None = None) -> subprocess.CompletedProcess:
+    env = None if dbname is None else dict(os.environ, PGDATABASE=dbname)
+    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, f"{' '.join(args)} in {cwd}:\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+@pytest.fixture(scope="module")
+def release_tree():
+    """A git worktree of the release tag, as a DBA would have checked it out."""
+    tags = run(["git", "tag", "--list", RELEASE], TOP).stdout.split()
+    assert tags == [RELEASE], f"git tag {RELEASE} is missing from this clone: the upgrade test needs it"
+    with tempfile.TemporaryDirectory(prefix="odl-release-") as parent:
+        tree = Path(parent) / RELEASE
+        run(["git", "worktree", "add", "--detach", str(tree), RELEASE], TOP)
+        try:
+            yield tree
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=TOP, capture_output=True)
+            subprocess.run(["git", "worktree", "prune"], cwd=TOP, capture_output=True)
+
+
+def release_module(tree: Path, path: str, name: str):
+    """A module of the release's tree, loaded apart from this tree's."""
+    spec = importlib.util.spec_from_file_location(name, tree / path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def data_tables(conn: psycopg.Connection) -> dict[str, list[str]]:
+    """Each data table of schema odl (partitioned parents, not their
+    partitions) with its columns, in order."""
+    rows = conn.execute(
+        """
+        select c.relname, array_agg(a.attname::text order by a.attnum)
+        from pg_catalog.pg_class as c
+        join pg_catalog.pg_attribute as a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
+        where c.relnamespace = 'odl'::regnamespace and c.relkind in ('r', 'p') and not c.relispartition
+        group by c.relname
+        """
+    ).fetchall()
+    return {name: columns for name, columns in rows if name not in CODE_TABLES}
+
+
+def fingerprint(conn: psycopg.Connection, tables: dict[str, list[str]]) -> dict[str, tuple[int, str]]:
+    """(row count, md5 of the sorted rows) of each table over the given columns."""
+    prints = {}
+    for table, columns in tables.items():
+        cols = ", ".join(f'"{c}"' for c in columns)
+        prints[table] = conn.execute(
+            f"select count(*), coalesce(md5(string_agg(r, E'\\n' order by r)), '')"
+            f" from (select row({cols})::text as r from odl.{table}) as rows"
+        ).fetchone()
+    return prints
+
+
+def load(dbname: str, odlsd) -> list[tuple[str, dict]]:
+    """Tenants with users, nodes, roles, projects, documents, patches, a
+    revert, a change request and application audit events, through the
+    release's API. Returns each tenant's id and its trusted digest."""
+    tenants = []
+    for number in range(2):
+        with psycopg.connect(server_conninfo(dbname=dbname), autocommit=True) as admin:
+            admin.execute("set role odl_admin")
+            tenant_id = admin.execute("select odl.odl_create_tenant(%s, 'EU')", (f"upgrade-{number}",)).fetchone()[0]
+            engineer = admin.execute(
+                "select odl.odl_create_user(%s, %s, 'engineer')", (tenant_id, f"engineer{number}@example.com")
+            ).fetchone()[0]
+        access = TenantAccess(dbname, (tenant_id, engineer))
+        access.assign("super_user", access.admin_id)
+        access.assign("engineer", engineer)
+        with access.session(access.admin_id) as conn:
+            project_id = conn.execute("select odl.odl_create_project(%s)", (f"plant-{number}",)).fetchone()[0]
+        access.attach(project_id)
+        for seed in range(2):
+            doc = odlsd.generate(10_000, seed=seed + 10 * number)
+            with access.session(access.admin_id) as conn:
+                doc_id = conn.execute("select odl.odl_create_document(%s, %s)", (project_id, Jsonb(doc))).fetchone()[0]
+            for version in range(1, 5):
+                with access.session(engineer) as conn:
+                    conn.execute(
+                        "select version from odl.odl_apply_patch(%s, %s, %s, 'upgrade test')",
+                        (doc_id, Jsonb([{"op": "add", "path": "/meta/upgrade_note", "value": f"v{version}"}]), version),
+                    )
+            with access.session(engineer) as conn:
+                conn.execute("select version from odl.odl_revert_document(%s, 2, 5)", (doc_id,))
+                conn.execute(
+                    "select change_id from odl.odl_apply_patch(%s, %s, 6, 'to approve', propose => true)",
+                    (doc_id, Jsonb([{"op": "replace", "path": "/meta/upgrade_note", "value": "proposed"}])),
+                )
+                conn.execute("select odl.odl_audit_log('login.ok', %s)", (Jsonb({"client": "upgrade"}),))
+                conn.commit()
+        with psycopg.connect(server_conninfo(dbname=dbname), autocommit=True) as admin:
+            admin.execute("set role odl_admin")
+            digest = admin.execute("select odl.odl_audit_digest(%s)", (tenant_id,)).fetchone()[0]
+        tenants.append((tenant_id, digest))
+    return tenants
+
+
+def verify_chains(dbname: str, tenants: list[tuple[str, dict]]) -> None:
+    with psycopg.connect(server_conninfo(dbname=dbname), autocommit=True) as admin:
+        admin.execute("set role odl_admin")
+        for tenant_id, digest in tenants:
+            for trusted in (None, Jsonb(digest)):
+                result = admin.execute("select odl.odl_audit_verify(%s, %s)", (tenant_id, trusted)).fetchone()[0]
+                assert result["ok"], result
+
+
+def test_the_release_upgrades_to_this_tree_and_reverts_with_its_data(release_tree):
+    dbname = create_database("odl_upgrade")
+    try:
+        run(["sqitch", "deploy", "--verify", "db:pg:"], release_tree, dbname)
+        # The release's own generator: documents valid in that release.
+        tenants = load(dbname, release_module(release_tree, "fixtures/odlsd.py", "release_odlsd"))
+        with psycopg.connect(server_conninfo(dbname=dbname)) as conn:
+            tables = data_tables(conn)
+            before = fingerprint(conn, tables)
+        assert before["odl_documents"][0] == 4 and before["change_requests"][0] == 4
+
+        run(["sqitch", "deploy", "--verify", "db:pg:"], TOP, dbname)
+        run(["sqitch", "verify", "db:pg:"], TOP, dbname)
+        with psycopg.connect(server_conninfo(dbname=dbname)) as conn:
+            assert srcguard.deployed_differences(conn) == []
+            assert fingerprint(conn, tables) == before
+            projected = conn.execute("select count(*) from odl.document_instances").fetchone()[0]
+            instances = conn.execute(
+                "select coalesce(sum(jsonb_array_length(doc_json -> 'instances')), 0) from odl.odl_documents"
+            ).fetchone()[0]
+            assert projected == instances > 0, "the instances projection must cover the documents the release stored"
+        verify_chains(dbname, tenants)
+
+        run(["sqitch", "revert", "-y", "--to", f"@{RELEASE}", "db:pg:"], TOP, dbname)
+        run(["sqitch", "verify", "db:pg:"], release_tree, dbname)
+        with psycopg.connect(server_conninfo(dbname=dbname)) as conn:
+            released = release_module(release_tree, "tools/srcguard.py", "release_srcguard")
+            assert released.deployed_differences(conn, release_tree) == []
+            assert fingerprint(conn, tables) == before
+        verify_chains(dbname, tenants)
+    finally:
+        drop_database(dbname)
