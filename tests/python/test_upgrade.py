@@ -24,7 +24,8 @@ from psycopg.types.json import Jsonb
 from conftest import TOP, TenantAccess, create_database, drop_database, server_conninfo
 import srcguard
 
-RELEASE = "v0.1.0"
+# The latest release: the last tag of the plan, which is also a git tag.
+RELEASE = [line.split()[0][1:] for line in (TOP / "sqitch.plan").read_text().splitlines() if line.startswith("@")][-1]
 
 # Tables that hold code or configuration, which an upgrade replaces by design;
 # every other table of schema odl holds data that must survive unchanged.
