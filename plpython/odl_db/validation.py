@@ -354,6 +354,8 @@ def _message(name: str, fields: dict) -> str:
     if name == "multipleOf":
         return f"must be a multiple of {_json(fields.get('multiple_of'))}"
     if name == "pattern":
+        if "pattern" not in fields:  # fancy-regex gave up: {"error": "...backtracking count exceeded"}
+            return "pattern is too costly to match (backtrack limit reached)"
         return f"must match pattern {fields.get('pattern')}"
     if name == "format":
         return f"must be a valid {fields.get('format')}"
@@ -363,8 +365,6 @@ def _message(name: str, fields: dict) -> str:
         return f"must be encoded as {fields.get('content_encoding')}"
     if name == "contentMediaType":
         return f"must be of media type {fields.get('content_media_type')}"
-    if name == "backtrackLimitExceeded":
-        return "pattern is too costly to match (backtrack limit reached)"
     if name == "custom":
         return str(fields.get("message"))
     return f"fails {name}"

@@ -133,6 +133,14 @@ def test_a_pattern_mismatch_is_reported(doc, cache):
     ]
 
 
+def test_a_pattern_the_engine_gives_up_on_is_reported_as_too_costly():
+    # A backreference sends the pattern to fancy-regex's backtracking VM,
+    # which stops at its backtrack limit: the value fails, with a message
+    # that says why (it read "must match pattern None").
+    found = validation.instance_errors(json.dumps({"pattern": "^(?=a)(a|aa)+\\1$"}), json.dumps("a" * 30 + "!"))
+    assert found == [("", "pattern is too costly to match (backtrack limit reached)")]
+
+
 def test_a_trailing_newline_does_not_satisfy_an_anchored_pattern(doc, cache):
     # Python's `$` matches before a final newline; ECMA-262's does not.
     doc["meta"]["versioning"]["content_hash"] += "\n"
