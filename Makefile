@@ -29,8 +29,8 @@ test: deps ## Run every test (pgTAP, then pytest) in a throwaway cluster
 deploy: deps ## sqitch deploy into the database named by PG* or DATABASE_URL
 	sqitch deploy $(TARGET)
 
-revert: deps ## sqitch revert everything from that database
-	sqitch revert -y $(TARGET)
+revert: deps ## Revert everything from that database; refuses when tables hold rows unless DROP_DATA=yes
+	@scripts/revert $(TARGET)
 
 verify: deps ## sqitch verify that database
 	sqitch verify $(TARGET)

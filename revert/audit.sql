@@ -3,6 +3,9 @@
 
 begin;
 
+\set data_tables 'odl.audit_events,odl.audit_heads'
+\ir lib/refuse_data_loss.psql
+
 do $$
 declare
     partman_schema text;

@@ -2,6 +2,9 @@
 
 begin;
 
+\set data_tables 'odl.odl_document_versions'
+\ir lib/refuse_data_loss.psql
+
 drop table odl.document_instances;
 drop table odl.document_projectors;
 drop index odl.odl_document_versions_feed_idx;

@@ -2,6 +2,9 @@
 
 begin;
 
+\set data_tables 'odl.tenants,odl.users,odl.projects'
+\ir lib/refuse_data_loss.psql
+
 drop table odl.projects;
 drop table odl.users;
 drop table odl.tenants;
