@@ -1,0 +1,221 @@
+"""Exceptions: one class per SQLSTATE class odl-db raises (README, SQLSTATEs).
+
+Every error carries the server's fields (sqlstate, message, detail, hint,
+constraint) and the psycopg error as __cause__. An error aborts the
+transaction: retry the whole transaction, not the statement.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import ClassVar
+
+import psycopg
+
+
+class OdlError(Exception):
+    """A failure reported by the database (or the connection to it)."""
+
+    sqlstate_class: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        sqlstate: str | None = None,
+        detail: str | None = None,
+        hint: str | None = None,
+        constraint: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.sqlstate = sqlstate
+        self.detail = detail
+        self.hint = hint
+        self.constraint = constraint
+
+    def __str__(self) -> str:
+        parts = [f"{self.sqlstate}: {self.message}" if self.sqlstate else self.message]
+        if self.detail:
+            parts.append(f"DETAIL: {self.detail}")
+        return "\n".join(parts)
+
+
+class AuditError(OdlError):
+    """ODA: the audit ledger is append-only, or a digest is invalid."""
+
+    sqlstate_class = "ODA"
+
+
+class ContextError(OdlError):
+    """ODC: no tenant context, a user outside the tenant, an unknown tenant, MFA."""
+
+    sqlstate_class = "ODC"
+
+
+class DocumentError(OdlError):
+    """ODD: unknown document, project or version."""
+
+    sqlstate_class = "ODD"
+
+
+class GateError(OdlError):
+    """ODG: a phase gate or the order of phases."""
+
+    sqlstate_class = "ODG"
+
+
+class HierarchyError(OdlError):
+    """ODH: a node level that does not fit, an unknown node or project."""
+
+    sqlstate_class = "ODH"
+
+
+class LimitError(OdlError):
+    """ODL: a size, depth or count above a limit of odl.limits."""
+
+    sqlstate_class = "ODL"
+
+
+class PatchError(OdlError):
+    """ODP: a malformed patch, too many operations, a missing path, a failed test."""
+
+    sqlstate_class = "ODP"
+
+
+class RightsError(OdlError):
+    """ODR: rights, roles, agents, and deciding change requests."""
+
+    sqlstate_class = "ODR"
+
+
+class SchemaError(OdlError):
+    """ODS: the document breaks its JSON Schema or an integrity rule."""
+
+    sqlstate_class = "ODS"
+
+
+class UlidError(OdlError):
+    """ODU: ULID overflow."""
+
+    sqlstate_class = "ODU"
+
+
+class VersionConflict(OdlError):
+    """ODV: expected_version is not the current version; read it and retry."""
+
+    sqlstate_class = "ODV"
+
+    def __init__(self, message: str, **fields: str | None) -> None:
+        super().__init__(message, **fields)
+        self.expected_version, self.current_version = versions_from_detail(self.detail)
+
+
+class InvalidValue(OdlError):
+    """22: a NULL, out-of-range or malformed argument."""
+
+    sqlstate_class = "22"
+
+
+class ConstraintViolation(OdlError):
+    """23: a check, unique, foreign-key or not-null constraint (see .constraint)."""
+
+    sqlstate_class = "23"
+
+
+class TransactionRollback(OdlError):
+    """40: serialization failure or deadlock; the transaction may be retried."""
+
+    sqlstate_class = "40"
+
+
+class InsufficientPrivilege(OdlError):
+    """42501: the role may not do this, or RLS refused a row."""
+
+    sqlstate_class = "42501"
+
+
+class ProgramLimitExceeded(OdlError):
+    """54: for example a JSON value nested too deeply to validate."""
+
+    sqlstate_class = "54"
+
+
+class QueryCanceled(OdlError):
+    """57014: statement_timeout or a cancel stopped the call; nothing was written."""
+
+    sqlstate_class = "57014"
+
+
+ERROR_CLASSES: dict[str, type[OdlError]] = {
+    cls.sqlstate_class: cls
+    for cls in (
+        AuditError, ContextError, DocumentError, GateError, HierarchyError, LimitError, PatchError,
+        RightsError, SchemaError, UlidError, VersionConflict, InvalidValue, ConstraintViolation,
+        TransactionRollback, InsufficientPrivilege, ProgramLimitExceeded, QueryCanceled,
+    )
+}
+
+
+def error_class(sqlstate: str | None) -> type[OdlError]:
+    """The class for a SQLSTATE: the exact code, then its class (ODx or two characters)."""
+    if not sqlstate:
+        return OdlError
+    for key in (sqlstate, sqlstate[:3] if sqlstate.startswith("OD") else sqlstate[:2]):
+        if key in ERROR_CLASSES:
+            return ERROR_CLASSES[key]
+    return OdlError
+
+
+def from_psycopg(error: psycopg.Error) -> OdlError:
+    """The OdlError for a psycopg error, with the server's fields."""
+    diag = error.diag
+    sqlstate = diag.sqlstate or error.sqlstate
+    return error_class(sqlstate)(
+        diag.message_primary or str(error),
+        sqlstate=sqlstate,
+        detail=diag.message_detail,
+        hint=diag.message_hint,
+        constraint=diag.constraint_name,
+    )
+
+
+@contextmanager
+def translated() -> Iterator[None]:
+    """Raises psycopg errors of the block as OdlError subclasses."""
+    try:
+        yield
+    except psycopg.Error as error:
+        raise from_psycopg(error) from error
+
+
+_VERSIONS = re.compile(r"expected version (\d+), current version (\d+)")
+
+
+def versions_from_detail(detail: str | None) -> tuple[int | None, int | None]:
+    """(expected, current) version of an ODV01 error.
+
+    TODO(issue 11): ODV01 reports both versions only as prose in DETAIL
+    ("expected version 1, current version 2"). Once the SQL raises a structured
+    DETAIL (the JSON object {"expected_version": 1, "current_version": 2}),
+    the JSON branch reads it and the regular expression can go.
+    """
+    if not detail:
+        return None, None
+    try:
+        fields = json.loads(detail)
+    except ValueError:
+        fields = None
+    if isinstance(fields, dict):
+        expected, current = fields.get("expected_version"), fields.get("current_version")
+        return (
+            expected if isinstance(expected, int) else None,
+            current if isinstance(current, int) else None,
+        )
+    match = _VERSIONS.search(detail)
+    if not match:
+        return None, None
+    return int(match.group(1)), int(match.group(2))
