@@ -46,6 +46,12 @@ def connection_kwargs(transaction_pooling: bool = False) -> dict[str, Any]:
     return kwargs
 
 
+def _checked(kind: type[T], function: str, value: Any) -> T:
+    if not isinstance(value, kind):
+        raise OdlError(f"odl.{function}() returned {type(value).__name__}, not {kind.__name__}")
+    return value
+
+
 def _call(function: str, args: Sequence[Any], named: Mapping[str, Any], table: bool) -> tuple[str, list[Any]]:
     """SQL calling odl.<function>; named arguments left None take the function's default."""
     given = {name: value for name, value in named.items() if value is not None}
@@ -76,23 +82,24 @@ class OdlSession:
               named: Mapping[str, Any] | None = None) -> list[T]:
         return [from_row(cls, row) for row in self._fetch(function, args, named)]
 
-    def _scalar(self, function: str, args: Sequence[Any] = (), named: Mapping[str, Any] | None = None) -> Any:
+    def _scalar(self, kind: type[T], function: str, args: Sequence[Any] = (),
+                named: Mapping[str, Any] | None = None) -> T:
         (row,) = self._fetch(function, args, named, table=False)
-        return next(iter(row.values()))
+        return _checked(kind, function, next(iter(row.values())))
 
     # -- projects and documents ---------------------------------------------------
     def create_project(self, name: str, phase: ProjectPhase = "design",
                        classification: ClassificationLevel = "internal") -> str:
         """A new project of the tenant, created by the acting user; its id."""
-        return self._scalar("odl_create_project", (name, phase, classification))
+        return self._scalar(str, "odl_create_project", (name, phase, classification))
 
     def set_phase(self, project_id: str, phase: ProjectPhase) -> str:
         """Asks to move the project to the next phase; the change request's id."""
-        return self._scalar("odl_set_project_phase", (project_id, phase))
+        return self._scalar(str, "odl_set_project_phase", (project_id, phase))
 
     def create_document(self, project_id: str, document: OdlDocument | Mapping[str, Any]) -> str:
         """Validates and stores the document as version 1; its id."""
-        return self._scalar("odl_create_document", (project_id, Jsonb(document)))
+        return self._scalar(str, "odl_create_document", (project_id, Jsonb(document)))
 
     def validate_document(self, document: OdlDocument | Mapping[str, Any]) -> list[Finding]:
         """Findings (errors and warnings) without storing anything."""
@@ -174,7 +181,7 @@ class OdlSession:
     # -- hierarchy and rights ----------------------------------------------------
     def create_node(self, parent_id: str | None, level: HierarchyLevel, name: str) -> str:
         """A node of the hierarchy; its id."""
-        return self._scalar("odl_create_node", (parent_id, level, name))
+        return self._scalar(str, "odl_create_node", (parent_id, level, name))
 
     def attach_project(self, project_id: str, node_id: str) -> None:
         """Hangs the project under the node."""
@@ -183,21 +190,21 @@ class OdlSession:
     def assign_role(self, user_id: str, node_id: str, role: Role, valid_from: datetime | None = None,
                     valid_until: datetime | None = None) -> str:
         """A role for the user at the node; the assignment's id."""
-        return self._scalar("odl_assign_role", (user_id, node_id, role),
+        return self._scalar(str, "odl_assign_role", (user_id, node_id, role),
                             {"valid_from": valid_from, "valid_until": valid_until})
 
     def revoke_role(self, user_id: str, node_id: str, role: Role) -> int:
         """Ends the user's assignments of the role at the node; how many."""
-        return self._scalar("odl_revoke_role", (user_id, node_id, role))
+        return self._scalar(int, "odl_revoke_role", (user_id, node_id, role))
 
     def effective_rights(self, user_id: str, node_or_project: str, section: SectionName) -> str:
         """The rights (e.g. "RW") the user holds on a section there."""
-        return self._scalar("odl_effective_rights", (user_id, node_or_project, section))
+        return self._scalar(str, "odl_effective_rights", (user_id, node_or_project, section))
 
     # -- audit and limits --------------------------------------------------------
     def audit_log(self, action: str, payload: Mapping[str, Any]) -> int:
         """Records app.<action> in the tenant's audit chain; its seq."""
-        return self._scalar("odl_audit_log", (action, Jsonb(payload)))
+        return self._scalar(int, "odl_audit_log", (action, Jsonb(payload)))
 
     def limits(self) -> list[Limit]:
         """The limits the database enforces, with their SQLSTATEs."""
@@ -277,21 +284,21 @@ class OdlAdmin:
         with translated():
             return cls(psycopg.connect(conninfo, **{**connection_kwargs(), **kwargs}))
 
-    def _scalar(self, function: str, args: Sequence[Any], named: Mapping[str, Any] | None = None) -> Any:
+    def _scalar(self, kind: type[T], function: str, args: Sequence[Any],
+                named: Mapping[str, Any] | None = None) -> T:
         query, params = _call(function, args, named or {}, table=False)
         with translated(), self.connection.transaction():
             row = self.connection.execute(query, params).fetchone()
-        assert row is not None
-        return row[0]
+        return _checked(kind, function, row[0] if row else None)
 
     def create_tenant(self, name: str, region: Region) -> str:
         """A new tenant; its id."""
-        return self._scalar("odl_create_tenant", (name, region))
+        return self._scalar(str, "odl_create_tenant", (name, region))
 
     def create_user(self, tenant_id: str, email: str, role: Role, mfa_enabled: bool = True,
                     agent: str | None = None) -> str:
         """A new user of the tenant with a coarse role; its id."""
-        return self._scalar("odl_create_user", (tenant_id, email, role, mfa_enabled), {"agent": agent})
+        return self._scalar(str, "odl_create_user", (tenant_id, email, role, mfa_enabled), {"agent": agent})
 
     def close(self) -> None:
         self.connection.close()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import keyword
 import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ ROOT_NAME = "OdlDocument"
 SIMPLE = {"string": "str", "integer": "int", "number": "float", "boolean": "bool", "null": "None"}
 # Enums of the policy (policy/access.json), loaded into the odl.rbac_* and
 # level tables by the change policy_load: key -> (alias, how to read the values).
-POLICY_LISTS = {
+POLICY_LISTS: dict[str, tuple[str, Callable[[Any], Iterable[str]]]] = {
     "phases": ("ProjectPhase", list),
     "classification_levels": ("ClassificationLevel", list),
     "sections": ("SectionName", dict.keys),
