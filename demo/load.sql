@@ -18,12 +18,15 @@ set role odl_app;
 begin;
 select odl.odl_set_context(:'helios', :'ana') is null as done \gset
 select odl.odl_create_project('Sunfield PV 50 MW') is null as done \gset
+-- A project starts in the first phase unless its creator decides phase
+-- changes, as ben, a project_manager, does.
+select odl.odl_set_context(:'helios', :'ben') is null as done \gset
 select odl.odl_create_project('Harbour Rooftops', 'construction', 'confidential') is null as done \gset
 commit;
 
 begin;
 select odl.odl_set_context(:'borealis', :'cy') is null as done \gset
-select odl.odl_create_project('Prairie BESS 200 MWh', 'procurement', 'restricted') is null as done \gset
+select odl.odl_create_project('Prairie BESS 200 MWh', 'design', 'restricted') is null as done \gset
 commit;
 reset role;
 \echo 'Loaded the demo data: 2 tenants, 3 users, 3 projects.'

@@ -26,4 +26,13 @@ drop function if exists odl.rebuild_instances(text);
 drop function if exists odl.project_instances(text, text, text, integer, jsonb, text[]);
 drop function if exists odl.run_projectors(text, text, text, integer, jsonb, text[]);
 
+-- What a reader sees of a change (sql/040_documents_api/change_requests.sql);
+-- odl_change_requests() gained the column redacted, so it is dropped to
+-- be created again with its released result.
+drop function if exists odl.odl_change_requests(text, text);
+drop function if exists odl.pointers_readable(text[], text[], text[]);
+drop function if exists odl.redact_patch(jsonb, text[], text[]);
+drop function if exists odl.pointer_reach(text, text[], text[]);
+drop function if exists odl.reader_scope(text);
+
 \ir ../deploy/documents_api@v0.1.0.sql

@@ -25,3 +25,6 @@ select 'odl.odl_changes_since(text, integer)'::regprocedure;
 select 1 / count(*)::int from pg_catalog.pg_trigger where tgname = 'odl_document_versions_feed_order';
 select 1 / count(*)::int from odl.document_projectors where projector = 'instances';
 select project_id, doc_id, instance_id, type_ref, lat, lon from odl.readable_instances where false;
+select 1 / count(*)::int from pg_catalog.pg_proc
+where oid = 'odl.odl_change_requests(text, text)'::regprocedure and 'redacted' = any(proargnames);
+select 'odl.redact_patch(jsonb, text[], text[])'::regprocedure;

@@ -91,11 +91,11 @@ security invoker
 set search_path = pg_catalog, odl, pg_temp
 as $$
     -- What patches after base_version changed where the patch writes. An
-    -- add or remove inside an array shifts its elements, so it counts as
-    -- a change of the whole array.
+    -- add, remove, move or copy inside an array shifts its elements, so it
+    -- counts as a change of the whole array.
     with changed as (
         select p.to_version, case
-            when x.op ->> 'op' in ('add', 'remove', 'move') and x.pointer ~ '/([0-9]+|-)$'
+            when x.op ->> 'op' in ('add', 'remove', 'move', 'copy') and x.pointer ~ '/([0-9]+|-)$'
                 then regexp_replace(x.pointer, '/[^/]*$', '')
             else x.pointer
         end as pointer
@@ -231,10 +231,23 @@ begin
     perform odl.require_right(change.project_id, s.section, 'A', 'deciding this change')
     from unnest(change.sections) as s (section);
 
-    insert into odl.approvals (tenant_id, change_id, project_id, section, outcome, approver_id, approver_role, comment)
-    select context.tenant_id, change.change_id, change.project_id, s.section, outcome, context.user_id, approver_role,
-        odl_approve_change.comment
-    from unnest(change.sections) as s (section);
+    -- approval_id counts the tenant's own approvals: the table's identity
+    -- sequence is shared by every tenant, so its numbers would tell one
+    -- tenant how many approvals the others make. The lock orders the
+    -- tenant's approvers between reading the largest id and inserting.
+    perform pg_advisory_xact_lock(hashtextextended('odl.approvals ' || context.tenant_id, 0));
+    insert into odl.approvals (
+        tenant_id, approval_id, change_id, project_id, section, outcome, approver_id, approver_role, comment
+    )
+    overriding system value
+    select context.tenant_id, last.approval_id + s.n, change.change_id, change.project_id, s.section, outcome,
+        context.user_id, approver_role, odl_approve_change.comment
+    from unnest(change.sections) with ordinality as s (section, n)
+    cross join (
+        select coalesce(max(a.approval_id), 0) as approval_id
+        from odl.approvals as a
+        where a.tenant_id = context.tenant_id
+    ) as last;
 
     if outcome = 'approved' and change.kind = 'patch' then
         select g.section into gate
@@ -307,6 +320,204 @@ comment on function odl.odl_approve_change(text, text, text) is
 '(ODR05 if the document changed where they write since, ODG01 if the phase now locks them); approved phase '
 'changes move the project. Needs a human approver with A on every section of the change who is not its author';
 
+-- What a reader may see of a change rather than of a document: a patch's
+-- operations, and the intent and evidence that come with it. The same
+-- rules apply (a section needs R and the clearance for its classification;
+-- parts classified above the clearance are removed), decided once per node
+-- by odl.reader_scope() and then per pointer, without reading the rights
+-- again.
+
+create or replace function odl.reader_scope(
+    node_id text,
+    out readable_keys text[],
+    out hidden_parts text[],
+    out reads_all boolean
+)
+language plpgsql
+stable
+security invoker
+set search_path = pg_catalog, odl, pg_temp
+as $$
+declare
+    context record := odl.require_context();
+    clearance integer;
+begin
+    select
+        coalesce(array_agg(k.key order by k.key) filter (where strpos(r.rights, 'R') > 0 and r.clearance >= l.rank), '{}'),
+        coalesce(max(r.clearance), 0),
+        coalesce(bool_and(strpos(r.rights, 'R') > 0 and r.clearance >= l.rank), false)
+    into readable_keys, clearance, reads_all
+    from odl.user_rights(context.user_id, reader_scope.node_id) as r
+    inner join odl.rbac_sections as s on r.section = s.section
+    inner join odl.classification_levels as l on s.classification = l.level
+    inner join odl.rbac_section_keys as k on r.section = k.section;
+    hidden_parts := array(
+        select c.pointer
+        from odl.rbac_classified_parts as c
+        inner join odl.classification_levels as l on c.classification = l.level
+        where l.rank > clearance
+        order by c.pointer
+    );
+    reads_all := reads_all and cardinality(hidden_parts) = 0;
+end
+$$;
+
+revoke all on function odl.reader_scope(text) from public;
+comment on function odl.reader_scope(text) is
+'What the context''s user may read at a node: the top-level keys of the sections they read (R and the clearance '
+'for the classification), the pointers of the parts classified above their clearance, and whether that is all';
+
+create or replace function odl.pointer_reach(
+    pointer text,
+    readable_keys text[],
+    hidden_parts text[],
+    out hidden_by text,
+    out above text[]
+)
+language plpgsql
+immutable
+security invoker
+set search_path = pg_catalog, odl, pg_temp
+as $$
+-- hidden_by: the pointer of the section (its top-level key) or classified
+-- part that the pointer falls in, when the reader may not read it; above:
+-- the hidden parts below the pointer, which a value written there holds.
+-- The empty pointer is above every hidden part and every unreadable key.
+declare
+    steps text [];
+    part_steps text [];
+    part text;
+    matches boolean;
+begin
+    above := '{}';
+    if pointer is null then
+        return;
+    end if;
+    steps := odl.pointer_steps(pointer);
+    if cardinality(steps) > 0 and not steps[1] = any(readable_keys) then
+        hidden_by := '/' || replace(replace(steps[1], '~', '~0'), '/', '~1');
+        return;
+    end if;
+    foreach part in array hidden_parts loop
+        part_steps := odl.pointer_steps(part);
+        matches := true;
+        for i in 1..least(cardinality(steps), cardinality(part_steps)) loop
+            if part_steps[i] not in ('*', steps[i]) then
+                matches := false;
+                exit;
+            end if;
+        end loop;
+        if matches and cardinality(steps) >= cardinality(part_steps) then
+            hidden_by := part;
+            return;
+        elsif matches then
+            above := above || part;
+        end if;
+    end loop;
+end
+$$;
+
+revoke all on function odl.pointer_reach(text, text[], text[]) from public;
+comment on function odl.pointer_reach(text, text[], text[]) is
+'Where a JSON pointer reaches for a reader (odl.reader_scope): hidden_by names the unreadable section key or '
+'classified part it falls in (null if none); above lists the hidden parts below it';
+
+create or replace function odl.redact_patch(
+    patch jsonb,
+    readable_keys text[],
+    hidden_parts text[],
+    out shown jsonb,
+    out redacted text[]
+)
+language plpgsql
+immutable
+security invoker
+set search_path = pg_catalog, odl, pg_temp
+as $$
+-- An operation whose path or from falls in what the reader may not read
+-- is left out; a value written above a hidden part (or at the root) loses
+-- that part, as a read would remove it. redacted lists the pointers of the
+-- sections and parts removed; shown is null when no operation is left.
+declare
+    op jsonb;
+    reach record;
+    reach_from record;
+    value jsonb;
+    part text;
+    trimmed jsonb;
+begin
+    redacted := '{}';
+    if jsonb_typeof(patch) is distinct from 'array' then
+        return;
+    end if;
+    for op in select e.value from jsonb_array_elements(patch) as e (value) loop
+        reach := odl.pointer_reach(op ->> 'path', readable_keys, hidden_parts);
+        reach_from := odl.pointer_reach(op ->> 'from', readable_keys, hidden_parts);
+        if reach.hidden_by is not null or reach_from.hidden_by is not null then
+            redacted := redacted || coalesce(reach.hidden_by, reach_from.hidden_by);
+            continue;
+        end if;
+        if op ? 'value' then
+            value := op -> 'value';
+            if op ->> 'path' = '' and jsonb_typeof(value) = 'object' then
+                trimmed := value - readable_keys;
+                value := value - array(select k.key from jsonb_object_keys(trimmed) as k (key));
+                redacted := redacted || array(
+                    select '/' || replace(replace(k.key, '~', '~0'), '/', '~1')
+                    from jsonb_object_keys(trimmed) as k (key)
+                );
+            end if;
+            foreach part in array reach.above loop
+                trimmed := odl.jsonb_without(
+                    value, (odl.pointer_steps(part))[cardinality(odl.pointer_steps(op ->> 'path')) + 1:]
+                );
+                if trimmed is distinct from value then
+                    value := trimmed;
+                    redacted := redacted || part;
+                end if;
+            end loop;
+            op := jsonb_set(op, '{value}', value);
+        end if;
+        shown := coalesce(shown, '[]') || jsonb_build_array(op);
+    end loop;
+    redacted := array(select distinct r.pointer from unnest(redacted) as r (pointer) order by r.pointer);
+end
+$$;
+
+revoke all on function odl.redact_patch(jsonb, text[], text[]) from public;
+comment on function odl.redact_patch(jsonb, text[], text[]) is
+'A patch as a reader (odl.reader_scope) may see it: operations into what they may not read left out, hidden '
+'parts removed from values written above them; redacted lists what was removed, shown is null if nothing is left';
+
+create or replace function odl.pointers_readable(pointers text[], readable_keys text[], hidden_parts text[])
+returns boolean
+language plpgsql
+stable
+security invoker
+set search_path = pg_catalog, odl, pg_temp
+as $$
+begin
+    -- Readable: no pointer falls in, or lies above, anything hidden.
+    return not exists (
+        select
+        from unnest(pointers) as p (pointer)
+        cross join lateral odl.pointer_reach(p.pointer, readable_keys, hidden_parts) as r
+        where r.hidden_by is not null or cardinality(r.above) > 0
+            or p.pointer = '' and (
+                cardinality(hidden_parts) > 0
+                or exists (select from odl.rbac_section_keys as k where not k.key = any(readable_keys))
+            )
+    );
+end
+$$;
+
+revoke all on function odl.pointers_readable(text[], text[], text[]) from public;
+comment on function odl.pointers_readable(text[], text[], text[]) is
+'Whether a reader (odl.reader_scope) may read everything at and below each of the pointers';
+
+-- The result gains redacted after v0.1.0; a function's result type changes
+-- only by dropping it.
+drop function if exists odl.odl_change_requests(text, text);
 create or replace function odl.odl_change_requests(project_id text default null, status text default 'pending')
 returns table (
     change_id text,
@@ -324,29 +535,40 @@ returns table (
     decided_by text,
     decided_at timestamptz,
     merged_version integer,
-    patch jsonb
+    patch jsonb,
+    redacted text[]
 )
 language sql
 stable
 security definer
 set search_path = pg_catalog, odl, pg_temp
 as $$
-    -- The patch only for a reader who may read every section it touches.
+    -- The patch as a read would show it: operations into sections or parts
+    -- the reader may not read left out, hidden parts removed from values.
+    -- The intent, which describes the whole patch, only with all of it.
+    with listed as (
+        select c.*, p.node_id
+        from odl.change_requests as c
+        inner join odl.projects as p on c.tenant_id = p.tenant_id and c.project_id = p.project_id
+        where (odl_change_requests.project_id is null or c.project_id = odl_change_requests.project_id)
+            and (odl_change_requests.status is null or c.status = odl_change_requests.status)
+            and odl.readable_project(c.project_id)
+    ),
+
+    scopes as (
+        select n.node_id, s.readable_keys, s.hidden_parts
+        from (select distinct l.node_id from listed as l) as n
+        cross join lateral odl.reader_scope(n.node_id) as s
+    )
+
     select
         c.change_id, c.project_id, c.kind, c.doc_id, c.base_version, c.target_phase, c.sections, c.reason,
-        c.intent, c.author_id, c.created_at, c.status, c.decided_by, c.decided_at, c.merged_version,
-        case when not exists (
-            select from unnest(c.sections) as s (section)
-            inner join odl.rbac_sections as x on s.section = x.section
-            inner join odl.classification_levels as l on x.classification = l.level
-            left join odl.user_rights((odl.require_context()).user_id, p.node_id) as r on s.section = r.section
-            where coalesce(strpos(r.rights, 'R'), 0) = 0 or l.rank > r.clearance
-        ) then c.patch end
-    from odl.change_requests as c
-    inner join odl.projects as p on c.tenant_id = p.tenant_id and c.project_id = p.project_id
-    where (odl_change_requests.project_id is null or c.project_id = odl_change_requests.project_id)
-        and (odl_change_requests.status is null or c.status = odl_change_requests.status)
-        and odl.readable_project(c.project_id)
+        case when c.kind <> 'patch' or cardinality(r.redacted) = 0 then c.intent end,
+        c.author_id, c.created_at, c.status, c.decided_by, c.decided_at, c.merged_version,
+        r.shown, coalesce(r.redacted, '{}')
+    from listed as c
+    inner join scopes as s on c.node_id = s.node_id
+    left join lateral odl.redact_patch(c.patch, s.readable_keys, s.hidden_parts) as r on c.kind = 'patch'
     order by c.created_at, c.change_id
 $$;
 
@@ -354,4 +576,6 @@ revoke all on function odl.odl_change_requests(text, text) from public;
 grant execute on function odl.odl_change_requests(text, text) to odl_app, odl_analyst;
 comment on function odl.odl_change_requests(text, text) is
 'Change requests of the projects the caller may read (of one project; pending unless status says otherwise, '
-'null for all); patch is null unless the caller may read every section it touches';
+'null for all). patch shows only what the caller may read, as odl_get_document() would (operations into '
+'unreadable sections or classified parts left out, classified parts removed from values); redacted lists the '
+'pointers removed, and intent is null unless nothing was';

@@ -42,29 +42,50 @@ returns table (
     evidence_uris jsonb,
     operations integer
 )
-language sql
+language plpgsql
 stable
 security definer
 set search_path = pg_catalog, odl, pg_temp
 as $$
+#variable_conflict use_column
+-- A patch's intent and evidence describe what it changed: shown only to a
+-- reader who may read all of that (every path and from of the patch, with
+-- all below them), by the rules of odl_get_document(). (PL/pgSQL: the
+-- redaction functions it calls are deployed after it.)
+begin
+    return query
+    with doc as (
+        select d.doc_id, p.node_id
+        from odl.odl_documents as d
+        inner join odl.projects as p on d.tenant_id = p.tenant_id and d.project_id = p.project_id
+        where d.doc_id = odl_document_history.doc_id and odl.readable_project(d.project_id)
+    )
+
     select
         v.version,
         v.doc_hash,
         v.created_at,
-        v.created_by,
-        p.intent,
+        v.created_by::text,
+        case when x.shown then p.intent end,
         p.tool_version,
-        p.evidence_uris,
+        case when x.shown then p.evidence_uris end,
         jsonb_array_length(p.patch_json)
-    from odl.odl_document_versions as v
+    from doc
+    cross join lateral odl.reader_scope(doc.node_id) as s
+    inner join odl.odl_document_versions as v on v.doc_id = doc.doc_id
     left join odl.odl_patches as p
         on v.tenant_id = p.tenant_id and v.doc_id = p.doc_id and v.version = p.to_version
-    where v.doc_id = odl_document_history.doc_id
-        and odl.readable_project((select d.project_id from odl.odl_documents as d where d.doc_id = v.doc_id))
-    order by v.version
+    cross join lateral (
+        select
+            p.patch_json is null or s.reads_all
+            or odl.pointers_readable(odl.patch_pointers(p.patch_json), s.readable_keys, s.hidden_parts) as shown
+    ) as x
+    order by v.version;
+end
 $$;
 
 revoke all on function odl.odl_document_history(text) from public;
 grant execute on function odl.odl_document_history(text) to odl_app, odl_analyst;
 comment on function odl.odl_document_history(text) is
-'Every version of a document: its hash, author and time, and the intent and size of the patch that made it';
+'Every version of a document: its hash, author and time, and the intent, tool, evidence and size of the patch '
+'that made it; intent and evidence are null unless the caller may read all that the patch touched';

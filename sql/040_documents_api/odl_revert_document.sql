@@ -17,6 +17,17 @@ as $$
 declare
     revert_patch jsonb;
 begin
+    -- A null target would read as the current version and record a revert
+    -- to it; a null expected version would skip the version check.
+    if doc_id is null or to_version is null or expected_version is null then
+        raise exception using
+            errcode = '22004',
+            message = 'doc_id, to_version and expected_version are required',
+            detail = format(
+                'doc_id %s, to_version %s, expected_version %s', quote_nullable(doc_id),
+                quote_nullable(to_version), quote_nullable(expected_version)
+            );
+    end if;
     perform odl.require_context();
     -- Checks that the document and the version exist.
     perform odl.document_at(odl_revert_document.doc_id, odl_revert_document.to_version);

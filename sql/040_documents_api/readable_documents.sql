@@ -1,9 +1,12 @@
 -- Analysts read documents through this view, with the rules of
 -- odl_get_document(): it runs as its owner under RLS (the context's
 -- tenant only), lists the documents of projects where the reader holds R
--- on some section, and redacts each one for the reader.
+-- on some section, and redacts each one for the reader. As a security
+-- barrier, it filters before any condition of the reader's query runs: a
+-- function of theirs in a WHERE clause never sees a row filtered out.
 
 create or replace view odl.readable_documents
+with (security_barrier)
 as
 select
     d.doc_id,

@@ -2,9 +2,12 @@
 -- (the context's tenant only), and shows a project's events only to a
 -- reader who may read the audit section there (R and a clearance for its
 -- classification, confidential); events of no project, such as a user's
--- creation, to a reader who may read audit at some node.
+-- creation, to a reader who may read audit at some node. As a security
+-- barrier, it filters before any condition of the reader's query runs: a
+-- function of theirs in a WHERE clause never sees a row filtered out.
 
 create or replace view odl.audit_trail
+with (security_barrier)
 as
 with reader as (
     select c.user_id from odl.current_context as c

@@ -111,6 +111,124 @@ as $$
 
     union all
 
+    -- A view that filters rows for its reader (by the context, or by rights
+    -- through the functions that decide them) must be a security barrier:
+    -- otherwise a cheap function of the reader's in a WHERE clause runs
+    -- before the view's filter and sees the rows it removes.
+    select
+        'view_not_security_barrier',
+        t.oid::regclass::text,
+        format(
+            'view filters rows by %s but is not a security_barrier view',
+            string_agg(
+                distinct case d.refclassid
+                    when 'pg_proc'::regclass then d.refobjid::regproc::text
+                    else d.refobjid::regclass::text
+                end,
+                ', '
+            )
+        )
+    from tables as t
+    inner join pg_class as c on t.oid = c.oid
+    inner join pg_rewrite as rw on t.oid = rw.ev_class
+    inner join pg_depend as d on d.classid = 'pg_rewrite'::regclass and rw.oid = d.objid
+    where t.relkind = 'v'
+        and (
+            d.refclassid = 'pg_class'::regclass and d.refobjid = to_regclass('odl.current_context')
+            and d.refobjid <> t.oid
+            or d.refclassid = 'pg_proc'::regclass and d.refobjid in (
+                select f.oid from pg_proc as f
+                where f.pronamespace = 'odl'::regnamespace
+                    and f.proname in (
+                        'require_context', 'user_roles', 'user_rights', 'role_rights', 'readable_project', 'redact',
+                        'reader_scope'
+                    )
+            )
+        )
+        and not coalesce(
+            (
+                select bool_or(o.option_value in ('true', 'on', '1', 'yes'))
+                from pg_options_to_table(c.reloptions) as o
+                where o.option_name = 'security_barrier'
+            ),
+            false
+        )
+    group by t.oid
+
+    union all
+
+    -- The audit signing key belongs to odl_signer alone: a role that can
+    -- read the key, or make the raw signature, can sign forged events.
+    select
+        'signing_key_exposed',
+        'odl.audit_keys',
+        coalesce(
+            format('signing key held by %s', k.relowner::regrole),
+            'the signing keys table odl.audit_keys is missing, so this audit cannot tell who holds the key'
+        )
+    from (values (to_regclass('odl.audit_keys'))) as want (oid)
+    left join pg_class as k on want.oid = k.oid
+    where k.relowner is distinct from to_regrole('odl_signer')
+
+    union all
+
+    select
+        'signing_key_exposed',
+        r.rolname::text,
+        'member of odl_signer, so it holds the audit signing key'
+    from pg_roles as r
+    where r.rolname in ('odl_owner', 'odl_app', 'odl_admin', 'odl_analyst')
+        and to_regrole('odl_signer') is not null
+        and pg_has_role(r.oid, to_regrole('odl_signer'), 'member')
+
+    union all
+
+    select
+        'signing_key_exposed',
+        'odl.audit_keys',
+        format('%s holds %s on the signing keys', coalesce(r.rolname, 'PUBLIC'), a.privilege_type)
+    from pg_class as k
+    cross join lateral aclexplode(k.relacl) as a
+    left join pg_roles as r on a.grantee = r.oid
+    where k.oid = to_regclass('odl.audit_keys')
+        and a.grantee is distinct from to_regrole('odl_signer')
+        and a.grantee <> k.relowner
+        and (a.grantee = 0 or r.rolname in ('odl_owner', 'odl_app', 'odl_admin', 'odl_analyst'))
+
+    union all
+
+    select
+        'signing_key_exposed',
+        p.oid::regprocedure::text,
+        format('%s may execute the raw signing function', r.name)
+    from pg_proc as p
+    cross join (values ('odl_owner'), ('odl_app'), ('odl_admin'), ('odl_analyst'), ('PUBLIC')) as r (name)
+    where p.pronamespace = 'odl'::regnamespace
+        and p.proname = 'audit_hmac'
+        and case r.name
+            when 'PUBLIC' then p.proacl is null or exists (select from aclexplode(p.proacl) as a where a.grantee = 0)
+            else has_function_privilege(r.name, p.oid, 'EXECUTE')
+        end
+
+    union all
+
+    -- pg_jsonschema's functions take a schema from the caller: only the
+    -- roles that validate (odl_app, odl_admin) may run them.
+    select
+        'validation_function_grant',
+        p.oid::regprocedure::text,
+        format('%s may execute a validation function', coalesce(r.rolname, 'PUBLIC'))
+    from pg_proc as p
+    cross join lateral aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) as a
+    left join pg_roles as r on a.grantee = r.oid
+    where p.pronamespace in ('public'::regnamespace, 'odl'::regnamespace)
+        and p.proname in ('json_matches_schema', 'jsonb_matches_schema', 'jsonschema_is_valid', 'jsonschema_validation_errors')
+        and a.privilege_type = 'EXECUTE'
+        and a.grantee <> p.proowner
+        and (a.grantee = 0 or r.rolname not in ('odl_app', 'odl_admin'))
+
+    union all
+
     select
         'app_privilege_beyond_api',
         t.oid::regclass::text,
@@ -198,5 +316,7 @@ grant execute on function odl.odl_security_audit() to odl_admin;
 comment on function odl.odl_security_audit() is
 'Catalog audit, one row per finding: tenant tables without forced RLS, foreign keys that omit tenant_id, '
 'tables that reference tenant data without tenant_id, '
-'security definer functions without a safe search_path, views that are not security_invoker, '
-'and privileges of odl_app beyond the odl_ API. An empty result is a clean audit';
+'security definer functions without a safe search_path, views that are not security_invoker, filtering views '
+'that are not security_barrier, a signing key that anyone but odl_signer holds, validation functions that roles '
+'other than odl_app and odl_admin may execute, and privileges of odl_app beyond the odl_ API. An empty result '
+'is a clean audit';

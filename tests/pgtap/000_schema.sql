@@ -100,6 +100,7 @@ select functions_are(
         'odl_document_heads', 'odl_document_history', 'odl_revert_document', 'odl_jsonpatch_apply',
         'odl_jsonpatch_inverse',
         'propose_patch', 'stale_pointers', 'odl_set_project_phase', 'odl_approve_change', 'odl_change_requests',
+        'reader_scope', 'pointer_reach', 'redact_patch', 'pointers_readable',
         'scope_of', 'user_roles', 'role_rights', 'user_rights', 'patch_pointers', 'pointer_steps', 'sections_of',
         'authorize_write',
         'require_right', 'is_tenant_admin', 'require_node', 'jsonb_without', 'redact',

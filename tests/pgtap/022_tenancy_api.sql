@@ -49,7 +49,9 @@ select throws_ok(
 do $$
 begin
     perform set_config(
-        'fixture.user_a', odl.odl_create_user(current_setting('fixture.tenant_a'), 'Ann@A.example', 'engineer'), true
+        'fixture.user_a',
+        odl.odl_create_user(current_setting('fixture.tenant_a'), 'Ann@A.example', 'project_manager'),
+        true
     );
     perform set_config(
         'fixture.user_a2',
@@ -78,7 +80,7 @@ select results_eq(
     $$,
     $$
         values
-        (current_setting('fixture.tenant_a'), 'Ann@A.example', 'engineer', true, null),
+        (current_setting('fixture.tenant_a'), 'Ann@A.example', 'project_manager', true, null),
         (current_setting('fixture.tenant_a'), 'carl@a.example', 'guest', false, null),
         (current_setting('fixture.tenant_a'), 'planner@a.example', 'consultant', false, 'planner_agent')
     $$,
@@ -154,7 +156,7 @@ reset role;
 do $$
 begin
     perform set_config(
-        'fixture.user_b', odl.odl_create_user(current_setting('fixture.tenant_b'), 'bea@b.example', 'guest'), true
+        'fixture.user_b', odl.odl_create_user(current_setting('fixture.tenant_b'), 'bea@b.example', 'client'), true
     );
     perform odl.odl_set_context(current_setting('fixture.tenant_b'), current_setting('fixture.user_b'));
 end
