@@ -409,7 +409,7 @@ select set_has(
     $$values ('signing_key_exposed', 'odl.audit_keys', 'PUBLIC holds SELECT on the signing keys')$$,
     'SELECT on the signing keys for PUBLIC is found'
 );
-select results_eq(
+select set_has(
     $$
         select * from pg_temp.audit_after($ddl$
             do $do$ begin if to_regrole('odl_signer') is null then create role odl_signer; end if; end $do$;
