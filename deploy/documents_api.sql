@@ -15,6 +15,8 @@ call odl.python_install('odl_db.pieces', :'source');
 call odl.python_install('odl_db.integrity', :'source');
 \set source `cat plpython/odl_db/validation.py`
 call odl.python_install('odl_db.validation', :'source');
+\set source `cat plpython/odl_db/sandbox.py`
+call odl.python_install('odl_db.sandbox', :'source');
 \set source `cat plpython/odl_db/documents.py`
 call odl.python_install('odl_db.documents', :'source');
 

@@ -35,6 +35,15 @@ drop function if exists odl.redact_patch(jsonb, text[], text[]);
 drop function if exists odl.pointer_reach(text, text[], text[]);
 drop function if exists odl.reader_scope(text);
 
+-- Caller schemas validated in a child process (sql/040_documents_api/json_schemas.sql).
+drop function if exists odl.untrusted_schema_call(text, json, json);
+drop function if exists odl.sandbox_call(text, text, text, integer);
+revoke execute on function public.jsonschema_validation_errors(json, json) from odl_app, odl_admin;
+revoke execute on function public.json_matches_schema(json, json) from odl_app, odl_admin;
+revoke execute on function public.jsonb_matches_schema(json, jsonb) from odl_app, odl_admin;
+revoke execute on function public.jsonschema_is_valid(json) from odl_app, odl_admin;
+delete from odl.python_modules where module = 'odl_db.sandbox';
+
 -- Hostile input (sql/040_documents_api/engine.sql, odl_jsonpatch.sql): the
 -- pure engine's checks, and document_replay, whose result type changed.
 drop function if exists odl.engine_patch(jsonb, jsonb);

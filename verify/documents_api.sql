@@ -28,3 +28,6 @@ select project_id, doc_id, instance_id, type_ref, lat, lon from odl.readable_ins
 select 1 / count(*)::int from pg_catalog.pg_proc
 where oid = 'odl.odl_change_requests(text, text)'::regprocedure and 'redacted' = any(proargnames);
 select 'odl.redact_patch(jsonb, text[], text[])'::regprocedure;
+select 'odl.untrusted_schema_call(text, json, json)'::regprocedure;
+select 'odl.sandbox_call(text, text, text, integer)'::regprocedure;
+select 1 / (not has_function_privilege('public', 'public.json_matches_schema(json, json)', 'execute'))::int;

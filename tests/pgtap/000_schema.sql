@@ -2,7 +2,7 @@
 -- catalog-wide rules of STYLE.md (pinned search_path, comments) and the
 -- exact privileges of odl_app. Per-area shape lives in the area's own file.
 begin;
-select plan(37);
+select plan(38);
 
 -- Schema.
 
@@ -95,7 +95,8 @@ select functions_are(
         'odl_security_audit',
         'raise_failure', 'document_write', 'document_patch', 'document_replay',
         'patch_cached_document', 'check_new_document', 'keep_cached_document', 'document_cache_stats',
-        'json_schema_problems', 'json_schema_errors', 'register_json_schema', 'write_patch', 'submit_patch',
+        'json_schema_problems', 'sandbox_call', 'untrusted_schema_call',
+        'register_json_schema', 'write_patch', 'submit_patch',
         'odl_create_document', 'odl_validate_document', 'document_findings',
         'odl_apply_patch', 'document_at', 'odl_get_document', 'readable_project',
         'odl_document_heads', 'odl_document_history', 'odl_revert_document', 'odl_jsonpatch_apply',
@@ -300,6 +301,32 @@ select set_eq(
     $$,
     'odl_app holds exactly SELECT on the tenant tables, the views and the access policy, '
     || 'and EXECUTE on its odl_ functions'
+);
+-- pg_jsonschema's API runs schemas the caller writes: the applications'
+-- and the DBA's roles only, never PUBLIC (an analyst has no use for it).
+select set_eq(
+    $$
+        select p.oid::regprocedure::text, case when a.grantee = 0 then 'PUBLIC' else a.grantee::regrole::text end
+        from pg_catalog.pg_proc as p
+        cross join lateral pg_catalog.aclexplode(p.proacl) as a
+        where p.pronamespace = 'public'::regnamespace
+            and p.proname in ('json_matches_schema', 'jsonb_matches_schema', 'jsonschema_is_valid',
+                'jsonschema_validation_errors')
+            and a.privilege_type = 'EXECUTE'
+            and a.grantee <> p.proowner
+    $$,
+    $$
+        values
+        ('json_matches_schema(json,json)', 'odl_app'),
+        ('json_matches_schema(json,json)', 'odl_admin'),
+        ('jsonb_matches_schema(json,jsonb)', 'odl_app'),
+        ('jsonb_matches_schema(json,jsonb)', 'odl_admin'),
+        ('jsonschema_is_valid(json)', 'odl_app'),
+        ('jsonschema_is_valid(json)', 'odl_admin'),
+        ('jsonschema_validation_errors(json,json)', 'odl_app'),
+        ('jsonschema_validation_errors(json,json)', 'odl_admin')
+    $$,
+    'only odl_app and odl_admin may execute pg_jsonschema''s API, not PUBLIC'
 );
 select table_privs_are('odl', 'tenants', 'odl_app', array['SELECT']);
 select table_privs_are('odl', 'users', 'odl_app', array['SELECT']);

@@ -8,8 +8,8 @@ select col_is_pk('odl', 'python_modules', 'module', 'python_modules: primary key
 select set_eq(
     $$select module from odl.python_modules$$,
     array[
-        'odl_db', 'odl_db.canonical', 'odl_db.documents', 'odl_db.guards', 'odl_db.integrity', 'odl_db.jsonpatch', 'odl_db.pieces',
-        'odl_db.ulid', 'odl_db.validation'
+        'odl_db', 'odl_db.canonical', 'odl_db.documents', 'odl_db.guards', 'odl_db.integrity', 'odl_db.jsonpatch',
+        'odl_db.pieces', 'odl_db.sandbox', 'odl_db.ulid', 'odl_db.validation'
     ],
     'the package odl_db and its module canonical are installed'
 );
