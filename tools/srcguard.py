@@ -253,15 +253,18 @@ def deployed_differences(conn, top: Path = TOP) -> list[str]:
 
         cur.execute(
             "select pronamespace::regnamespace::text || '.' || proname, prosrc from pg_proc"
-            " where proowner = 'odl_owner'::regrole"
+            " where proowner in (select oid from pg_roles where rolname in ('odl_owner', 'odl_ledger', 'odl_signer'))"
         )
-        bodies = dict(cur.fetchall())
+        bodies: dict[str, set[str]] = {}
+        for name, body in cur.fetchall():
+            bodies.setdefault(name, set()).add(body)
         for path in sorted((top / "sql").rglob("*.sql")):
             for match in ROUTINE.finditer(path.read_text()):
                 name = f"{match['schema']}.{match['name']}"
+                # Overloads share a name: each source body must be one of them.
                 if name not in bodies:
                     problems.append(f"{name} from {path.relative_to(top)} is not deployed")
-                elif bodies[name] != match["body"] and bodies[name] != "\n" + match["body"]:
+                elif not bodies[name] & {match["body"], "\n" + match["body"]}:
                     problems.append(f"{name} differs from {path.relative_to(top)}")
     return problems
 
