@@ -42,8 +42,7 @@ create table odl.settings (
 comment on table odl.settings is
 'Database-wide switches a DBA (member of odl_owner) sets with update odl.settings set value = ... where name = ...';
 insert into odl.settings (name, value, description) values
-('require_context_token', 'off',
- 'on: odl_set_context() from an application login needs a token from odl_issue_context_token() (the login service)');
+('require_context_token', 'off', 'on: an application''s odl_set_context() needs a token from the login service');
 revoke all on odl.settings from public;
 
 -- A human's login role, bound to one user: for that login the context can

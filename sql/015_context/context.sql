@@ -68,23 +68,25 @@ from (
     select
         split_part(v.setting, '/', 1) as tenant_id,
         split_part(v.setting, '/', 2) as user_id,
-        split_part(v.setting, '/', 3) as mac
+        split_part(v.setting, '/', 3) as mac,
+        convert_to(
+            format(
+                '%s/%s/%s/%s', split_part(v.setting, '/', 1), split_part(v.setting, '/', 2), pg_backend_pid(),
+                (extract(epoch from transaction_timestamp()) * 1000000)::bigint
+            ),
+            'UTF8'
+        ) as message
     from (select current_setting('odl.context', true) as setting) as v
     where v.setting like '%/%/%'
 ) as s
-where s.mac = (
-    select encode(sha256(k.outer_key || sha256(k.inner_key || convert_to(
-        format(
-            '%s/%s/%s/%s', s.tenant_id, s.user_id, pg_backend_pid(),
-            (extract(epoch from transaction_timestamp()) * 1000000)::bigint
-        ),
-        'UTF8'
-    ))), 'hex')
+cross join (
+    select k.inner_key, k.outer_key
     from odl.identity_keys as k
     where k.purpose = 'context'
     order by k.key_id desc
     limit 1
-);
+) as k
+where s.mac = encode(sha256(k.outer_key || sha256(k.inner_key || s.message)), 'hex');
 
 revoke all on odl.current_context from public;
 grant select on odl.current_context to odl_app, odl_analyst, odl_admin;

@@ -218,11 +218,11 @@ select columns_are(
 );
 select ok(
     (
-        select 'security_invoker=true' = any(c.reloptions)
+        select 'security_barrier=true' = any(c.reloptions) and not 'security_invoker=true' = any(c.reloptions)
         from pg_catalog.pg_class as c
         where c.oid = 'odl.project_summary'::regclass
     ),
-    'project_summary is security_invoker'
+    'project_summary runs as its owner (analysts read no table) behind a security barrier'
 );
 select table_privs_are('odl', 'project_summary', 'odl_analyst', array['SELECT']);
 

@@ -158,15 +158,18 @@ def test_reads_work_in_read_only_transactions(people):
         app.rollback()
 
 
-@pytest.fixture
-def token_mode(dbname):
+@contextmanager
+def token_mode(dbname: str):
+    """Token mode on (a DBA's switch) for the block, off again after it."""
     def switch(value: str) -> None:
         with psycopg.connect(server_conninfo(dbname=dbname), autocommit=True) as su:
             su.execute("update odl.settings set value = %s where name = 'require_context_token'", (value,))
 
     switch("on")
-    yield
-    switch("off")
+    try:
+        yield
+    finally:
+        switch("off")
 
 
 def issue_token(dbname: str, tenant_id: str, user_id: str, ttl: int = 300) -> str:
@@ -188,9 +191,9 @@ def test_without_token_mode_an_application_needs_no_token(people):
         assert app.execute("select odl.odl_current_user_id()").fetchone()[0] == people.guest_id
 
 
-def test_in_token_mode_the_application_needs_a_valid_token(people, token_mode):
+def test_in_token_mode_the_application_needs_a_valid_token(people):
     context = "select odl.odl_set_context(%s, %s, %s)"
-    with app_connection(people.dbname) as app:
+    with token_mode(people.dbname), app_connection(people.dbname) as app:
         with refused("ODC07"):
             app.execute("select odl.odl_set_context(%s, %s)", (people.tenant_id, people.guest_id))
         app.rollback()
@@ -228,9 +231,9 @@ def test_only_the_login_service_issues_tokens(people):
             app.execute("select odl.odl_issue_context_token(%s, %s)", (people.tenant_id, people.admin_id))
 
 
-def test_in_token_mode_a_bound_login_needs_no_token(people, token_mode):
+def test_in_token_mode_a_bound_login_needs_no_token(people):
     people.bind(people.guest_id)
-    with people.analyst() as conn:
+    with token_mode(people.dbname), people.analyst() as conn:
         conn.execute("select odl.odl_set_context(%s, %s)", (people.tenant_id, people.guest_id))
         assert conn.execute("select odl.odl_current_user_id()").fetchone()[0] == people.guest_id
 
