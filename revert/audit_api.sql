@@ -2,4 +2,11 @@
 -- Restores the definitions released in @v0.1.0. Drop here, first,
 -- anything the new version added.
 
+drop function if exists odl.audit_verify_chain(text, jsonb);
+drop function if exists odl.audit_digest_holds(text, jsonb);
+drop function if exists odl.odl_audit_export_digests();
+drop function if exists odl.audit_head_digest(text);
+drop function if exists odl.audit_event_id();
+drop function if exists odl.audit_sign(bytea);
+
 \ir ../deploy/audit_api@v0.1.0.sql

@@ -35,4 +35,9 @@ drop function if exists odl.redact_patch(jsonb, text[], text[]);
 drop function if exists odl.pointer_reach(text, text[], text[]);
 drop function if exists odl.reader_scope(text);
 
+-- Hostile input (sql/040_documents_api/engine.sql, odl_jsonpatch.sql): the
+-- pure engine's checks, and document_replay, whose result type changed.
+drop function if exists odl.engine_patch(jsonb, jsonb);
+drop function if exists odl.document_replay(jsonb, jsonb);
+
 \ir ../deploy/documents_api@v0.1.0.sql

@@ -3,6 +3,8 @@
 begin;
 
 delete from odl.python_modules where module = 'odl_db.guards';
+drop function odl.limit_values();
+drop function odl.check_json(jsonb, text, text, text, integer);
 drop function odl.odl_limits();
 drop function odl.check_limit(text, bigint, text);
 drop function odl.limit_value(text);

@@ -17,7 +17,10 @@ from decimal import Decimal
 from json.encoder import encode_basestring
 from typing import Any
 
+from odl_db.guards import check_interrupts
+
 __all__ = [
+    "NumberOutOfRange",
     "Unfit",
     "canonical_json",
     "content_hash",
@@ -26,6 +29,9 @@ __all__ = [
     "hash_text",
     "jsonb_number",
     "jsonb_text",
+    "out_of_range",
+    "refuse_out_of_range",
+    "text_canonical",
     "utf16_key",
 ]
 
@@ -41,6 +47,18 @@ def canonical_json(value: Any) -> str:
     return "".join(parts)
 
 
+def text_canonical(text: str) -> str:
+    """The RFC 8785 text of JSON text (as jsonb writes it), numbers read
+    exactly and written as doubles; NumberOutOfRange names the pointer of
+    a number beyond a double."""
+    value = json.loads(text, parse_float=Decimal, parse_int=Decimal)
+    try:
+        return decimal_canonical_json(value)
+    except NumberOutOfRange:
+        refuse_out_of_range(value)
+        raise
+
+
 def content_hash(value: Any) -> str:
     """ODL-SD's content hash: "sha256:" and the hex SHA-256 of the canonical UTF-8."""
     return hash_text(canonical_json(value))
@@ -49,6 +67,67 @@ def content_hash(value: Any) -> str:
 def hash_text(canonical: str) -> str:
     """The content hash of a value's canonical text."""
     return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+class NumberOutOfRange(ValueError):
+    """A number beyond the range of an IEEE 754 double (1e400): RFC 8785
+    has no way to write it, nor has JSON an infinity. SQLSTATE 22003; the
+    detail names the JSON pointer once `out_of_range` has found it."""
+
+    sqlstate = "22003"
+
+    def __init__(self, number: str, pointer: str | None = None) -> None:
+        where = f" at {pointer or '(root)'}" if pointer is not None else ""
+        super().__init__(f"number {number}{where} is out of range for RFC 8785, which writes finite doubles only")
+        self.number = number
+        self.pointer = pointer
+        self.detail = None if pointer is None else f"pointer {pointer}"
+
+
+# A number beyond a double needs an exponent of three digits or 309 digits
+# before its point: text without either holds none (strings may match).
+_MAYBE_HUGE = re.compile(r"[eE]\+?[0-9]{3}|[0-9]{309}")
+
+
+def out_of_range(value: Any, text: str | None = None) -> NumberOutOfRange | None:
+    """The error naming the first number of `value` (depth first, members
+    in order) beyond a double, with its JSON pointer; None when there is
+    none. Walks without recursion. Given the value's JSON text, a regular
+    expression clears nearly every value without walking it."""
+    if text is not None and not _MAYBE_HUGE.search(text):
+        return None
+    stack: list[tuple[Any, str]] = [(value, "")]
+    while stack:
+        check_interrupts()
+        node, pointer = stack.pop()
+        if isinstance(node, dict):
+            stack.extend(
+                (item, pointer + "/" + key.replace("~", "~0").replace("/", "~1"))
+                for key, item in reversed(list(node.items()))
+            )
+        elif isinstance(node, list):
+            stack.extend((item, f"{pointer}/{i}") for i, item in reversed(list(enumerate(node))))
+        elif isinstance(node, (int, float, Decimal)) and not isinstance(node, bool):
+            try:
+                finite = math.isfinite(float(node))
+            except OverflowError:
+                finite = False
+            if not finite:
+                return NumberOutOfRange(_shown(node), pointer)
+    return None
+
+
+def refuse_out_of_range(value: Any, text: str | None = None) -> None:
+    """Raise NumberOutOfRange, naming its pointer, for the first number of
+    `value` beyond a double (see out_of_range)."""
+    error = out_of_range(value, text)
+    if error is not None:
+        raise error
+
+
+def _shown(number: Any) -> str:
+    text = str(number)
+    return text if len(text) <= 40 else f"{Decimal(text):.6E}"
 
 
 class Unfit(Exception):
@@ -124,6 +203,7 @@ def _write(value: Any, parts: list[str]) -> None:
     elif isinstance(value, (int, float, Decimal)):
         parts.append(_number(value))
     elif isinstance(value, dict):
+        check_interrupts()
         parts.append("{")
         for i, key in enumerate(sorted(value, key=utf16_key)):
             if i:
@@ -133,6 +213,7 @@ def _write(value: Any, parts: list[str]) -> None:
             _write(value[key], parts)
         parts.append("}")
     elif isinstance(value, (list, tuple)):
+        check_interrupts()
         parts.append("[")
         for i, item in enumerate(value):
             if i:
@@ -155,11 +236,7 @@ def _number(value: int | float | Decimal) -> str:
     except OverflowError:
         number = math.inf
     if not math.isfinite(number):
-        text = str(value)
-        raise ValueError(
-            "number is out of range for RFC 8785: "
-            + (text if len(text) <= 40 else text[:20] + "..." + text[-10:])
-        )
+        raise NumberOutOfRange(_shown(value))
     if number == 0:
         return "0"
     if abs(number) < 2**53 and number.is_integer():

@@ -15,17 +15,19 @@ from collections import OrderedDict
 from decimal import Decimal
 from typing import Any, Callable, NamedTuple, Protocol
 
-from odl_db import canonical, jsonpatch, pieces, validation
+from odl_db import canonical, guards, jsonpatch, pieces, validation
+from odl_db.guards import NO_LIMITS, Limits, check_interrupts
 
 PATCH_SQLSTATES = {
     "malformed_patch": "ODP01",
     "too_many_operations": "ODP02",
     "path_not_found": "ODP03",
     "test_failed": "ODP04",
+    "nesting_too_deep": "ODL02",
+    "document_too_large": "ODL01",
 }
 SCHEMA_INVALID = "ODS01"
 INTEGRITY_VIOLATION = "ODS02"
-RESULTS_KEPT = 256  # validation results cached per backend
 
 # The schema of a schema_version, or None when it is not registered.
 SchemaLookup = Callable[[str], Any]
@@ -44,14 +46,27 @@ class Outcome(NamedTuple):
     text: str | None = None
 
 
-def apply(doc: Any, patch: Any, max_operations: int | None = 100, *, copy_on_write: bool = False) -> Outcome:
-    """The patched document and its inverse, without checks."""
+def apply(
+    doc: Any,
+    patch: Any,
+    max_operations: int | None = 100,
+    *,
+    copy_on_write: bool = False,
+    limits: Limits = NO_LIMITS,
+) -> Outcome:
+    """The patched document and its inverse, held to the limits
+    nesting_depth (of what the patch places) and document_bytes (half of
+    it bounds the values copy and move duplicate: each takes two bytes of
+    JSON text at least)."""
+    document_bytes = limits.value("document_bytes")
     try:
         document, inverse = jsonpatch.apply(
             doc,
             patch,
             max_operations=max_operations if max_operations is not None else float("inf"),
             copy_on_write=copy_on_write,
+            max_depth=limits.value("nesting_depth"),
+            max_copied=None if document_bytes is None else document_bytes // 2,
         )
     except jsonpatch.PatchError as error:
         return Outcome(
@@ -70,6 +85,7 @@ def change(
     max_operations: int | None = 100,
     *,
     jsonb_numbers: bool = False,
+    limits: Limits = NO_LIMITS,
 ) -> Outcome:
     """Apply `patch` to `doc`, then check and hash the result.
 
@@ -82,12 +98,14 @@ def change(
     check's `previous`). Changing a registered schema in place therefore
     leaves existing documents as they were judged.
     """
-    outcome = apply(doc, patch, max_operations, copy_on_write=True)
+    outcome = apply(doc, patch, max_operations, copy_on_write=True, limits=limits)
     if outcome.sqlstate:
         return outcome
     document = outcome.document
     checked = check(document, schema_of, cache, previous=_same_version(doc, document), jsonb_numbers=jsonb_numbers)
     text = canonical.jsonb_text(document) if jsonb_numbers and not checked.sqlstate else None
+    if text is not None:
+        limits.check_text(text, "document_bytes", "the patched document")
     return checked._replace(document=None if text else document, inverse=outcome.inverse, text=text)
 
 
@@ -108,33 +126,32 @@ def check(
     (validation.schema_errors_after_patch); the integrity rules are checked
     in full either way.
 
-    Results are cached by (schema hash, document hash), so a document checked
-    once, by a dry run for example, is not validated again. `doc_hash` is
-    the document's content hash when the caller already has it.
+    Results are not cached: the content hash reads numbers as doubles, so
+    1 and 1.0000000000000000001 share it, and only one of them is an
+    integer. `doc_hash` is the document's content hash when the caller
+    already has it. A number beyond a double raises NumberOutOfRange,
+    naming its pointer.
     """
     if doc_hash is None:
-        doc_hash = canonical.hash_text(
-            canonical.decimal_canonical_json(doc) if jsonb_numbers else canonical.canonical_json(doc)
-        )
+        try:
+            doc_hash = canonical.hash_text(
+                canonical.decimal_canonical_json(doc) if jsonb_numbers else canonical.canonical_json(doc)
+            )
+        except canonical.NumberOutOfRange:
+            canonical.refuse_out_of_range(doc)
+            raise
     version = doc.get("schema_version") if isinstance(doc, dict) else None
     schema = schema_of(version) if isinstance(version, str) else None
     if schema is None:
         errors = validation.integrity_errors(doc, supported_versions=())
         return _failure(INTEGRITY_VIOLATION, "document violates the integrity rules", errors)
 
-    results = cache.setdefault("results", OrderedDict())
-    key = (validation.schema_key(schema), doc_hash)
-    if key not in results:
-        results[key] = (
-            validation.schema_errors(doc, schema, cache)
-            if previous is None
-            else validation.schema_errors_after_patch(doc, schema, previous, cache),
-            validation.integrity_errors(doc, supported_versions=(version,)),
-        )
-        while len(results) > RESULTS_KEPT:
-            results.popitem(last=False)
-    results.move_to_end(key)
-    schema_problems, integrity_problems = results[key]
+    schema_problems = (
+        validation.schema_errors(doc, schema, cache)
+        if previous is None
+        else validation.schema_errors_after_patch(doc, schema, previous, cache)
+    )
+    integrity_problems = validation.integrity_errors(doc, supported_versions=(version,))
     if schema_problems:
         return _failure(SCHEMA_INVALID, f"document does not match the schema of version {version}", schema_problems)
     if integrity_problems:
@@ -145,8 +162,37 @@ def check(
 def replay(doc: Any, patches: list) -> Any:
     """`doc` after each patch in turn (stored patches, known to apply)."""
     for patch in patches:
+        check_interrupts()
         doc, _ = jsonpatch.apply(doc, patch, max_operations=float("inf"))
     return doc
+
+
+def replay_text(doc_text: str, patches_text: str) -> str:
+    """replay() of JSON texts, as JSON text that casts to the same jsonb."""
+    return pieces.storage_text(replay(parse_json(doc_text), parse_json(patches_text)))
+
+
+def engine_patch(
+    doc_text: str, patch_text: str, limits: Limits, max_operations: int | None = None
+) -> tuple[str | None, str | None, Outcome]:
+    """The pure engine (odl_jsonpatch_apply and _inverse) on JSON texts:
+    the patched document and the inverse patch as JSON text, or a failure.
+    Sizes are measured on the texts before they are parsed; the depth of
+    both was checked in SQL; the result is held to document_bytes."""
+    limits.check_text(doc_text, "document_bytes", "the document")
+    limits.check_text(patch_text, "patch_bytes", "the patch")
+    doc = parse_json(doc_text)
+    patch = parse_patch(patch_text)
+    canonical.refuse_out_of_range(patch, patch_text)
+    canonical.refuse_out_of_range(doc, doc_text)
+    if max_operations is None:
+        max_operations = limits.value("engine_operations")
+    outcome = apply(doc, patch, max_operations, limits=limits)
+    if outcome.sqlstate:
+        return None, None, outcome
+    text = pieces.storage_text(outcome.document)
+    limits.check_text(text, "document_bytes", "the patched document")
+    return text, pieces.storage_text(outcome.inverse), outcome
 
 
 def _failure(sqlstate: str, message: str, errors: list[tuple[str, str]]) -> Outcome:
@@ -162,7 +208,30 @@ def _failure(sqlstate: str, message: str, errors: list[tuple[str, str]]) -> Outc
 # --- The write path: a per-backend cache of documents as pieces -------------
 
 _ARRAY_STEP = re.compile(r"/(?:[0-9]+|-)$")
-parse_json = json.JSONDecoder(parse_float=Decimal, parse_int=Decimal).decode
+_DECODER = json.JSONDecoder(parse_float=Decimal, parse_int=Decimal)
+parse_json = _DECODER.decode
+_SEPARATOR = re.compile(r"[ \t\n\r]*(?:,[ \t\n\r]*)?")
+
+
+def parse_patch(text: str) -> Any:
+    """parse_json() for a patch, element by element when it is an array, so
+    that a cancel is noticed between its operations: an owner may allow a
+    patch of millions of them, which json reads in seconds."""
+    start = len(text) - len(text.lstrip())
+    if text[start : start + 1] != "[" or len(text) < 65536:
+        return parse_json(text)
+    elements: list = []
+    scan = _DECODER.scan_once
+    position = _SEPARATOR.match(text, start + 1).end()
+    while text[position : position + 1] != "]":
+        if not len(elements) % 1024:
+            check_interrupts()
+        value, position = scan(text, position)
+        elements.append(value)
+        position = _SEPARATOR.match(text, position).end()
+    if text[position + 1 :].strip():
+        raise ValueError("extra data after the JSON value")
+    return elements
 
 
 class Written(NamedTuple):
@@ -283,9 +352,13 @@ def write(
     schema_of: SchemaLookup,
     validation_cache: dict,
     max_operations: int | None = 100,
+    limits: Limits = NO_LIMITS,
 ) -> Written:
     """Apply a patch (JSON text) to the stored version of a document, check
-    and hash the result; the new state is proposed to `cache`.
+    and hash the result; the new state is proposed to `cache`. The patch's
+    size and depth were checked in SQL; here the patch is held to `limits`
+    (what it places, what it copies, the size of the result), and a number
+    beyond a double is refused (NumberOutOfRange, 22003).
 
     When the cache holds no state of this row (another backend wrote since,
     as in a pool of connections), it catches up from an earlier state of
@@ -299,19 +372,17 @@ def write(
     gc.disable()
     try:
         return _write(
-            cache, store, doc_id, version, doc_hash, xmin, patch_text, schema_of, validation_cache, max_operations
-        )
-    except RecursionError:
-        return Written(
-            sqlstate=PATCH_SQLSTATES["malformed_patch"],
-            message="the patch or the document is nested too deeply",
+            cache, store, doc_id, version, doc_hash, xmin, patch_text, schema_of, validation_cache, max_operations,
+            limits,
         )
     finally:
         if collecting:
             gc.enable()
 
 
-def _write(cache, store, doc_id, version, doc_hash, xmin, patch_text, schema_of, validation_cache, max_operations):
+def _write(
+    cache, store, doc_id, version, doc_hash, xmin, patch_text, schema_of, validation_cache, max_operations, limits
+):
     state = cache.lookup(doc_id, version, doc_hash, xmin)
     if state is not None:
         cache.counts["hits"] += 1
@@ -333,13 +404,19 @@ def _write(cache, store, doc_id, version, doc_hash, xmin, patch_text, schema_of,
         cache.keep(doc_id, xmin, state)
 
     patch = parse_json(patch_text)
-    applied = apply(state.tree, patch, max_operations, copy_on_write=True)
+    canonical.refuse_out_of_range(patch, patch_text)
+    applied = apply(state.tree, patch, max_operations, copy_on_write=True, limits=limits)
     if applied.sqlstate:
         return Written(sqlstate=applied.sqlstate, message=applied.message, detail=applied.detail)
     document, inverse = applied.document, applied.inverse
 
-    piece = pieces.build(document, state.piece)
-    canonical_text, storage = pieces.join(piece)
+    try:
+        piece = pieces.build(document, state.piece)
+        canonical_text, storage = pieces.join(piece)
+    except canonical.NumberOutOfRange:
+        canonical.refuse_out_of_range(document)
+        raise
+    limits.check_text(storage, "document_bytes", "the patched document")
     new_hash = canonical.hash_text(canonical_text)
     checked = check(
         document, schema_of, validation_cache,
@@ -378,6 +455,7 @@ def _caught_up(cache: DocumentCache, store: Store, doc_id: str, version: int, do
     tree = state.tree
     try:
         for patch_text in history[2]:
+            check_interrupts()
             tree, _ = jsonpatch.apply(tree, parse_json(patch_text), max_operations=float("inf"), copy_on_write=True)
     except jsonpatch.PatchError:
         return None
@@ -424,16 +502,18 @@ def create(cache: DocumentCache, doc_id: str, doc_text: str, schema_of: SchemaLo
     collecting = gc.isenabled()
     gc.disable()
     try:
-        tree, piece = pieces.from_text(doc_text)
-        canonical_text, _ = pieces.join(piece)
+        try:
+            tree, piece = pieces.from_text(doc_text)
+            canonical_text, _ = pieces.join(piece)
+        except canonical.NumberOutOfRange:
+            canonical.refuse_out_of_range(parse_json(doc_text))
+            raise
         doc_hash = canonical.hash_text(canonical_text)
         checked = check(tree, schema_of, validation_cache, jsonb_numbers=True, doc_hash=doc_hash)
         if checked.sqlstate:
             return Written(sqlstate=checked.sqlstate, message=checked.message, detail=checked.detail)
         cache.propose(doc_id, State(1, doc_hash, tree, piece, len(doc_text)))
         return Written(doc_hash=doc_hash)
-    except RecursionError:
-        return Written(sqlstate="54001", message="the document is nested too deeply")
     finally:
         if collecting:
             gc.enable()
@@ -468,6 +548,12 @@ class Server:
             ["text"],
         )
         self.schema_plan = plpy.prepare("select schema::text as s from odl.json_schemas where version = $1", ["text"])
+        self.limits_plan = plpy.prepare("select odl.limit_values()::text as l")
+        guards.install(plpy)
+
+    def limits(self) -> Limits:
+        """The limits now (a DBA may change them at any time)."""
+        return Limits(json.loads(self.plpy.execute(self.limits_plan)[0]["l"]))
 
     @property
     def cache(self) -> DocumentCache:

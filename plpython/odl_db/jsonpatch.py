@@ -37,6 +37,8 @@ from decimal import Decimal
 from json.encoder import encode_basestring
 from typing import Any, NamedTuple
 
+from odl_db.guards import check_interrupts, nesting_depth
+
 __all__ = [
     "KINDS",
     "OPERATIONS",
@@ -47,7 +49,14 @@ __all__ = [
     "parse_pointer",
 ]
 
-KINDS = ("malformed_patch", "too_many_operations", "path_not_found", "test_failed")
+KINDS = (
+    "malformed_patch",
+    "too_many_operations",
+    "path_not_found",
+    "test_failed",
+    "nesting_too_deep",
+    "document_too_large",
+)
 OPERATIONS = ("add", "remove", "replace", "move", "copy", "test")
 
 _MISSING = object()
@@ -80,7 +89,13 @@ class _Operation(NamedTuple):
 
 
 def apply(
-    doc: Any, patch: Any, *, max_operations: int = 100, copy_on_write: bool = False
+    doc: Any,
+    patch: Any,
+    *,
+    max_operations: float = 100,
+    copy_on_write: bool = False,
+    max_depth: int | None = None,
+    max_copied: int | None = None,
 ) -> tuple[Any, list[dict]]:
     """Apply an RFC 6902 patch; return the patched document and its inverse patch.
 
@@ -93,15 +108,28 @@ def apply(
     changes is copied first (only the containers on its paths, the rest is
     shared), so the result shares each unchanged subtree with `doc`, and an
     object found in both is unchanged. A failed patch leaves `doc` intact.
+
+    Limits, for a caller who may be hostile: with `max_depth`, no operation
+    may leave the document nesting deeper than it (`nesting_too_deep`);
+    `doc` is taken to be within it, so only what each operation places is
+    measured, at the depth of its path. With `max_copied`, the values that
+    copy and move duplicate may hold that many members and elements in
+    all (`document_too_large`): a 400 KB patch of copies could otherwise
+    build gigabytes. Every operation, and every container copied, checks
+    for a pending cancel (guards.check_interrupts).
     """
     operations = _operations(patch, max_operations)
     undo: list[dict] = []
     owned: set[int] | None = None
+    budget = None if max_copied is None else [max_copied, max_copied]
     if copy_on_write and isinstance(doc, (dict, list)):
         doc = _shallow(doc)
         owned = {id(doc)}
     for op in operations:
-        doc = _APPLY[op.name](doc, op, undo, owned)
+        check_interrupts()
+        if max_depth is not None and op.name != "test" and op.name != "remove":
+            _check_depth(doc, op, max_depth)
+        doc = _APPLY[op.name](doc, op, undo, owned, budget)
         if owned is not None and isinstance(doc, (dict, list)) and id(doc) not in owned:
             # A move to "" made a value of `doc` the whole document.
             doc = _shallow(doc)
@@ -159,18 +187,22 @@ def equal(a: Any, b: Any) -> bool:
                 return False
         return True
     if isinstance(a, list):
-        return (
-            isinstance(b, list)
-            and len(a) == len(b)
-            and all(equal(x, y) for x, y in zip(a, b))
-        )
+        if not isinstance(b, list) or len(a) != len(b):
+            return False
+        # A loop, not all() over a generator: one frame per level, so a
+        # value as deep as the limit nesting_depth allows stays within
+        # Python's recursion limit.
+        for x, y in zip(a, b):
+            if not equal(x, y):
+                return False
+        return True
     return False  # a is None (b is not) or not a JSON value
 
 
 # Checking the patch as a whole
 
 
-def _operations(patch: Any, max_operations: int) -> list[_Operation]:
+def _operations(patch: Any, max_operations: float) -> list[_Operation]:
     if not isinstance(patch, list):
         raise PatchError("malformed_patch", "a patch must be an array of operations")
     if len(patch) > max_operations:
@@ -178,7 +210,34 @@ def _operations(patch: Any, max_operations: int) -> list[_Operation]:
             "too_many_operations",
             f"the patch has {len(patch)} operations, more than the limit of {max_operations}",
         )
-    return [_operation(index, raw) for index, raw in enumerate(patch)]
+    operations = []
+    for index, raw in enumerate(patch):
+        if not index % 256:
+            check_interrupts()
+        operations.append(_operation(index, raw))
+    return operations
+
+
+def _check_depth(doc: Any, op: _Operation, max_depth: int) -> None:
+    """Refuses an operation that would place a value deeper than max_depth:
+    a value at a path of n tokens nests n levels plus its own."""
+    room = max_depth - len(op.tokens)
+    if op.name in ("add", "replace"):
+        value = op.value
+    else:
+        try:
+            value = _value(doc, op, op.source_tokens, op.source, "from")
+        except PatchError:
+            return  # the operation itself reports it
+    depth = nesting_depth(value, room)
+    if depth > room:
+        raise PatchError(
+            "nesting_too_deep",
+            f"operation {op.index} ({op.name}): the document would nest more than {max_depth} levels deep at"
+            f" {_quote(op.path)}, over the limit nesting_depth = {max_depth}",
+            index=op.index,
+            pointer=op.path,
+        )
 
 
 def _operation(index: int, raw: Any) -> _Operation:
@@ -243,20 +302,23 @@ def _pointer_member(raw: dict, member: str, where: str, index: int) -> tuple[str
 # The operations: each appends the inverse of its steps to `undo`, in order
 
 
-def _add(doc: Any, op: _Operation, undo: list[dict], owned: set[int] | None) -> Any:
+_Budget = list  # [members and elements copies may still make, those they could at first]
+
+
+def _add(doc: Any, op: _Operation, undo: list[dict], owned: set[int] | None, budget: _Budget | None) -> Any:
     doc, step = _insert(doc, op, op.tokens, op.path, _copy(op.value), owned)
     undo.append(step)
     return doc
 
 
-def _remove(doc: Any, op: _Operation, undo: list[dict], owned: set[int] | None) -> Any:
+def _remove(doc: Any, op: _Operation, undo: list[dict], owned: set[int] | None, budget: _Budget | None) -> Any:
     parent, key, old = _target(doc, op, op.tokens, op.path, "path", owned)
     del parent[key]
     undo.append({"op": "add", "path": op.path, "value": old})
     return doc
 
 
-def _replace(doc: Any, op: _Operation, undo: list[dict], owned: set[int] | None) -> Any:
+def _replace(doc: Any, op: _Operation, undo: list[dict], owned: set[int] | None, budget: _Budget | None) -> Any:
     value = _copy(op.value)
     if not op.tokens:
         undo.append({"op": "replace", "path": "", "value": doc})
@@ -267,7 +329,7 @@ def _replace(doc: Any, op: _Operation, undo: list[dict], owned: set[int] | None)
     return doc
 
 
-def _move(doc: Any, op: _Operation, undo: list[dict], owned: set[int] | None) -> Any:
+def _move(doc: Any, op: _Operation, undo: list[dict], owned: set[int] | None, budget: _Budget | None) -> Any:
     if op.source_tokens == op.tokens:
         _value(doc, op, op.source_tokens, op.source, "from")  # a no-op, but from must exist
         return doc
@@ -283,19 +345,21 @@ def _move(doc: Any, op: _Operation, undo: list[dict], owned: set[int] | None) ->
         # that held it, where moving it back would be a move into its own
         # child. So the inverse adds the value back, and as later operations
         # may change it in the document, it adds a copy of it as it is now.
-        undo.append({"op": "add", "path": op.source, "value": _copy(value)})
+        undo.append({"op": "add", "path": op.source, "value": _copy(value, budget, op)})
         undo.append(step)
     return doc
 
 
-def _copy_operation(doc: Any, op: _Operation, undo: list[dict], owned: set[int] | None) -> Any:
-    value = _copy(_value(doc, op, op.source_tokens, op.source, "from"))
+def _copy_operation(
+    doc: Any, op: _Operation, undo: list[dict], owned: set[int] | None, budget: _Budget | None
+) -> Any:
+    value = _copy(_value(doc, op, op.source_tokens, op.source, "from"), budget, op)
     doc, step = _insert(doc, op, op.tokens, op.path, value, owned)
     undo.append(step)
     return doc
 
 
-def _test(doc: Any, op: _Operation, undo: list[dict], owned: set[int] | None) -> Any:
+def _test(doc: Any, op: _Operation, undo: list[dict], owned: set[int] | None, budget: _Budget | None) -> Any:
     if not equal(_value(doc, op, op.tokens, op.path, "path"), op.value):
         raise PatchError(
             "test_failed",
@@ -434,13 +498,40 @@ def _shallow(container: dict | list) -> dict | list:
     return dict(container) if isinstance(container, dict) else list(container)
 
 
-def _copy(value: Any) -> Any:
-    """A deep copy of a JSON value; strings, numbers and literals are immutable."""
-    if isinstance(value, dict):
-        return {key: _copy(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_copy(item) for item in value]
-    return value
+def _copy(value: Any, budget: _Budget | None = None, op: _Operation | None = None) -> Any:
+    """A deep copy of a JSON value; strings, numbers and literals are
+    immutable. Without recursion, so any depth copies. With `budget`, each
+    container's members or elements are spent from it, and an operation
+    that overspends is refused."""
+    if not isinstance(value, (dict, list)):
+        return value
+    top = _shallow(value)
+    if budget is not None:
+        _spend(budget, len(top), op)
+    stack = [top]
+    while stack:
+        node = stack.pop()
+        for key, item in node.items() if isinstance(node, dict) else enumerate(node):
+            if isinstance(item, (dict, list)):
+                child = node[key] = _shallow(item)
+                if budget is not None:
+                    _spend(budget, len(child), op)
+                stack.append(child)
+    return top
+
+
+def _spend(budget: _Budget, count: int, op: _Operation | None) -> None:
+    check_interrupts()
+    budget[0] -= count
+    if budget[0] < 0:
+        where = f"operation {op.index} ({op.name}): " if op is not None else ""
+        raise PatchError(
+            "document_too_large",
+            f"{where}the patch copies more than {budget[1]} values, more than a document within the limit"
+            " document_bytes can hold",
+            index=op.index if op is not None else None,
+            pointer=op.path if op is not None else None,
+        )
 
 
 def _is_prefix(head: list[str], tokens: list[str]) -> bool:

@@ -53,15 +53,22 @@ def build(node: Any, old: Piece | None = None, depth: int = 0) -> Piece:
     still the same object (copy on write guarantees it is unchanged)."""
     if old is not None and old.node is node:
         return old
+    # Loops, not comprehensions (a frame each): one frame per level keeps a
+    # document as deep as the limit nesting_depth allows within Python's
+    # recursion limit.
     if old is not None and old.children is not None:
         below = depth + 1
         if isinstance(node, dict) and isinstance(old.children, dict):
             previous = old.children
-            return Piece(
-                node, None, None, {key: build(value, previous.get(key), below) for key, value in node.items()}
-            )
+            members = {}
+            for key, value in node.items():
+                members[key] = build(value, previous.get(key), below)
+            return Piece(node, None, None, members)
         if isinstance(node, list) and isinstance(old.children, list):
-            return Piece(node, None, None, [build(value, piece, below) for value, piece in _matched(node, old.children)])
+            elements = []
+            for value, piece in _matched(node, old.children):
+                elements.append(build(value, piece, below))
+            return Piece(node, None, None, elements)
     return _new(node, depth)
 
 
@@ -79,8 +86,14 @@ def _new(node: Any, depth: int) -> Piece:
     storage = storage_text(node)
     if len(storage) > SPLIT_CHARS and isinstance(node, (dict, list)) or depth == 0 and isinstance(node, dict):
         if isinstance(node, dict):
-            return Piece(node, None, None, {key: _new(value, depth + 1) for key, value in node.items()})
-        return Piece(node, None, None, [_new(value, depth + 1) for value in node])
+            members = {}
+            for key, value in node.items():
+                members[key] = _new(value, depth + 1)
+            return Piece(node, None, None, members)
+        elements = []
+        for value in node:
+            elements.append(_new(value, depth + 1))
+        return Piece(node, None, None, elements)
     return Piece(node, _canonical(node), storage)
 
 

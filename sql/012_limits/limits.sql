@@ -19,7 +19,8 @@ create table if not exists odl.limits (
     unit text not null,
     sqlstate text not null references odl.error_codes (sqlstate),
     description text not null,
-    constraint limits_value_positive check (value > 0)
+    constraint limits_value_positive check (value > 0),
+    constraint limits_nesting_depth_within_python check (name <> 'nesting_depth' or value <= 512)
 );
 comment on table odl.limits is
 'Limits the API checks before any expensive work; a DBA (member of odl_owner) raises one with '
@@ -30,6 +31,8 @@ comment on column odl.limits.unit is 'bytes (of JSON text as sent), levels or op
 comment on column odl.limits.sqlstate is 'The SQLSTATE of the error raised when a value exceeds the limit';
 comment on column odl.limits.description is 'What the limit bounds and where it is checked';
 comment on constraint limits_value_positive on odl.limits is 'A limit is a positive number';
+comment on constraint limits_nesting_depth_within_python on odl.limits is
+'Python, which checks documents, follows about 1,000 levels; 512 leaves room for the frames around it';
 
 -- Defaults: ten times the largest document the benchmarks write is still
 -- refused, one 10 MB document is not; ODL-SD nests about 10 levels deep.
@@ -99,3 +102,87 @@ $$;
 revoke all on function odl.check_limit(text, bigint, text) from public;
 comment on function odl.check_limit(text, bigint, text) is
 'Raises the limit''s SQLSTATE, naming the limit, its value and what was found, when measured exceeds it';
+
+-- The limits of one JSON value a caller sends, checked before any work
+-- that grows with it: its size in bytes (size_limit) and its nesting
+-- depth. With value_text (the value's text, value::text, which a caller
+-- has to compute anyway) the size is its exact octet_length; without it,
+-- only a value whose binary form is eight times the limit is refused here
+-- (no JSON text is smaller than an eighth of its jsonb), and the Python
+-- engine measures the text it receives. The depth is found by a jsonpath
+-- that descends no deeper than the limit, so a 14,000-deep value costs no
+-- more than a 128-deep one. levels_above says how deep the values that
+-- count sit: 2 in a patch, whose values sit in operations in an array.
+create or replace function odl.check_json(
+    value jsonb,
+    value_text text,
+    size_limit text,
+    what text,
+    levels_above integer default 0
+)
+returns void
+language plpgsql
+stable
+security definer
+set search_path = pg_catalog, odl, pg_temp
+as $$
+declare
+    size_lim odl.limits;
+    depth_value bigint;
+    stored integer;
+begin
+    if value is null then
+        return;
+    end if;
+    select l.* into size_lim from odl.limits as l where l.name = size_limit;
+    if size_lim is null then
+        raise exception 'odl.check_json: unknown limit %', size_limit;
+    end if;
+    if value_text is not null then
+        perform odl.check_limit(size_limit, octet_length(value_text), what);
+    else
+        stored := pg_column_size(value);
+        if stored > 8 * size_lim.value then
+            raise exception using
+                errcode = size_lim.sqlstate,
+                message = format(
+                    '%s is over the limit %s = %s: its binary form alone is %s bytes',
+                    what, size_lim.name, size_lim.value, stored
+                ),
+                detail = format('limit=%s value=%s found>=%s', size_lim.name, size_lim.value, stored / 8),
+                hint = format('A DBA may raise it: update odl.limits set value = ... where name = %L', size_lim.name);
+        end if;
+    end if;
+    depth_value := (select l.value from odl.limits as l where l.name = 'nesting_depth');
+    if jsonb_path_exists(
+        value,
+        format('strict $.**{%s} ? (@.type() == "array" || @.type() == "object")', depth_value + levels_above)::jsonpath
+    ) then
+        raise exception using
+            errcode = 'ODL02',
+            message = format('%s nests deeper than the limit nesting_depth = %s', what, depth_value),
+            detail = format('limit=nesting_depth value=%s', depth_value),
+            hint = 'A DBA may raise it: update odl.limits set value = ... where name = ''nesting_depth''';
+    end if;
+end
+$$;
+revoke all on function odl.check_json(jsonb, text, text, text, integer) from public;
+comment on function odl.check_json(jsonb, text, text, text, integer) is
+'Raises ODL02 when a JSON value nests deeper than nesting_depth, or the size limit''s SQLSTATE when its text '
+'(value_text, or a bound from its binary size) is larger than the limit; levels_above: the depth where its values sit';
+
+-- Every limit at once, for the Python engine, which checks what a patch
+-- makes of a document (its size and depth) and what the pure engine is
+-- given as text.
+create or replace function odl.limit_values()
+returns jsonb
+language sql
+stable
+security definer
+set search_path = pg_catalog, odl, pg_temp
+as $$
+    select jsonb_object_agg(l.name, jsonb_build_array(l.value, l.sqlstate)) from odl.limits as l
+$$;
+revoke all on function odl.limit_values() from public;
+comment on function odl.limit_values() is
+'Every limit as {"name": [value, sqlstate]}, for the Python engine';

@@ -40,8 +40,15 @@ revoke all on function odl.raise_failure(text, text, text) from public;
 comment on function odl.raise_failure(text, text, text) is
 'Raises a failure reported by the engine; does nothing when sqlstate is null';
 
--- The document comes in as text: json.loads with Decimal numbers builds
--- the same objects as the jsonb transform, a third faster.
+-- No PL/Python function takes or returns jsonb through the jsonb_plpython3u
+-- transform: its recursion has no stack check, and a 14,000-deep array
+-- crashes the server. Without a transform PL/Python receives a jsonb
+-- argument as its text (jsonb_out, iterative) and parses a returned text
+-- into jsonb (jsonb_in, which checks its stack); Python parses the text
+-- itself, within the limits its callers checked.
+
+-- The write path of change requests (odl.propose_patch): the document and
+-- the patch as text.
 create or replace function odl.document_write(
     doc_text text,
     patch jsonb,
@@ -59,35 +66,40 @@ stable
 parallel restricted
 security definer
 set search_path = pg_catalog, odl, pg_temp
-transform for type jsonb
 as $$
-import json
-from decimal import Decimal
-
-if "documents" not in SD:
-    plpy.execute("select odl.python_boot()")
-    from odl_db import documents
-    SD["documents"] = documents
-    SD["hash_of"] = plpy.prepare("select content_hash from odl.json_schemas where version = $1", ["text"])
-    SD["schema_of"] = plpy.prepare("select schema from odl.json_schemas where version = $1", ["text"])
-
-
-def schema_of(version):
-    rows = plpy.execute(SD["hash_of"], [version])
-    if not rows:
-        return None
-    schemas = GD.setdefault("odl_schemas", {})
-    key = rows[0]["content_hash"]
-    if key not in schemas:
-        schemas[key] = plpy.execute(SD["schema_of"], [version])[0]["schema"]
-    return schemas[key]
+try:
+    if "documents" not in SD:
+        plpy.execute("select odl.python_boot()")
+        from odl_db import documents, guards
+        SD["guards"] = guards
+        SD["server"] = documents.Server(plpy, GD)
+        SD["documents"] = documents
+except plpy.SPIError as error:  # a cancel while booting comes back as data
+    return (None, None, None, error.sqlstate, error.args[0], None, None)
+documents, guards, server = SD["documents"], SD["guards"], SD["server"]
 
 
-cache = GD.setdefault("odl_validation", {})
-doc = json.loads(doc_text, parse_float=Decimal, parse_int=Decimal)
-if patch is None:
-    return SD["documents"].check(doc, schema_of, cache, jsonb_numbers=True)
-return SD["documents"].change(doc, patch, schema_of, cache, max_operations, jsonb_numbers=True)
+def write():
+    doc = documents.parse_json(doc_text)
+    limits = server.limits()
+    if patch is None:
+        return documents.check(doc, server.schema_of, server.validation_cache, jsonb_numbers=True)
+    limits.check_text(patch, "patch_bytes" if max_operations is not None else "document_bytes", "the patch")
+    operations = documents.parse_json(patch)
+    documents.canonical.refuse_out_of_range(operations, patch)
+    return documents.change(
+        doc, operations, server.schema_of, server.validation_cache, max_operations, jsonb_numbers=True, limits=limits,
+    )
+
+
+outcome = guards.attempt(plpy, documents.Outcome, write)
+if outcome.sqlstate:
+    return None, None, None, outcome.sqlstate, outcome.message, outcome.detail, None
+document = None
+if outcome.text is None and outcome.document is not None:
+    document = documents.pieces.storage_text(outcome.document)
+inverse = None if outcome.inverse is None else documents.pieces.storage_text(outcome.inverse)
+return document, inverse, outcome.doc_hash, None, None, None, outcome.text
 $$;
 
 revoke all on function odl.document_write(text, jsonb, integer) from public;
@@ -95,6 +107,7 @@ comment on function odl.document_write(text, jsonb, integer) is
 'Applies a patch (or none) and validates and hashes the result; failures come back as data. '
 'The result comes back as document_text when JSON text can carry it exactly, else as document';
 
+-- The pure engine behind odl_jsonpatch_apply and odl_jsonpatch_inverse.
 create or replace function odl.document_patch(
     doc jsonb,
     patch jsonb,
@@ -110,40 +123,69 @@ immutable
 parallel restricted
 security definer
 set search_path = pg_catalog, odl, pg_temp
-transform for type jsonb
 as $$
-if "documents" not in SD:
-    plpy.execute("select odl.python_boot()")
-    from odl_db import documents
-    SD["documents"] = documents
-outcome = SD["documents"].apply(doc, patch, max_operations)
-return outcome.document, outcome.inverse, outcome.sqlstate, outcome.message, outcome.detail
+try:
+    if "documents" not in SD:
+        plpy.execute("select odl.python_boot()")
+        from odl_db import documents, guards
+        SD["guards"] = guards
+        SD["limits"] = plpy.prepare("select odl.limit_values()::text as l")
+        guards.install(plpy)
+        SD["documents"] = documents
+except plpy.SPIError as error:  # a cancel while booting comes back as data
+    return (None, None, error.sqlstate, error.args[0], None)
+documents, guards = SD["documents"], SD["guards"]
+
+
+def run():
+    limits = guards.Limits(documents.json.loads(plpy.execute(SD["limits"])[0]["l"]))
+    return documents.engine_patch(doc, patch, limits, max_operations)
+
+
+done = guards.attempt(plpy, lambda **failure: (None, None, documents.Outcome(**failure)), run)
+return done[0], done[1], done[2].sqlstate, done[2].message, done[2].detail
 $$;
 
 revoke all on function odl.document_patch(jsonb, jsonb, integer) from public;
 comment on function odl.document_patch(jsonb, jsonb, integer) is
-'Applies a patch without checks; failures come back as data';
+'Applies a patch to a document (both as the text PL/Python receives for jsonb) within the limits; failures come '
+'back as data';
 
-create or replace function odl.document_replay(doc jsonb, patches jsonb)
-returns jsonb
+-- Rebuilds a past version (odl.document_at). The return type changed after
+-- @v0.1.0, which create or replace cannot do.
+drop function if exists odl.document_replay(jsonb, jsonb);
+create function odl.document_replay(
+    doc jsonb,
+    patches jsonb,
+    out document jsonb,
+    out sqlstate text,
+    out message text,
+    out detail text
+)
 language plpython3u
 immutable
 strict
 parallel restricted
 security definer
 set search_path = pg_catalog, odl, pg_temp
-transform for type jsonb
 as $$
-if "documents" not in SD:
-    plpy.execute("select odl.python_boot()")
-    from odl_db import documents
-    SD["documents"] = documents
-return SD["documents"].replay(doc, patches)
+try:
+    if "documents" not in SD:
+        plpy.execute("select odl.python_boot()")
+        from odl_db import documents, guards
+        SD["guards"] = guards
+        guards.install(plpy)
+        SD["documents"] = documents
+except plpy.SPIError as error:  # a cancel while booting comes back as data
+    return (None, error.sqlstate, error.args[0], None)
+documents, guards = SD["documents"], SD["guards"]
+done = guards.attempt(plpy, documents.Outcome, lambda: documents.Outcome(text=documents.replay_text(doc, patches)))
+return done.text, done.sqlstate, done.message, done.detail
 $$;
 
 revoke all on function odl.document_replay(jsonb, jsonb) from public;
 comment on function odl.document_replay(jsonb, jsonb) is
-'A document after each stored patch of a JSON array of patches, in order';
+'A document after each stored patch of a JSON array of patches, in order; failures (a cancel) come back as data';
 
 -- The write path of odl.write_patch(): the backend keeps the documents it
 -- read or wrote as pieces of text (odl_db.documents.DocumentCache), so a
@@ -172,15 +214,20 @@ parallel unsafe
 security definer
 set search_path = pg_catalog, odl, pg_temp
 as $$
-if "server" not in SD:
-    plpy.execute("select odl.python_boot()")
-    from odl_db import documents
-    SD["documents"] = documents
-    SD["server"] = documents.Server(plpy, GD)
+try:
+    if "server" not in SD:
+        plpy.execute("select odl.python_boot()")
+        from odl_db import documents, guards
+        SD["documents"] = documents
+        SD["guards"] = guards
+        SD["server"] = documents.Server(plpy, GD)
+except plpy.SPIError as error:  # a cancel while booting comes back as data
+    return (None, None, None, None, None, error.sqlstate, error.args[0], None)
 server = SD["server"]
-outcome = SD["documents"].write(
+outcome = SD["guards"].attempt(
+    plpy, SD["documents"].Written, SD["documents"].write,
     server.cache, server, doc_id, version, doc_hash, row_xmin, patch_text, server.schema_of,
-    server.validation_cache, max_operations,
+    server.validation_cache, max_operations, server.limits(),
 )
 return (
     outcome.text, outcome.doc_hash, outcome.inverse_text, outcome.changed, outcome.patch_hash,
@@ -208,13 +255,20 @@ parallel unsafe
 security definer
 set search_path = pg_catalog, odl, pg_temp
 as $$
-if "server" not in SD:
-    plpy.execute("select odl.python_boot()")
-    from odl_db import documents
-    SD["documents"] = documents
-    SD["server"] = documents.Server(plpy, GD)
+try:
+    if "server" not in SD:
+        plpy.execute("select odl.python_boot()")
+        from odl_db import documents, guards
+        SD["documents"] = documents
+        SD["guards"] = guards
+        SD["server"] = documents.Server(plpy, GD)
+except plpy.SPIError as error:  # a cancel while booting comes back as data
+    return (None, error.sqlstate, error.args[0], None)
 server = SD["server"]
-outcome = SD["documents"].create(server.cache, doc_id, doc_text, server.schema_of, server.validation_cache)
+outcome = SD["guards"].attempt(
+    plpy, SD["documents"].Written, SD["documents"].create,
+    server.cache, doc_id, doc_text, server.schema_of, server.validation_cache,
+)
 return outcome.doc_hash, outcome.sqlstate, outcome.message, outcome.detail
 $$;
 

@@ -32,6 +32,7 @@ declare
     inverse jsonb;
     new_version integer;
     new_xmin text;
+    patch_text text := patch::text;
 begin
     -- JSON null would reach the engine as "no patch"; refuse it here.
     if jsonb_typeof(patch) is distinct from 'array' then
@@ -69,8 +70,14 @@ begin
             hint = 'Read the current version, rebase the patch on it and retry.';
     end if;
 
+    -- The exact size of the patch, now that its text is at hand (a revert's
+    -- patch, built from history, is held to document_bytes instead).
+    perform odl.check_limit(
+        case when max_operations is null then 'document_bytes' else 'patch_bytes' end, octet_length(patch_text),
+        'the patch'
+    );
     outcome := odl.patch_cached_document(
-        write_patch.doc_id, current_doc.version, current_doc.doc_hash, current_doc.row_xmin, patch::text,
+        write_patch.doc_id, current_doc.version, current_doc.doc_hash, current_doc.row_xmin, patch_text,
         max_operations
     );
     perform odl.raise_failure(outcome.sqlstate, outcome.message, outcome.detail);
@@ -170,6 +177,12 @@ declare
     shown_redacted text[];
 begin
     perform odl.require_context();
+    -- The limits first: nothing below may see a patch nested too deeply.
+    -- A revert (max_operations null) sends a patch built from history,
+    -- held to document_bytes instead of patch_bytes.
+    perform odl.check_json(
+        patch, null, case when max_operations is null then 'document_bytes' else 'patch_bytes' end, 'the patch', 2
+    );
     -- RFC 6902 allows an empty patch (odl_jsonpatch_apply takes one); a new
     -- version, or a change request, must change something.
     if jsonb_typeof(patch) = 'array' and jsonb_array_length(patch) = 0 then

@@ -10,7 +10,11 @@ declare
     checked record;
     new_id text := odl.odl_ulid();
     new_xmin text;
+    doc_text text := doc::text;
 begin
+    if doc is null then
+        raise exception using errcode = '22004', message = 'doc must not be null';
+    end if;
     if not exists (select from odl.projects as p where p.project_id = odl_create_document.project_id) then
         raise exception using
             errcode = 'ODD02',
@@ -20,7 +24,9 @@ begin
 
     -- The document first, so that a malformed one (a member that is no
     -- section, say) is named as such rather than as a lack of rights.
-    checked := odl.check_new_document(new_id, doc::text);
+    -- Its size and depth before any work that grows with them.
+    perform odl.check_json(doc, doc_text, 'document_bytes', 'the document');
+    checked := odl.check_new_document(new_id, doc_text);
     perform odl.raise_failure(checked.sqlstate, checked.message, checked.detail);
 
     -- W on meta and R on every section the document holds; approvals
@@ -62,4 +68,5 @@ revoke all on function odl.odl_create_document(text, jsonb) from public;
 grant execute on function odl.odl_create_document(text, jsonb) to odl_app;
 comment on function odl.odl_create_document(text, jsonb) is
 'Validates an ODL-SD document, stores it as version 1 of a new document of the project, and returns its ULID; '
-'needs W on meta and R on every section the document holds';
+'needs W on meta and R on every section the document holds. Held to the limits document_bytes (ODL01) and '
+'nesting_depth (ODL02); a number beyond a double is refused (22003); a NULL doc is 22004';

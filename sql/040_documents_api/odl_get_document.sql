@@ -10,6 +10,7 @@ declare
     current_doc record;
     snapshot record;
     wanted integer;
+    replayed record;
 begin
     select d.version, d.doc_json into current_doc from odl.odl_documents as d where d.doc_id = document_at.doc_id;
     if not found then
@@ -38,7 +39,7 @@ begin
     -- Replay the shorter way: forward from the snapshot, or back from the
     -- current version through the inverse patches.
     if current_doc.version - wanted < wanted - snapshot.version then
-        return odl.document_replay(
+        replayed := odl.document_replay(
             current_doc.doc_json,
             (
                 select coalesce(jsonb_agg(p.inverse_patch order by p.to_version desc), '[]')
@@ -48,18 +49,21 @@ begin
                     and jsonb_array_length(p.inverse_patch) > 0
             )
         );
-    end if;
-    if snapshot.version = wanted then
+    elsif snapshot.version = wanted then
         return snapshot.doc_json;
+    else
+        replayed := odl.document_replay(
+            snapshot.doc_json,
+            (
+                select coalesce(jsonb_agg(p.patch_json order by p.to_version), '[]')
+                from odl.odl_patches as p
+                where p.doc_id = document_at.doc_id and p.to_version > snapshot.version and p.to_version <= wanted
+            )
+        );
     end if;
-    return odl.document_replay(
-        snapshot.doc_json,
-        (
-            select coalesce(jsonb_agg(p.patch_json order by p.to_version), '[]')
-            from odl.odl_patches as p
-            where p.doc_id = document_at.doc_id and p.to_version > snapshot.version and p.to_version <= wanted
-        )
-    );
+    -- A cancel (statement_timeout) comes back as data, raised cleanly here.
+    perform odl.raise_failure(replayed.sqlstate, replayed.message, replayed.detail);
+    return replayed.document;
 end
 $$;
 

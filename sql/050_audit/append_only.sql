@@ -1,12 +1,15 @@
--- Audit events are never updated, deleted or truncated: the owner holds no
--- such privilege (change audit), and these triggers refuse it for anyone
--- who gets one back, superusers included. A superuser can still switch
--- triggers off (session_replication_role = replica, or ALTER TABLE ...
--- DISABLE TRIGGER); odl_audit_verify() then finds what was changed.
+-- Audit events are never updated, deleted or truncated: their owner,
+-- odl_ledger, holds no such privilege (changes audit and ledger_v2), and
+-- these triggers refuse it for anyone who gets one back, superusers
+-- included. A superuser can still switch triggers off
+-- (session_replication_role = replica, or ALTER TABLE ... DISABLE TRIGGER);
+-- odl_audit_verify() then finds what was changed.
 --
 -- pg_partman makes the monthly partitions. Row triggers of the parent reach
 -- them by themselves; statement triggers (TRUNCATE above all), ownership,
 -- privileges and comments do not, and audit_protect_partitions() adds them.
+-- It also records each partition in odl.audit_partitions, so that a
+-- partition dropped later is missed by verification.
 
 insert into odl.error_codes (sqlstate, name, meaning) values
 ('ODA01', 'append_only', 'Audit events are never updated, deleted or truncated'),
@@ -18,7 +21,7 @@ returns trigger
 language plpgsql
 volatile
 security invoker
-set search_path = pg_catalog, odl, pg_temp
+set search_path = pg_catalog, pg_temp
 as $$
 begin
     raise exception using
@@ -29,6 +32,7 @@ begin
 end
 $$;
 
+alter function odl.audit_refuse_change() owner to odl_ledger;
 revoke all on function odl.audit_refuse_change() from public;
 comment on function odl.audit_refuse_change() is
 'Trigger: refuses UPDATE, DELETE and TRUNCATE of audit events with ODA01';
@@ -46,7 +50,7 @@ returns integer
 language plpgsql
 volatile
 security invoker
-set search_path = pg_catalog, odl, pg_temp
+set search_path = pg_catalog, pg_temp
 as $$
 declare
     part record;
@@ -54,21 +58,23 @@ declare
     changed integer := 0;
 begin
     for part in
-        select c.oid, c.oid::regclass::text as name, c.relowner
+        select
+            c.oid, c.oid::regclass::text as name, c.relowner,
+            pg_get_expr(c.relpartbound, c.oid) as bound
         from pg_inherits as i
         inner join pg_class as c on i.inhrelid = c.oid
         where i.inhparent = 'odl.audit_events'::regclass
     loop
         -- Each step only when needed: most take locks that stall writers.
-        if part.relowner <> 'odl_owner'::regrole then
-            execute format('alter table %s owner to odl_owner', part.name);
+        if part.relowner <> 'odl_ledger'::regrole then
+            execute format('alter table %s owner to odl_ledger', part.name);
         end if;
-        if has_table_privilege('odl_owner', part.oid, 'UPDATE, DELETE, TRUNCATE')
+        if has_table_privilege('odl_ledger', part.oid, 'UPDATE, DELETE, TRUNCATE')
             or exists (select from aclexplode((select c.relacl from pg_class as c where c.oid = part.oid)) as a
-                where a.grantee <> 'odl_owner'::regrole)
+                where a.grantee <> 'odl_ledger'::regrole)
         then
-            execute format('revoke all on %s from public', part.name);
-            execute format('revoke update, delete, truncate on %s from odl_owner', part.name);
+            execute format('revoke all on %s from public, odl_owner, odl_app, odl_admin, odl_analyst', part.name);
+            execute format('revoke update, delete, truncate on %s from odl_ledger', part.name);
         end if;
         if not exists (
             select from pg_trigger as t where t.tgrelid = part.oid and t.tgname = 'audit_events_append_only'
@@ -97,21 +103,30 @@ begin
         loop
             execute format('comment on constraint %I on %s is %L', inherited.conname, part.name, inherited.note);
         end loop;
+        insert into odl.audit_partitions (partition_name, range_start, range_end)
+        values (
+            part.name,
+            substring(part.bound from $re$FROM \('([^']+)'\)$re$)::timestamptz,
+            substring(part.bound from $re$TO \('([^']+)'\)$re$)::timestamptz
+        )
+        on conflict (partition_name) do nothing;
         changed := changed + 1;
     end loop;
     return changed;
 end
 $$;
 
+alter function odl.audit_protect_partitions() owner to odl_ledger;
 revoke all on function odl.audit_protect_partitions() from public;
 comment on function odl.audit_protect_partitions() is
-'Gives every partition of odl.audit_events to odl_owner without UPDATE, DELETE or TRUNCATE, '
-'adds the statement trigger that refuses them, and comments it; returns the number of partitions';
+'Gives every partition of odl.audit_events to odl_ledger without UPDATE, DELETE or TRUNCATE, '
+'adds the statement trigger that refuses them, comments it and records it in odl.audit_partitions; '
+'returns the number of partitions';
 
 create or replace procedure odl.audit_maintenance()
 language plpgsql
 security invoker
-set search_path = pg_catalog, odl, pg_temp
+set search_path = pg_catalog, pg_temp
 as $$
 declare
     partman_schema text;
@@ -124,9 +139,10 @@ begin
 end
 $$;
 
+alter procedure odl.audit_maintenance() owner to odl_ledger;
 revoke all on procedure odl.audit_maintenance() from public;
 comment on procedure odl.audit_maintenance() is -- noqa: LT01
-'Makes the next months'' audit partitions (pg_partman) and protects them; '
-'run it daily as a superuser or a member of odl_owner, e.g. from cron';
+'Makes the next months'' audit partitions (pg_partman), protects and records them; '
+'run it daily as a superuser, e.g. from cron';
 
 call odl.audit_maintenance();

@@ -16,6 +16,42 @@
 -- odl_audit_verify() recomputes the same expression set-wise; keep the two
 -- in step (tests/python/test_audit.py recomputes both from exported rows).
 
+-- The append path belongs to odl_ledger (change ledger_v2): odl_owner, under
+-- which the document API's definer functions run, may call it but holds no
+-- INSERT, UPDATE or DELETE on events or heads, so every event it adds is
+-- numbered, chained and signed here. It calls nothing that odl_owner owns:
+-- a function of odl_owner's would run with odl_ledger's rights. The ids it
+-- is given are data; the caller vouches for them (audit_append() takes them
+-- from the context, audit_append_as() checks the actor).
+
+create or replace function odl.audit_event_id()
+returns text
+language plpgsql
+volatile
+security invoker
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    alphabet constant text := '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+    -- 48 bits of Unix milliseconds, then 80 random bits taken from the
+    -- random bytes of two version-4 UUIDs.
+    raw bytea := substr(int8send(floor(extract(epoch from clock_timestamp()) * 1000)::bigint), 3, 6)
+        || substr(uuid_send(gen_random_uuid()), 1, 6) || substr(uuid_send(gen_random_uuid()), 1, 4);
+    bits varbit := b'00' || ('x' || encode(raw, 'hex'))::bit(128);
+    id text := '';
+begin
+    for i in 0..25 loop
+        id := id || substr(alphabet, substring(bits from i * 5 + 1 for 5)::bit(5)::integer + 1, 1);
+    end loop;
+    return id;
+end
+$$;
+
+alter function odl.audit_event_id() owner to odl_ledger;
+revoke all on function odl.audit_event_id() from public;
+comment on function odl.audit_event_id() is
+'A new ULID for an audit event, made without odl_ulid(), which belongs to odl_owner';
+
 create or replace function odl.audit_write(
     tenant_id text,
     actor_id text,
@@ -27,19 +63,15 @@ create or replace function odl.audit_write(
 returns bigint
 language plpgsql
 volatile
-security invoker
-set search_path = pg_catalog, odl, pg_temp
+security definer
+set search_path = pg_catalog, pg_temp
 as $$
 declare
-    new_event_id text := odl.odl_ulid();
+    new_event_id text := odl.audit_event_id();
     payload_text text := coalesce(payload, '{}')::text;
     signing record;
     head record;
 begin
-    select k.key_id, k.inner_key, k.outer_key into signing
-    from odl.audit_keys as k
-    where k.retired_at is null;
-
     -- One statement locks the head (waiting for the writer before), moves it
     -- on and hashes the event. After a wait it is evaluated again on the
     -- head that writer left, so created_at never runs backwards in a chain.
@@ -66,6 +98,8 @@ begin
         on conflict on constraint audit_heads_pkey do nothing;
     end loop;
 
+    select s.key_id, s.signature into signing from odl.audit_sign(head.hash) as s;
+
     insert into odl.audit_events (
         tenant_id, seq, created_at, event_id, project_id, doc_id, actor_id, action, payload,
         prev_hash, hash, key_id, signature
@@ -73,7 +107,7 @@ begin
     values (
         audit_write.tenant_id, head.seq, head.created_at, new_event_id, audit_write.project_id, audit_write.doc_id,
         audit_write.actor_id, audit_write.action, payload_text::json,
-        head.prev_hash, head.hash, signing.key_id, sha256(signing.outer_key || sha256(signing.inner_key || head.hash))
+        head.prev_hash, head.hash, signing.key_id, signing.signature
     );
 
     perform pg_notify('odl_audit', format('{"tenant_id": "%s", "seq": %s}', audit_write.tenant_id, head.seq));
@@ -81,10 +115,12 @@ begin
 end
 $$;
 
+alter function odl.audit_write(text, text, text, jsonb, text, text) owner to odl_ledger;
 revoke all on function odl.audit_write(text, text, text, jsonb, text, text) from public;
+grant execute on function odl.audit_write(text, text, text, jsonb, text, text) to odl_owner;
 comment on function odl.audit_write(text, text, text, jsonb, text, text) is
-'Appends an event to the chain of tenant_id, which must be the current context''s tenant; '
-'returns its seq. Use audit_append() or audit_append_as()';
+'The append path (odl_ledger): appends an event to the chain of tenant_id, numbering, chaining and signing it; '
+'returns its seq. For odl_owner''s audit_append() and audit_append_as()';
 
 create or replace function odl.audit_append(
     action text,
@@ -174,7 +210,21 @@ set search_path = pg_catalog, odl, pg_temp
 as $$
 declare
     context record := odl.require_context();
+    payload_text text;
 begin
+    -- Refused before the chain head is locked: a malformed action, and a
+    -- payload over audit_payload_bytes (ODL04) or nesting_depth (ODL02),
+    -- which would otherwise be kept, and hashed by every verification,
+    -- forever.
+    if action is null or 'app.' || action !~ '^[a-z][a-z0-9_.:-]{0,63}$' then
+        raise exception using
+            errcode = '23514',
+            message = 'audit action must be a dotted lower-case name',
+            detail = format('action %s', quote_nullable(action)),
+            hint = 'Use at most 59 characters of a-z, 0-9, and _ . : -';
+    end if;
+    payload_text := payload::text;
+    perform odl.check_json(payload, payload_text, 'audit_payload_bytes', 'the audit payload');
     -- Tenant, actor, project and document come from the context alone. The
     -- app. prefix keeps an application from recording what looks like an
     -- event of the platform itself.
@@ -187,4 +237,4 @@ grant execute on function odl.odl_audit_log(text, jsonb) to odl_app;
 comment on function odl.odl_audit_log(text, jsonb) is
 'Records an application event (e.g. a login or a tool call) as action app.<action> by the context''s user in '
 'the context''s tenant; returns its seq. ODC01 without a context, 23514 for an action that is not a dotted '
-'lower-case name';
+'lower-case name, ODL04 for a payload over audit_payload_bytes, ODL02 for one nested deeper than nesting_depth';

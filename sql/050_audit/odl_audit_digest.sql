@@ -7,6 +7,14 @@
 -- with hash in lower-case hex and time as in the digest (empty for an empty
 -- chain). Given back to odl_audit_verify(), it detects a removed tail and a
 -- rewritten chain, which no check inside the database can.
+--
+-- Export on a schedule: a job (scripts/export-digests, run from cron as a
+-- member of odl_admin) calls odl_audit_export_digests(), which signs the
+-- head of every chain, records each digest in odl.audit_digests, and
+-- returns them; the job appends them to storage that the database's
+-- superusers cannot rewrite (a WORM bucket, another host's append-only
+-- file). odl_audit_verify() checks every chain against the latest digest
+-- recorded, and against the digests it is handed, read from that storage.
 
 create or replace function odl.audit_digest_message(digest jsonb)
 returns bytea
@@ -14,7 +22,7 @@ language sql
 immutable
 strict
 security invoker
-set search_path = pg_catalog, odl, pg_temp
+set search_path = pg_catalog, pg_temp
 as $$
     select convert_to(
         concat_ws(
@@ -25,9 +33,42 @@ as $$
     )
 $$;
 
+alter function odl.audit_digest_message(jsonb) owner to odl_ledger;
 revoke all on function odl.audit_digest_message(jsonb) from public;
 comment on function odl.audit_digest_message(jsonb) is
 'The bytes a digest''s signature covers: odl-audit-digest-v1|tenant_id|seq|hash|time';
+
+create or replace function odl.audit_head_digest(tenant_id text)
+returns jsonb
+language plpgsql
+stable
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    digest jsonb;
+    signing record;
+begin
+    select jsonb_build_object(
+        'tenant_id', audit_head_digest.tenant_id,
+        'seq', coalesce(h.seq, 0),
+        'hash', encode(coalesce(h.hash, decode(repeat('00', 32), 'hex')), 'hex'),
+        'time', to_char(h.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+    )
+    into digest
+    from (select) as one
+    left join odl.audit_heads as h on h.tenant_id = audit_head_digest.tenant_id;
+
+    select s.key_id, s.signature into signing from odl.audit_sign(odl.audit_digest_message(digest)) as s;
+    return digest || jsonb_build_object('key_id', signing.key_id, 'signature', encode(signing.signature, 'hex'));
+end
+$$;
+
+alter function odl.audit_head_digest(text) owner to odl_ledger;
+revoke all on function odl.audit_head_digest(text) from public;
+grant execute on function odl.audit_head_digest(text) to odl_owner;
+comment on function odl.audit_head_digest(text) is
+'The signed digest of a tenant''s chain head (odl_ledger; for odl_audit_digest(), which checks the tenant)';
 
 create or replace function odl.odl_audit_digest(tenant_id text)
 returns jsonb
@@ -39,35 +80,18 @@ as $$
 declare
     caller_tenant text := odl.odl_current_tenant_id();
     caller_user text := odl.odl_current_user_id();
-    digest jsonb;
-    signing_key integer;
+    tenant_known boolean;
 begin
     perform odl.set_session_context(odl_audit_digest.tenant_id, null);
-    if not exists (select from odl.tenants as t where t.tenant_id = odl_audit_digest.tenant_id) then
+    tenant_known := exists (select from odl.tenants as t where t.tenant_id = odl_audit_digest.tenant_id);
+    perform odl.set_session_context(caller_tenant, caller_user);
+    if not tenant_known then
         raise exception using
             errcode = 'ODC03',
             message = 'tenant does not exist',
             detail = format('tenant_id %s', quote_nullable(odl_audit_digest.tenant_id));
     end if;
-
-    select jsonb_build_object(
-        'tenant_id', odl_audit_digest.tenant_id,
-        'seq', coalesce(h.seq, 0),
-        'hash', encode(coalesce(h.hash, decode(repeat('00', 32), 'hex')), 'hex'),
-        'time', to_char(h.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-    )
-    into digest
-    from (select) as one
-    left join odl.audit_heads as h on h.tenant_id = odl_audit_digest.tenant_id;
-
-    select k.key_id into signing_key from odl.audit_keys as k where k.retired_at is null;
-    digest := digest || jsonb_build_object(
-        'key_id', signing_key,
-        'signature', encode(odl.audit_hmac(signing_key, odl.audit_digest_message(digest)), 'hex')
-    );
-
-    perform odl.set_session_context(caller_tenant, caller_user);
-    return digest;
+    return odl.audit_head_digest(odl_audit_digest.tenant_id);
 end
 $$;
 
@@ -76,3 +100,36 @@ grant execute on function odl.odl_audit_digest(text) to odl_admin;
 comment on function odl.odl_audit_digest(text) is
 'The head of a tenant''s audit chain, signed: {tenant_id, seq, hash, time, key_id, signature} (odl_admin; ODC03). '
 'Keep digests outside the database and hand one to odl_audit_verify()';
+
+create or replace function odl.odl_audit_export_digests()
+returns setof jsonb
+language plpgsql
+volatile
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    head record;
+    digest jsonb;
+begin
+    for head in select h.tenant_id, h.seq, h.hash from odl.audit_heads as h order by h.tenant_id loop
+        digest := odl.audit_head_digest(head.tenant_id);
+        -- A chain that has not moved since the last export is not recorded
+        -- again; its digest is still returned, for the sink.
+        if not exists (
+            select from odl.audit_digests as d
+            where d.tenant_id = head.tenant_id and d.seq = head.seq and d.digest ->> 'hash' = encode(head.hash, 'hex')
+        ) then
+            insert into odl.audit_digests (tenant_id, seq, digest) values (head.tenant_id, head.seq, digest);
+        end if;
+        return next digest;
+    end loop;
+end
+$$;
+
+alter function odl.odl_audit_export_digests() owner to odl_ledger;
+revoke all on function odl.odl_audit_export_digests() from public;
+grant execute on function odl.odl_audit_export_digests() to odl_admin;
+comment on function odl.odl_audit_export_digests() is
+'Signs the head of every tenant''s audit chain, records each digest in odl.audit_digests and returns them, '
+'one per tenant, for a job that appends them to storage outside the database (odl_admin)';

@@ -21,7 +21,7 @@ begin
     from odl.audit_events as e
     where e.tenant_id = odl_audit_since.tenant_id and e.seq > coalesce(odl_audit_since.after_seq, 0)
     order by e.seq, e.created_at
-    limit odl_audit_since.max_events;
+    limit greatest(coalesce(odl_audit_since.max_events, 1000), 0);
     perform odl.set_session_context(caller_tenant, caller_user);
 end
 $$;
@@ -29,4 +29,5 @@ $$;
 revoke all on function odl.odl_audit_since(text, bigint, integer) from public;
 grant execute on function odl.odl_audit_since(text, bigint, integer) to odl_admin;
 comment on function odl.odl_audit_since(text, bigint, integer) is
-'Up to max_events audit events of a tenant after seq after_seq, in seq order, for exporters (odl_admin)';
+'Up to max_events (1000 when null, none when negative) audit events of a tenant after seq after_seq, in seq order, '
+'for exporters (odl_admin)';

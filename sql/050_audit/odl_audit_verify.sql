@@ -12,38 +12,49 @@
 --   forged event      an event that the chain never held: a second event
 --                     with one seq, one wedged in, one rehashed in place,
 --                     one beyond the head, or one whose signature fails
+--   head missing      the tenant has events but no chain head
+--   partition missing a partition of odl.audit_events that was made (and
+--                     recorded in odl.audit_partitions) is gone; named at
+--                     the seq after the tenant's last event before it
 --   head does not match the trusted digest
 --                     the chain was rewritten consistently up to the
 --                     digest's seq; named at the first event whose signature
---                     fails, else at the digest's seq
+--                     fails, else at the first seq after the latest trusted
+--                     digest that still matches
 --
--- A superuser who rewrites a chain and re-signs it with the database's key
--- is found only by a trusted digest, at the digest's seq.
+-- The trusted digests: those handed in (one, or an array of them, read
+-- from the sink outside the database) and the latest one the ledger issued
+-- for export (odl.audit_digests). Only a holder of the signing key (a
+-- superuser) can rewrite a chain that passes its signature checks; a trusted
+-- digest finds that, to within the digests exported.
+--
+-- The work is done by audit_verify_chain(), which belongs to odl_ledger and
+-- touches nothing odl_owner owns; odl_audit_verify() adds the tenant check.
 
 create or replace function odl.audit_first_bad_signature(tenant_id text, up_to bigint)
 returns bigint
 language sql
 stable
 security invoker
-set search_path = pg_catalog, odl, pg_temp
+set search_path = pg_catalog, pg_temp
 as $$
     select min(e.seq)
     from odl.audit_events as e
-    left join odl.audit_keys as k on e.key_id = k.key_id
     where e.tenant_id = audit_first_bad_signature.tenant_id
         and e.seq <= audit_first_bad_signature.up_to
-        and e.signature is distinct from sha256(k.outer_key || sha256(k.inner_key || e.hash))
+        and e.signature is distinct from odl.audit_hmac(e.key_id, e.hash)
 $$;
 
+alter function odl.audit_first_bad_signature(text, bigint) owner to odl_ledger;
 revoke all on function odl.audit_first_bad_signature(text, bigint) from public;
 comment on function odl.audit_first_bad_signature(text, bigint) is
-'The lowest seq up to up_to whose signature does not verify, or null; the current context must be the tenant''s';
+'The lowest seq up to up_to whose signature does not verify, or null; for audit_verify_chain()';
 
 create or replace function odl.audit_classify(tenant_id text, bad_seq bigint, out seq bigint, out reason text)
 language plpgsql
 stable
 security invoker
-set search_path = pg_catalog, odl, pg_temp
+set search_path = pg_catalog, pg_temp
 as $$
 declare
     genesis constant bytea := decode(repeat('00', 32), 'hex');
@@ -120,56 +131,106 @@ begin
 end
 $$;
 
+alter function odl.audit_classify(text, bigint) owner to odl_ledger;
 revoke all on function odl.audit_classify(text, bigint) from public;
 comment on function odl.audit_classify(text, bigint) is
-'Why the event at bad_seq breaks the chain, and the seq to blame; for odl_audit_verify()';
+'Why the event at bad_seq breaks the chain, and the seq to blame; for audit_verify_chain()';
 
-create or replace function odl.odl_audit_verify(tenant_id text, trusted_digest jsonb default null)
+
+-- Does the chain hold the event a digest names, with the digest's hash, and
+-- did this database's keys sign the digest?
+create or replace function odl.audit_digest_holds(tenant_id text, digest jsonb)
+returns boolean
+language sql
+stable
+security invoker
+set search_path = pg_catalog, pg_temp
+as $$
+    select
+        odl.audit_hmac((digest ->> 'key_id')::integer, odl.audit_digest_message(digest))
+        is not distinct from decode(digest ->> 'signature', 'hex')
+        and (
+            (digest ->> 'seq')::bigint = 0
+            or exists (
+                select from odl.audit_events as e
+                where e.tenant_id = audit_digest_holds.tenant_id
+                    and e.seq = (digest ->> 'seq')::bigint
+                    and e.hash = decode(digest ->> 'hash', 'hex')
+            )
+        )
+$$;
+
+alter function odl.audit_digest_holds(text, jsonb) owner to odl_ledger;
+revoke all on function odl.audit_digest_holds(text, jsonb) from public;
+comment on function odl.audit_digest_holds(text, jsonb) is
+'True when the digest''s signature verifies and the tenant''s chain holds its seq with its hash; '
+'for audit_verify_chain()';
+
+create or replace function odl.audit_verify_chain(tenant_id text, trusted_digest jsonb default null)
 returns jsonb
 language plpgsql
-volatile
+stable
 security definer
-set search_path = pg_catalog, odl, pg_temp
+set search_path = pg_catalog, pg_temp
 set jit = off
 set work_mem = '256MB'
 as $$
 declare
     genesis constant bytea := decode(repeat('00', 32), 'hex');
-    caller_tenant text := odl.odl_current_tenant_id();
-    caller_user text := odl.odl_current_user_id();
     checked bigint;
     last_seq bigint;
     first_bad bigint;
     last_event record;
     head record;
+    trusted jsonb;
+    digest jsonb;
     digest_seq bigint;
-    digest_event record;
+    matched_below bigint;
+    missing record;
     found_seq bigint;
     found_reason text;
     candidate_seq bigint;
     candidate_reason text;
 begin
-    perform odl.set_session_context(odl_audit_verify.tenant_id, null);
-    if not exists (select from odl.tenants as t where t.tenant_id = odl_audit_verify.tenant_id) then
+    if audit_verify_chain.tenant_id is null then
         raise exception using
             errcode = 'ODC03',
             message = 'tenant does not exist',
-            detail = format('tenant_id %s', quote_nullable(odl_audit_verify.tenant_id));
+            detail = 'tenant_id NULL';
     end if;
-    if trusted_digest is not null and not (
-        jsonb_typeof(trusted_digest) = 'object'
-        and trusted_digest ->> 'tenant_id' is not distinct from odl_audit_verify.tenant_id
-        and coalesce(trusted_digest ->> 'seq', '') ~ '^[0-9]{1,18}$'
-        and coalesce(trusted_digest ->> 'hash', '') ~ '^[0-9a-f]{64}$'
-        and coalesce(trusted_digest ->> 'key_id', '') ~ '^[0-9]{1,9}$'
-        and coalesce(trusted_digest ->> 'signature', '') ~ '^[0-9a-f]{64}$'
+    trusted := case jsonb_typeof(trusted_digest)
+        when 'array' then trusted_digest
+        when 'object' then jsonb_build_array(trusted_digest)
+        else coalesce(trusted_digest, '[]')
+    end;
+    if jsonb_typeof(trusted) <> 'array' or exists (
+        select from jsonb_array_elements(trusted) as t (d)
+        where not (
+            jsonb_typeof(t.d) = 'object'
+            and t.d ->> 'tenant_id' is not distinct from audit_verify_chain.tenant_id
+            and coalesce(t.d ->> 'seq', '') ~ '^[0-9]{1,18}$'
+            and coalesce(t.d ->> 'hash', '') ~ '^[0-9a-f]{64}$'
+            and coalesce(t.d ->> 'key_id', '') ~ '^[0-9]{1,9}$'
+            and coalesce(t.d ->> 'signature', '') ~ '^[0-9a-f]{64}$'
+        )
     ) then
         raise exception using
             errcode = 'ODA02',
             message = 'invalid trusted digest',
-            detail = format('tenant_id %s, digest %s', odl_audit_verify.tenant_id, trusted_digest),
-            hint = 'Pass a digest of this tenant exactly as odl_audit_digest() returned it.';
+            detail = format('tenant_id %s, digest %s', audit_verify_chain.tenant_id, trusted_digest),
+            hint = 'Pass a digest of this tenant exactly as odl_audit_digest() returned it, or an array of them.';
     end if;
+    -- The latest digest issued for export is trusted too.
+    trusted := trusted || coalesce(
+        (
+            select jsonb_build_array(d.digest)
+            from odl.audit_digests as d
+            where d.tenant_id = audit_verify_chain.tenant_id
+            order by d.issued_at desc, d.seq desc
+            limit 1
+        ),
+        '[]'
+    );
 
     -- The pass over every event. The inner query hashes each row before the
     -- sort, so that the sort carries four narrow columns.
@@ -189,7 +250,7 @@ begin
                     coalesce(e.project_id::text, ''), coalesce(e.doc_id::text, ''), e.action, e.payload
                 ), 'UTF8')) as intact
             from odl.audit_events as e
-            where e.tenant_id = odl_audit_verify.tenant_id
+            where e.tenant_id = audit_verify_chain.tenant_id
             offset 0
         ) as x
         window w as (order by x.seq, x.created_at)
@@ -200,26 +261,56 @@ begin
     -- on a tie the check made first.
     if first_bad is not null then
         select c.seq, c.reason into found_seq, found_reason
-        from odl.audit_classify(odl_audit_verify.tenant_id, first_bad) as c;
+        from odl.audit_classify(audit_verify_chain.tenant_id, first_bad) as c;
     end if;
+
+    -- A partition that was made and is gone: the tenant's events from the
+    -- first one after the partition's start may have been in it.
+    for missing in
+        select p.partition_name, p.range_start, p.range_end
+        from odl.audit_partitions as p
+        where not exists (
+            select from pg_inherits as i
+            where i.inhparent = 'odl.audit_events'::regclass and i.inhrelid = to_regclass(p.partition_name)
+        )
+    loop
+        candidate_seq := case
+            when missing.range_start is null then last_seq + 1
+            when exists (
+                select from odl.audit_events as e
+                where e.tenant_id = audit_verify_chain.tenant_id and e.seq = 1 and e.created_at >= missing.range_end
+            ) then null
+            else coalesce((
+                select max(e.seq) from odl.audit_events as e
+                where e.tenant_id = audit_verify_chain.tenant_id and e.created_at < missing.range_start
+            ), 0) + 1
+        end;
+        if candidate_seq is not null and (found_seq is null or candidate_seq < found_seq) then
+            found_seq := candidate_seq;
+            found_reason := 'partition missing';
+        end if;
+    end loop;
 
     select e.seq, e.hash, e.key_id, e.signature into last_event
     from odl.audit_events as e
-    where e.tenant_id = odl_audit_verify.tenant_id
+    where e.tenant_id = audit_verify_chain.tenant_id
     order by e.seq desc, e.created_at desc
     limit 1;
 
-    -- The head that writers keep must agree with the last event.
-    select h.seq, h.hash into head from odl.audit_heads as h where h.tenant_id = odl_audit_verify.tenant_id;
+    -- The head that writers keep must exist and agree with the last event.
+    select h.seq, h.hash into head from odl.audit_heads as h where h.tenant_id = audit_verify_chain.tenant_id;
     candidate_seq := null;
-    if coalesce(head.seq, 0) > last_seq then
+    if head.seq is null and last_seq > 0 then
+        candidate_seq := last_seq + 1;
+        candidate_reason := 'head missing';
+    elsif coalesce(head.seq, 0) > last_seq then
         candidate_seq := last_seq + 1;
         candidate_reason := 'event missing';
     elsif coalesce(head.seq, 0) < last_seq then
         candidate_seq := coalesce(head.seq, 0) + 1;
         candidate_reason := 'forged event';
     elsif head.hash is distinct from last_event.hash then
-        candidate_seq := coalesce(odl.audit_first_bad_signature(odl_audit_verify.tenant_id, last_seq), last_seq);
+        candidate_seq := coalesce(odl.audit_first_bad_signature(audit_verify_chain.tenant_id, last_seq), last_seq);
         candidate_reason := 'forged event';
     end if;
     if candidate_seq is not null and (found_seq is null or candidate_seq < found_seq) then
@@ -227,17 +318,14 @@ begin
         found_reason := candidate_reason;
     end if;
 
-    candidate_seq := null;
-    if trusted_digest is not null then
-        digest_seq := (trusted_digest ->> 'seq')::bigint;
-        select e.seq, e.hash into digest_event
-        from odl.audit_events as e
-        where e.tenant_id = odl_audit_verify.tenant_id and e.seq = digest_seq
-        order by e.created_at
-        limit 1;
+    -- Each trusted digest: signed by this database's keys, no further than
+    -- the chain, and the chain still holds its hash at its seq.
+    for digest in select t.d from jsonb_array_elements(trusted) as t (d) loop
+        digest_seq := (digest ->> 'seq')::bigint;
+        candidate_seq := null;
         candidate_reason := 'head does not match the trusted digest';
-        if odl.audit_hmac((trusted_digest ->> 'key_id')::integer, odl.audit_digest_message(trusted_digest))
-            is distinct from decode(trusted_digest ->> 'signature', 'hex')
+        if odl.audit_hmac((digest ->> 'key_id')::integer, odl.audit_digest_message(digest))
+            is distinct from decode(digest ->> 'signature', 'hex')
         then
             -- Not a digest that this database's keys signed: the keys were
             -- changed, or the digest was.
@@ -245,21 +333,36 @@ begin
         elsif digest_seq > last_seq then
             candidate_seq := last_seq + 1;
             candidate_reason := 'event missing';
-        elsif digest_seq > 0 and digest_event.hash is distinct from decode(trusted_digest ->> 'hash', 'hex') then
-            candidate_seq := coalesce(odl.audit_first_bad_signature(odl_audit_verify.tenant_id, digest_seq), digest_seq);
+        elsif not odl.audit_digest_holds(audit_verify_chain.tenant_id, digest) then
+            -- Rewritten at or before digest_seq. An event whose signature
+            -- fails is the first rewritten one; if every signature holds,
+            -- the key signed the rewrite, and the rewrite began after the
+            -- latest trusted digest below this one that still holds.
+            select max(t.seq) into matched_below
+            from (
+                select (g.d ->> 'seq')::bigint as seq, g.d
+                from jsonb_array_elements(trusted) as g (d)
+                union all
+                select i.seq, i.digest from odl.audit_digests as i where i.tenant_id = audit_verify_chain.tenant_id
+            ) as t
+            where t.seq < digest_seq and odl.audit_digest_holds(audit_verify_chain.tenant_id, t.d);
+            candidate_seq := coalesce(
+                odl.audit_first_bad_signature(audit_verify_chain.tenant_id, digest_seq),
+                coalesce(matched_below, 0) + 1
+            );
         end if;
-    end if;
-    if candidate_seq is not null and (found_seq is null or candidate_seq < found_seq) then
-        found_seq := candidate_seq;
-        found_reason := candidate_reason;
-    end if;
+        if candidate_seq is not null and (found_seq is null or candidate_seq < found_seq) then
+            found_seq := candidate_seq;
+            found_reason := candidate_reason;
+        end if;
+    end loop;
 
     -- An event appended by someone without the key.
     candidate_seq := null;
     if last_event.seq is not null
         and last_event.signature is distinct from odl.audit_hmac(last_event.key_id, last_event.hash)
     then
-        candidate_seq := odl.audit_first_bad_signature(odl_audit_verify.tenant_id, last_event.seq);
+        candidate_seq := odl.audit_first_bad_signature(audit_verify_chain.tenant_id, last_event.seq);
         candidate_reason := 'forged event';
     end if;
     if candidate_seq is not null and (found_seq is null or candidate_seq < found_seq) then
@@ -267,7 +370,6 @@ begin
         found_reason := candidate_reason;
     end if;
 
-    perform odl.set_session_context(caller_tenant, caller_user);
     return jsonb_build_object(
         'ok', found_reason is null,
         'checked', checked,
@@ -277,9 +379,42 @@ begin
 end
 $$;
 
+alter function odl.audit_verify_chain(text, jsonb) owner to odl_ledger;
+revoke all on function odl.audit_verify_chain(text, jsonb) from public;
+grant execute on function odl.audit_verify_chain(text, jsonb) to odl_owner, odl_admin;
+comment on function odl.audit_verify_chain(text, jsonb) is
+'Recomputes a tenant''s audit chain as odl_audit_verify() does, without the tenant check, in code odl_owner '
+'cannot replace (odl_ledger; odl_admin, for the export job; ODC03 for a null tenant, ODA02)';
+
+create or replace function odl.odl_audit_verify(tenant_id text, trusted_digest jsonb default null)
+returns jsonb
+language plpgsql
+volatile
+security definer
+set search_path = pg_catalog, odl, pg_temp
+as $$
+declare
+    caller_tenant text := odl.odl_current_tenant_id();
+    caller_user text := odl.odl_current_user_id();
+    tenant_known boolean;
+begin
+    perform odl.set_session_context(odl_audit_verify.tenant_id, null);
+    tenant_known := exists (select from odl.tenants as t where t.tenant_id = odl_audit_verify.tenant_id);
+    perform odl.set_session_context(caller_tenant, caller_user);
+    if not tenant_known then
+        raise exception using
+            errcode = 'ODC03',
+            message = 'tenant does not exist',
+            detail = format('tenant_id %s', quote_nullable(odl_audit_verify.tenant_id));
+    end if;
+    return odl.audit_verify_chain(odl_audit_verify.tenant_id, odl_audit_verify.trusted_digest);
+end
+$$;
+
 revoke all on function odl.odl_audit_verify(text, jsonb) from public;
 grant execute on function odl.odl_audit_verify(text, jsonb) to odl_admin;
 comment on function odl.odl_audit_verify(text, jsonb) is
 'Recomputes a tenant''s audit chain: {"ok", "checked", "first_broken_seq", "reason"} with reason one of payload '
-'changed, event missing, order changed, forged event, head does not match the trusted digest (odl_admin; ODC03, '
-'ODA02). With a digest from odl_audit_digest() it also finds a removed tail and a consistently rewritten chain';
+'changed, event missing, order changed, forged event, head missing, partition missing, head does not match the '
+'trusted digest (odl_admin; ODC03, ODA02). It checks the chain against the latest digest issued for export and '
+'against trusted_digest: one digest from odl_audit_digest(), or an array of them, read from outside the database';

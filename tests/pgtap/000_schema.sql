@@ -67,7 +67,7 @@ select tables_are(
         'rbac_actions', 'hierarchy_levels',
         'tenants', 'users', 'projects',
         'json_schemas', 'odl_documents', 'odl_document_versions', 'odl_patches',
-        'audit_keys', 'audit_heads', 'audit_events',
+        'audit_keys', 'audit_heads', 'audit_events', 'audit_partitions', 'audit_digests',
         'nodes', 'rbac_assignments', 'change_requests', 'approvals',
         'document_projectors', 'document_instances'
     ]
@@ -84,7 +84,8 @@ select materialized_views_are('odl', array['rbac_role_rights']);
 select functions_are(
     'odl',
     array[
-        'adopt_objects', 'python_boot', 'python_install', 'limit_value', 'check_limit', 'odl_limits',
+        'adopt_objects', 'python_boot', 'python_install', 'limit_value', 'check_limit', 'odl_limits', 'check_json',
+        'limit_values',
         'odl_ulid', 'odl_ulid_time',
         'set_session_context', 'context_message', 'odl_clear_context',
         'make_identity_key', 'identity_mac', 'odl_issue_context_token', 'odl_bind_login', 'odl_unbind_login',
@@ -92,7 +93,7 @@ select functions_are(
         'odl_current_tenant_id', 'odl_current_user_id', 'require_context', 'odl_set_context',
         'rights_normalized', 'load_access_policy',
         'odl_create_tenant', 'odl_create_user', 'odl_create_project',
-        'odl_canonical_json', 'odl_content_hash',
+        'odl_canonical_json', 'odl_content_hash', 'canonical_text',
         'odl_security_audit',
         'raise_failure', 'document_write', 'document_patch', 'document_replay',
         'patch_cached_document', 'check_new_document', 'keep_cached_document', 'document_cache_stats',
@@ -100,7 +101,7 @@ select functions_are(
         'odl_create_document', 'odl_validate_document', 'document_findings',
         'odl_apply_patch', 'document_at', 'odl_get_document', 'readable_project',
         'odl_document_heads', 'odl_document_history', 'odl_revert_document', 'odl_jsonpatch_apply',
-        'odl_jsonpatch_inverse',
+        'odl_jsonpatch_inverse', 'engine_patch',
         'propose_patch', 'stale_pointers', 'odl_set_project_phase', 'odl_approve_change', 'odl_change_requests',
         'reader_scope', 'pointer_reach', 'redact_patch', 'pointers_readable',
         'scope_of', 'user_roles', 'role_rights', 'user_rights', 'patch_pointers', 'pointer_steps', 'sections_of',
@@ -108,16 +109,37 @@ select functions_are(
         'require_right', 'is_tenant_admin', 'require_node', 'jsonb_without', 'redact',
         'odl_create_node', 'odl_attach_project', 'require_assigner', 'odl_assign_role', 'odl_revoke_role',
         'odl_effective_rights', 'odl_explain_access', 'odl_check_action',
-        'odl_audit_rotate_key', 'audit_hmac', 'audit_refuse_change', 'audit_protect_partitions', 'audit_maintenance',
-        'audit_write', 'audit_append', 'audit_append_as', 'odl_audit_log', 'audit_digest_message', 'odl_audit_digest',
-        'audit_first_bad_signature', 'audit_classify', 'odl_audit_verify', 'odl_audit_since',
+        'odl_audit_rotate_key', 'audit_hmac', 'audit_sign', 'audit_refuse_change', 'audit_protect_partitions',
+        'audit_maintenance', 'audit_event_id', 'audit_write', 'audit_append', 'audit_append_as', 'odl_audit_log',
+        'audit_digest_message', 'audit_head_digest', 'odl_audit_digest', 'odl_audit_export_digests',
+        'audit_first_bad_signature', 'audit_classify', 'audit_digest_holds', 'audit_verify_chain', 'odl_audit_verify',
+        'odl_audit_since',
         'run_projectors', 'project_instances', 'rebuild_instances', 'version_feed_order', 'odl_changes_since'
     ]
 );
 select domains_are('odl', array['ulid']);
 
 -- Ownership: no odl object may belong to the deployer (often a superuser).
+-- The audit ledger belongs to odl_ledger and its keys to odl_signer, so
+-- that odl_owner, which runs the document API, cannot rewrite it.
 
+create function pg_temp.expected_owner(name text, routine boolean)
+returns regrole
+language sql
+immutable
+as $$
+    select case
+        when routine and name in ('odl_audit_rotate_key', 'audit_hmac', 'audit_sign') then 'odl_signer'
+        when routine and name in (
+            'audit_refuse_change', 'audit_protect_partitions', 'audit_maintenance', 'audit_event_id', 'audit_write',
+            'audit_digest_message', 'audit_head_digest', 'odl_audit_export_digests', 'audit_first_bad_signature',
+            'audit_classify', 'audit_digest_holds', 'audit_verify_chain'
+        ) then 'odl_ledger'
+        when not routine and ltrim(name, '_') ~ '^audit_keys' then 'odl_signer'
+        when not routine and ltrim(name, '_') ~ '^audit_(events|heads|partitions|digests)' then 'odl_ledger'
+        else 'odl_owner'
+    end::regrole
+$$;
 select is_empty(
     $$
         select 'schema ' || n.nspname
@@ -126,17 +148,17 @@ select is_empty(
         union all
         select 'relation ' || c.oid::regclass::text
         from pg_catalog.pg_class as c
-        where c.relnamespace = 'odl'::regnamespace and c.relowner <> 'odl_owner'::regrole
+        where c.relnamespace = 'odl'::regnamespace and c.relowner <> pg_temp.expected_owner(c.relname, false)
         union all
         select 'routine ' || p.oid::regprocedure::text
         from pg_catalog.pg_proc as p
-        where p.pronamespace = 'odl'::regnamespace and p.proowner <> 'odl_owner'::regrole
+        where p.pronamespace = 'odl'::regnamespace and p.proowner <> pg_temp.expected_owner(p.proname, true)
         union all
         select 'type ' || t.oid::regtype::text
         from pg_catalog.pg_type as t
-        where t.typnamespace = 'odl'::regnamespace and t.typowner <> 'odl_owner'::regrole
+        where t.typnamespace = 'odl'::regnamespace and t.typowner <> pg_temp.expected_owner(t.typname, false)
     $$,
-    'every object in schema odl is owned by odl_owner'
+    'every object in schema odl is owned by odl_owner, the audit ledger''s by odl_ledger, its keys by odl_signer'
 );
 
 -- Catalog-wide rules for routines and relations.

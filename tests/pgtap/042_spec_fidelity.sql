@@ -109,9 +109,9 @@ select throws_ok(
         'select * from odl.odl_validate_document(%L::jsonb)',
         '{"schema_version": "4.1", "x": ' || repeat('[', 3000) || repeat(']', 3000) || '}'
     ),
-    '54001',
-    'document nests too deeply to validate',
-    'a document nested deeper than Python recurses is refused cleanly'
+    'ODL02',
+    'the document nests deeper than the limit nesting_depth = 128',
+    'a document nested deeper than the limit nesting_depth is refused cleanly'
 );
 select is(
     (select count(*)::text from odl.odl_document_heads()),

@@ -1,10 +1,10 @@
--- The audit ledger: its shape and partitions, the API as odl_app and
+-- The audit ledger: its shape, owners and partitions, the API as odl_app and
 -- odl_admin use it, the analyst view, and the append-only guarantees for
--- odl_app, for the owner and for a superuser, each refused operation with
+-- odl_app, for odl_owner and for a superuser, each refused operation with
 -- its SQLSTATE. Tampering and its detection, concurrency and crashes are
--- in tests/python/test_audit.py.
+-- in tests/python/test_audit.py and tests/python/test_ledger_tamper.py.
 begin;
-select plan(94);
+select plan(123);
 
 -- Shape.
 
@@ -25,13 +25,62 @@ select is(
     (select pg_catalog.pg_get_partkeydef('odl.audit_events'::regclass)), 'RANGE (created_at)',
     'partitioned by range of created_at'
 );
-select policies_are('odl', 'audit_events', array['tenant_isolation']);
-select policies_are('odl', 'audit_heads', array['tenant_isolation']);
+select policies_are('odl', 'audit_events', array['tenant_isolation', 'ledger_owner']);
+select policies_are('odl', 'audit_heads', array['tenant_isolation', 'ledger_owner']);
+select policy_roles_are(
+    'odl', 'audit_events', 'tenant_isolation', array['odl_owner', 'odl_app', 'odl_admin', 'odl_analyst'],
+    'the tenant policy binds the readers, not the ledger''s own functions'
+);
 select col_is_pk('odl', 'audit_heads', 'tenant_id', 'one head per tenant');
 select col_is_pk('odl', 'audit_keys', 'key_id', 'keys are numbered');
 select table_privs_are(
-    'odl', 'audit_events', 'odl_owner', array['INSERT', 'SELECT', 'REFERENCES', 'TRIGGER'],
-    'the owner may not update, delete or truncate events'
+    'odl', 'audit_events', 'odl_owner', array['SELECT'],
+    'odl_owner may read events, not insert, update, delete or truncate them'
+);
+select table_privs_are('odl', 'audit_heads', 'odl_owner', array['SELECT'], 'odl_owner may read chain heads only');
+select table_privs_are('odl', 'audit_keys', 'odl_owner', array[]::text[], 'odl_owner holds nothing on the keys');
+select table_owner_is('odl', 'audit_keys', 'odl_signer', 'odl_signer owns the signing keys');
+select table_owner_is('odl', 'audit_events', 'odl_ledger', 'odl_ledger owns the events');
+select table_owner_is('odl', 'audit_heads', 'odl_ledger', 'odl_ledger owns the chain heads');
+select table_privs_are(
+    'odl', 'audit_events', 'odl_ledger', array['INSERT', 'SELECT', 'REFERENCES', 'TRIGGER'],
+    'not even the ledger''s owner may update, delete or truncate events'
+);
+select is_empty(
+    $$
+        select r.rolname from pg_catalog.pg_roles as r
+        where r.rolname in ('odl_owner', 'odl_app', 'odl_admin', 'odl_analyst')
+            and (pg_catalog.pg_has_role(r.oid, 'odl_signer', 'member') or pg_catalog.pg_has_role(r.oid, 'odl_ledger', 'member'))
+    $$,
+    'no API role is a member of odl_signer or odl_ledger'
+);
+select ok(
+    (select not r.rolcanlogin from pg_catalog.pg_roles as r where r.rolname = 'odl_signer')
+    and (select not r.rolcanlogin from pg_catalog.pg_roles as r where r.rolname = 'odl_ledger'),
+    'odl_signer and odl_ledger never log in'
+);
+select is_empty(
+    $$
+        select p.oid::regprocedure::text from pg_catalog.pg_proc as p
+        where p.pronamespace = 'odl'::regnamespace
+            and p.proname in ('audit_hmac', 'audit_sign')
+            and (
+                p.proowner <> 'odl_signer'::regrole
+                or exists (
+                    select from pg_catalog.aclexplode(p.proacl) as a
+                    where a.grantee not in ('odl_signer'::regrole, 'odl_ledger'::regrole)
+                )
+            )
+    $$,
+    'the signing functions belong to odl_signer and only odl_ledger may call them'
+);
+select is(
+    (
+        select array_agg(p.proname::text order by p.proname) from pg_catalog.pg_proc as p
+        where p.pronamespace = 'odl'::regnamespace and p.proowner = 'odl_ledger'::regrole and p.prosecdef
+    ),
+    array['audit_head_digest', 'audit_verify_chain', 'audit_write', 'odl_audit_export_digests'],
+    'the append path, the digest and verification run as odl_ledger'
 );
 select is(
     (select count(*)::int from odl.audit_keys where retired_at is null), 1, 'exactly one key signs new events'
@@ -49,8 +98,8 @@ select is_empty(
 );
 
 -- Partitions: the current month and four ahead, plus a default; each owned
--- by odl_owner, with the statement trigger and without UPDATE, DELETE or
--- TRUNCATE for anyone.
+-- by odl_ledger, with the statement trigger, without UPDATE, DELETE or
+-- TRUNCATE for anyone, and recorded.
 
 select ok(
     (select count(*) >= 6 from pg_catalog.pg_inherits where inhparent = 'odl.audit_events'::regclass),
@@ -63,12 +112,15 @@ select is_empty(
         inner join pg_catalog.pg_class as c on i.inhrelid = c.oid
         where i.inhparent = 'odl.audit_events'::regclass
             and (
-                c.relowner <> 'odl_owner'::regrole
-                or pg_catalog.has_table_privilege('odl_owner', c.oid, 'UPDATE')
-                or pg_catalog.has_table_privilege('odl_owner', c.oid, 'DELETE')
-                or pg_catalog.has_table_privilege('odl_owner', c.oid, 'TRUNCATE')
+                c.relowner <> 'odl_ledger'::regrole
+                or pg_catalog.has_table_privilege('odl_ledger', c.oid, 'UPDATE')
+                or pg_catalog.has_table_privilege('odl_ledger', c.oid, 'DELETE')
+                or pg_catalog.has_table_privilege('odl_ledger', c.oid, 'TRUNCATE')
                 or exists (
-                    select from pg_catalog.aclexplode(c.relacl) as a where a.grantee <> 'odl_owner'::regrole
+                    select from pg_catalog.aclexplode(c.relacl) as a where a.grantee <> 'odl_ledger'::regrole
+                )
+                or not exists (
+                    select from odl.audit_partitions as p where p.partition_name = c.oid::regclass::text
                 )
                 or not exists (
                     select from pg_catalog.pg_trigger as t
@@ -80,7 +132,7 @@ select is_empty(
                 )
             )
     $$,
-    'every partition belongs to odl_owner, grants nothing to anyone and carries both refusing triggers'
+    'every partition belongs to odl_ledger, grants nothing to anyone, carries both refusing triggers and is recorded'
 );
 select is(
     (select p.premake::int from partman.part_config as p where p.parent_table = 'odl.audit_events'), 4,
@@ -183,8 +235,23 @@ select throws_ok(
 );
 select throws_ok(
     $$select odl.odl_audit_log(null, '{}')$$,
-    '23502', null,
+    '23514', 'audit action must be a dotted lower-case name',
     'an event needs an action'
+);
+select throws_ok(
+    $$select odl.odl_audit_log('big', jsonb_build_object('blob', repeat('x', 65536)))$$,
+    'ODL04', null,
+    'a payload over audit_payload_bytes is refused'
+);
+select throws_ok(
+    $$select odl.odl_audit_log('deep', (repeat('[', 14000) || repeat(']', 14000))::jsonb)$$,
+    'ODL02', null,
+    'a payload nested deeper than nesting_depth is refused'
+);
+select throws_ok(
+    $$select odl.odl_audit_log('deep', (repeat('{"a":', 200) || '1' || repeat('}', 200))::jsonb)$$,
+    'ODL02', null,
+    'so are deep objects'
 );
 select is(odl.odl_audit_log('logout', null), 3::bigint, 'a null payload is recorded as {}');
 
@@ -234,6 +301,13 @@ select throws_ok(
     'export is for odl_admin'
 );
 select throws_ok($$select odl.odl_audit_rotate_key()$$, '42501', null, 'odl_app cannot rotate keys');
+select throws_ok(
+    $$select odl.audit_write(current_setting('fixture.tenant_a'), null, 'x.y', '{}', null, null)$$, '42501', null,
+    'odl_app cannot call the append path'
+);
+select throws_ok(
+    $$select * from odl.odl_audit_export_digests()$$, '42501', null, 'odl_app cannot export digests'
+);
 select odl.odl_clear_context();
 reset role;
 
@@ -332,19 +406,58 @@ select throws_ok(
     'a chain starts only for an existing tenant'
 );
 
--- The owner may not rewrite what it owns: no privilege, and the triggers
--- when it grants itself one.
+-- odl_owner, whose definer functions write documents, may not write the
+-- ledger but through the append path; the triggers refuse what a superuser
+-- would grant it.
 
-select throws_ok($$update odl.audit_events set payload = '{}'$$, '42501', null, 'the owner cannot update events');
-select throws_ok($$delete from odl.audit_events$$, '42501', null, 'the owner cannot delete events');
-select throws_ok($$truncate odl.audit_events$$, '42501', null, 'the owner cannot truncate events');
-select throws_ok($$delete from odl.audit_events_default$$, '42501', null, 'the owner cannot delete in a partition');
-select throws_ok($$truncate odl.audit_events_default$$, '42501', null, 'the owner cannot truncate a partition');
-select throws_ok($$delete from odl.audit_heads$$, '42501', null, 'the owner cannot delete chain heads');
-select throws_ok($$delete from odl.audit_keys$$, '42501', null, 'the owner cannot delete keys');
-select throws_ok($$update odl.audit_keys set inner_key = outer_key$$, '42501', null, 'the owner cannot change a key');
+select throws_ok(
+    $$
+        insert into odl.audit_events (tenant_id, seq, created_at, event_id, action, payload, prev_hash, hash, key_id, signature)
+        values (current_setting('fixture.tenant_a'), 5, now(), odl.odl_ulid(), 'forged', '{}', '\x00', '\x00', 1, '\x00')
+    $$,
+    '42501', null,
+    'odl_owner cannot insert events'
+);
+select throws_ok(
+    $$update odl.audit_heads set seq = seq + 1$$, '42501', null, 'odl_owner cannot move a chain head'
+);
+select throws_ok($$update odl.audit_events set payload = '{}'$$, '42501', null, 'odl_owner cannot update events');
+select throws_ok($$delete from odl.audit_events$$, '42501', null, 'odl_owner cannot delete events');
+select throws_ok($$truncate odl.audit_events$$, '42501', null, 'odl_owner cannot truncate events');
+select throws_ok($$delete from odl.audit_events_default$$, '42501', null, 'odl_owner cannot delete in a partition');
+select throws_ok($$truncate odl.audit_events_default$$, '42501', null, 'odl_owner cannot truncate a partition');
+select throws_ok($$delete from odl.audit_heads$$, '42501', null, 'odl_owner cannot delete chain heads');
+select throws_ok($$select * from odl.audit_keys$$, '42501', null, 'odl_owner cannot read the keys');
+select throws_ok($$delete from odl.audit_keys$$, '42501', null, 'odl_owner cannot delete keys');
+select throws_ok($$update odl.audit_keys set inner_key = outer_key$$, '42501', null, 'odl_owner cannot change a key');
+select throws_ok(
+    $$select odl.audit_hmac(1, '\x00')$$, '42501', null, 'odl_owner cannot sign a message'
+);
+-- SET ROLE is checked against the session's user, a superuser here:
+-- tests/python/test_ledger_tamper.py tries it from a login in odl_owner.
+select ok(
+    not pg_catalog.pg_has_role('odl_owner', 'odl_signer', 'member')
+    and not pg_catalog.pg_has_role('odl_owner', 'odl_ledger', 'member'),
+    'odl_owner can become neither odl_signer nor odl_ledger'
+);
+select throws_ok(
+    $$drop table odl.audit_events_default$$, '42501', 'the audit ledger may be changed only by a superuser',
+    'odl_owner, owner of schema odl, cannot drop a partition'
+);
+select throws_ok(
+    $$drop function odl.audit_verify_chain(text, jsonb)$$, '42501',
+    'the audit ledger may be changed only by a superuser',
+    'nor a function of the ledger, to put its own in place'
+);
+select throws_ok(
+    $$alter table odl.audit_events detach partition odl.audit_events_default$$, '42501', null,
+    'nor detach a partition'
+);
+reset role;
 grant update, delete, truncate on odl.audit_events to odl_owner;
 grant delete, truncate on odl.audit_events_default to odl_owner;
+set local role odl_owner;
+select odl.odl_set_context(current_setting('fixture.tenant_a'), current_setting('fixture.user_a'));
 select throws_ok(
     $$update odl.audit_events set payload = '{}' where seq = 1$$, 'ODA01', 'audit events are append-only',
     'with UPDATE granted back, the trigger refuses it'
@@ -443,6 +556,27 @@ select results_eq(
     'odl_audit_since() resumes after a seq, in order, up to the limit'
 );
 select is(odl.odl_current_tenant_id(), null, 'the admin functions leave the caller''s context as it was');
+select is(
+    (
+        select count(*)::int from odl.odl_audit_export_digests() as d
+        where d ->> 'tenant_id' in (current_setting('fixture.tenant_a'), current_setting('fixture.tenant_b'))
+    ),
+    2,
+    'the export signs one digest per tenant with a chain'
+);
+select is(
+    odl.odl_audit_verify(
+        current_setting('fixture.tenant_a'), jsonb_build_array(current_setting('fixture.digest')::jsonb)
+    ),
+    '{"ok": true, "checked": 4, "first_broken_seq": null, "reason": null}'::jsonb,
+    'verification takes an array of trusted digests'
+);
+reset role;
+select is(
+    (select count(*)::int from odl.audit_digests where tenant_id = current_setting('fixture.tenant_a') and seq = 4),
+    1,
+    'the ledger records the digests it issued'
+);
 reset role;
 
 -- Analysts read their tenant's events through the view, as far as their
@@ -494,6 +628,10 @@ select function_privs_are('odl', 'odl_audit_log', array['text', 'jsonb'], 'odl_a
 select function_privs_are('odl', 'odl_audit_verify', array['text', 'jsonb'], 'odl_admin', array['EXECUTE']);
 select function_privs_are('odl', 'odl_audit_digest', array['text'], 'odl_admin', array['EXECUTE']);
 select function_privs_are('odl', 'odl_audit_since', array['text', 'bigint', 'integer'], 'odl_admin', array['EXECUTE']);
+select function_privs_are('odl', 'odl_audit_export_digests', array[]::text[], 'odl_admin', array['EXECUTE']);
+select function_privs_are(
+    'odl', 'audit_write', array['text', 'text', 'text', 'jsonb', 'text', 'text'], 'odl_owner', array['EXECUTE']
+);
 -- Analysts read the view, never the events themselves.
 select table_privs_are('odl', 'audit_events', 'odl_analyst', array[]::text[]);
 

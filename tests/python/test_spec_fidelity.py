@@ -465,11 +465,13 @@ def test_validation_stores_nothing_and_serves_analysts(writer, connect):
     assert findings_of(analyst, [1]) == [("", "error", "document must be an object")]
 
 
-def test_a_document_nested_beyond_python_is_a_clean_error(writer):
+def test_a_document_nested_beyond_the_limit_is_a_clean_error(writer):
     deep = '{"schema_version": "4.1", "x": ' + "[" * 3000 + "]" * 3000 + "}"
     with app(writer) as conn:
         error = error_of(conn, "select * from odl.odl_validate_document(%s::jsonb)", (deep,))
-        assert (error.sqlstate, error.diag.message_primary) == ("54001", "document nests too deeply to validate")
+        assert (error.sqlstate, error.diag.message_primary) == (
+            "ODL02", "the document nests deeper than the limit nesting_depth = 128"
+        )
 
 
 @pytest.mark.parametrize("forms", [

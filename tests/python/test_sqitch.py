@@ -72,6 +72,7 @@ BREAKAGE = {
     "odl_sd_schema": "delete from odl.json_schemas",
     "audit": "alter table odl.audit_events no force row level security",
     "audit_api": "drop function odl.odl_audit_verify(text, jsonb)",
+    "ledger_v2": "alter table odl.audit_keys owner to odl_owner",
     "policy": "alter table odl.rbac_roles drop column clearance",
     "policy_load": "refresh materialized view odl.rbac_role_rights with no data",
     "access": "alter table odl.change_requests no force row level security",
