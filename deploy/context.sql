@@ -1,4 +1,5 @@
 -- Deploy odl-db:context to pg
+-- Reworked after @v0.1.0: Identity: a context nobody can borrow, valid in read-only transactions and on standbys
 -- requires: ownership
 
 begin;

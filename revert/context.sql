@@ -1,14 +1,10 @@
 -- Revert odl-db:context from pg
+-- Restores the definitions released in @v0.1.0. Drop here, first,
+-- anything the new version added.
 
 begin;
-
-drop function odl.odl_clear_context();
-drop function odl.odl_set_context(text, text);
-drop function odl.require_context();
-drop function odl.odl_current_user_id();
-drop function odl.odl_current_tenant_id();
-drop view odl.current_context;
-drop function odl.set_session_context(text, text);
-delete from odl.error_codes where sqlstate in ('ODC01', 'ODC02', 'ODC03', 'ODC04');
-
+drop function odl.odl_set_context(text, text, text);
+drop function odl.context_message(text, text);
 commit;
+
+\ir ../deploy/context@v0.1.0.sql

@@ -2,7 +2,8 @@
 
 begin;
 
-\set data_tables 'odl.odl_document_versions'
+-- What is lost: the changed pointers of versions written since.
+\set data_tables 'odl.odl_document_versions where changed_pointers is not null'
 \ir lib/refuse_data_loss.psql
 
 drop table odl.document_instances;

@@ -257,11 +257,14 @@ def deployed_differences(conn, top: Path = TOP) -> list[str]:
             " from pg_proc as p inner join pg_roles as r on p.proowner = r.oid"
             " where r.rolname in ('odl_owner', 'odl_ledger', 'odl_signer')"
         )
-        bodies = dict(cur.fetchall())
-        expected: dict[str, tuple[str, Path]] = {}
+        # Overloads share a name: each source body must be one of the name's.
+        bodies: dict[str, set[str]] = {}
+        for name, body in cur.fetchall():
+            bodies.setdefault(name, set()).add(body)
+        expected: dict[str, list[tuple[str, Path]]] = {}
         for path in sorted((top / "sql").rglob("*.sql")):
             for match in ROUTINE.finditer(path.read_text()):
-                expected[f"{match['schema']}.{match['name']}"] = (match["body"], path)
+                expected.setdefault(f"{match['schema']}.{match['name']}", []).append((match["body"], path))
         # A run-once change may redefine a routine of a released code change
         # that precedes it (ledger_v2 does adopt_objects); its body wins.
         plan = read_plan(top)
@@ -272,13 +275,16 @@ def deployed_differences(conn, top: Path = TOP) -> list[str]:
             script = top / "deploy" / f"{change.name}.sql"
             for match in ROUTINE.finditer(script.read_text()):
                 name = f"{match['schema']}.{match['name']}"
-                if name in expected and lines.get(str(expected[name][1].relative_to(top)), 0) < change.line:
-                    expected[name] = (match["body"], script)
-        for name, (body, path) in sorted(expected.items(), key=lambda item: str(item[1][1])):
-            if name not in bodies:
-                problems.append(f"{name} from {path.relative_to(top)} is not deployed")
-            elif bodies[name] != body and bodies[name] != "\n" + body:
-                problems.append(f"{name} differs from {path.relative_to(top)}")
+                if name in expected and all(
+                    lines.get(str(path.relative_to(top)), 0) < change.line for _, path in expected[name]
+                ):
+                    expected[name] = [(match["body"], script)]
+        for name, wanted in sorted(expected.items()):
+            for body, path in wanted:
+                if name not in bodies:
+                    problems.append(f"{name} from {path.relative_to(top)} is not deployed")
+                elif not bodies[name] & {body, "\n" + body}:
+                    problems.append(f"{name} differs from {path.relative_to(top)}")
     return problems
 
 

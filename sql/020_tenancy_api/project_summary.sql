@@ -1,5 +1,7 @@
+-- Runs as its owner, under RLS (the context's tenant only), so that
+-- analysts read it without SELECT on the tables it joins.
 create or replace view odl.project_summary
-with (security_invoker = true)
+with (security_barrier, security_invoker = false)
 as
 select
     p.tenant_id,
@@ -18,4 +20,4 @@ inner join odl.users as u on p.tenant_id = u.tenant_id and p.created_by = u.user
 revoke all on odl.project_summary from public;
 grant select on odl.project_summary to odl_analyst, odl_app;
 comment on view odl.project_summary is
-'Projects of the current tenant with their creator; runs with the reader''s rights, so RLS applies';
+'Projects of the current tenant with their creator (RLS: the context''s tenant only)';

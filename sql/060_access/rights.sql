@@ -55,7 +55,7 @@ returns table (role_id text, assignment_id text, held_at text, usable boolean, w
 language plpgsql
 stable
 rows 2
-security invoker
+security definer
 set search_path = pg_catalog, odl, pg_temp
 as $$
 #variable_conflict use_column
@@ -92,7 +92,8 @@ revoke all on function odl.user_roles(text, text, timestamptz) from public;
 comment on function odl.user_roles(text, text, timestamptz) is
 'The assignments that decide a user''s rights at a node: those in force at the nearest node up the path '
 'where the user holds any; usable is false (with the reason) for a role needing MFA the user lacks, or '
-'one the user''s kind of agent may not take';
+'one the user''s kind of agent may not take. Runs as its owner: analysts call it through their views without '
+'reading the assignments';
 
 create or replace function odl.role_rights(roles text[])
 returns table (section text, rights text, clearance integer)
@@ -459,7 +460,7 @@ create or replace function odl.readable_project(project_id text)
 returns boolean
 language plpgsql
 stable
-security invoker
+security definer
 set search_path = pg_catalog, odl, pg_temp
 as $$
 begin
@@ -474,4 +475,5 @@ $$;
 
 revoke all on function odl.readable_project(text) from public;
 comment on function odl.readable_project(text) is
-'Whether the context''s user holds R on some section at the project';
+'Whether the context''s user holds R on some section at the project. Runs as its owner: analysts call it '
+'through their views without reading the projects';

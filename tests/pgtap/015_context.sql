@@ -4,7 +4,7 @@
 begin;
 select plan(20);
 
-select is_definer('odl', 'odl_set_context', array['text', 'text']);
+select is_definer('odl', 'odl_set_context', array['text', 'text', 'text']);
 select isnt_definer('odl', 'odl_current_tenant_id', array[]::name[]);
 select volatility_is('odl', 'odl_current_tenant_id', array[]::name[], 'stable');
 select volatility_is('odl', 'odl_current_user_id', array[]::name[], 'stable');
@@ -111,8 +111,8 @@ select throws_ok(
 );
 select throws_ok(
     $$select odl.odl_set_context(null, null)$$,
-    'ODC02',
-    'user does not belong to tenant',
+    '22004',
+    'tenant_id and user_id must not be null',
     'a null tenant and user are refused'
 );
 select throws_ok(

@@ -59,6 +59,8 @@ select is_empty(
         where c.relnamespace = 'odl'::regnamespace
             -- Keyed by backend, not by tenant: each backend's own context.
             and c.oid <> 'odl.session_contexts'::regclass
+            -- Keyed by login role, which is cluster-wide: one binding per login.
+            and c.oid <> 'odl.login_bindings'::regclass
             -- GIN indexes search within documents; RLS narrows by tenant_id.
             and (select am.amname from pg_catalog.pg_class as ic
                 inner join pg_catalog.pg_am as am on ic.relam = am.oid
@@ -216,11 +218,11 @@ select columns_are(
 );
 select ok(
     (
-        select 'security_invoker=true' = any(c.reloptions)
+        select 'security_barrier=true' = any(c.reloptions) and not 'security_invoker=true' = any(c.reloptions)
         from pg_catalog.pg_class as c
         where c.oid = 'odl.project_summary'::regclass
     ),
-    'project_summary is security_invoker'
+    'project_summary runs as its owner (analysts read no table) behind a security barrier'
 );
 select table_privs_are('odl', 'project_summary', 'odl_analyst', array['SELECT']);
 

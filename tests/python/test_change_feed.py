@@ -274,8 +274,8 @@ def test_projection_equals_a_rebuild_and_the_feed_lists_every_version(dbname, te
 
 
 def test_a_change_committed_late_is_not_skipped(dbname, tenant, access):
-    """Writer A's transaction begins first (odl_set_context takes its
-    transaction id) and commits last; writer B patches and commits in
+    """Writer A's transaction takes its id first (as any write would; the
+    context writes nothing) and commits last; writer B patches and commits in
     between. (Writers of one tenant serialize on the audit chain from their
     append to their commit, so B cannot commit while A holds a written
     version.) A reader polling all the while gets both versions, A's first,
@@ -290,6 +290,7 @@ def test_a_change_committed_late_is_not_skipped(dbname, tenant, access):
         reader.commit()
         cursor = feed(reader, tenant, None)[-1][0]
         with app_session(dbname, tenant) as a, app_session(dbname, tenant) as b:
+            a.execute("select pg_current_xact_id()")
             b.execute("select odl.odl_apply_patch(%s, %s, 1)", (doc_b, patch))
             b.commit()
             assert feed(reader, tenant, cursor) == [], "B's version must wait until A, which began first, has ended"
@@ -306,14 +307,15 @@ def test_a_change_committed_late_is_not_skipped(dbname, tenant, access):
 
 
 def test_versions_of_a_document_keep_their_order_when_the_later_writer_began_first(dbname, tenant, access):
-    """Writer A sets its context (which takes its transaction id) first, but
-    B patches the document and commits before A does: A's version 3 still
-    comes after B's version 2 in the feed."""
+    """Writer A takes its transaction id first, but B patches the document
+    and commits before A does: A's version 3 still comes after B's version 2
+    in the feed."""
     access.assign("super_user")
     project = new_project(dbname, tenant, access, "order")
     doc_id = create_document(dbname, tenant, project, BASE)
     patch = Jsonb([{"op": "replace", "path": "/instances/1/lifecycle_status", "value": "installed"}])
     with app_session(dbname, tenant) as a, app_session(dbname, tenant) as b:
+        a.execute("select pg_current_xact_id()")
         b.execute("select odl.odl_apply_patch(%s, %s, 1)", (doc_id, patch))
         b.commit()
         a.execute("select odl.odl_apply_patch(%s, %s, 2)", (doc_id, patch))

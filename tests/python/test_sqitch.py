@@ -58,6 +58,8 @@ BREAKAGE = {
     "python_loader": "drop function odl.python_boot()",
     "ulid": "drop function odl.odl_ulid_time(text)",
     "limits": "drop function odl.check_limit(text, bigint, text)",
+    "identity": "alter table odl.login_bindings no force row level security",
+    "identity_api": "drop function odl.odl_bind_login(text, text)",
     "sessions": "alter table odl.session_contexts no force row level security",
     "context": "drop function odl.odl_set_context(text, text)",
     "tenancy": "alter table odl.projects no force row level security",
