@@ -266,7 +266,8 @@ def standby(dbname):
 
 def caught_up(dbname: str, port: int) -> None:
     with psycopg.connect(server_conninfo(dbname=dbname), autocommit=True) as primary:
-        lsn = primary.execute("select pg_current_wal_lsn()").fetchone()[0]
+        # Inserted, not yet written: commits are asynchronous in the test cluster.
+        lsn = primary.execute("select pg_current_wal_insert_lsn()").fetchone()[0]
     with psycopg.connect(server_conninfo(dbname=dbname, port=str(port)), autocommit=True) as replica:
         for _ in range(300):
             if replica.execute("select pg_last_wal_replay_lsn() >= %s::pg_lsn", (lsn,)).fetchone()[0]:
