@@ -80,6 +80,7 @@ GROWTH_SIZES = ("10 KB", "1 MB")
 APP_SIZES = ("10 KB", "1 MB")   # item 2, on the fixture
 LONG_HISTORY = 5_000            # patches to the 10 KB document of item 3
 WINDOW = 11                     # patches measured from the 1st and around the 5,000th
+GUARD_CALLS = 200               # calls per timed loop of the limit checks (issue 10)
 SIZE_HISTORY = 1_000            # patches to the 1 MB document whose history is weighed
 SIZE_BUDGET_MB = 50.0
 MIDDLE_VERSIONS = tuple(range(50, SIZE_HISTORY, 100))    # 50 patches from a snapshot
@@ -414,6 +415,34 @@ class Bench:
         self.app.commit()
         return Document(self.app, context, doc_id, self.docs[gen, label], self.offset(), toggle,
                         text if keep else None)
+
+    def guard_cost(self) -> dict[str, float]:
+        """In-server µs per call of the limit checks the API makes before any
+        other work (odl.check_json: size and nesting depth), as the owner
+        that runs them: of the ten-operation patch (every odl_apply_patch)
+        and of each whole document (odl_create_document). Medians of five
+        statements of GUARD_CALLS calls each (fewer for larger documents),
+        timed by the client (the round trip, and the document's one cast to
+        jsonb, shared by the calls)."""
+        patch = dumps(Patches(self.docs["fixture", "10 KB"], 1).next())
+        cases = {"patch, 10 operations": (patch, "patch_bytes", "the patch", 2, GUARD_CALLS)}
+        cases |= {f"document, {label}": (self.texts["fixture", label], "document_bytes", "the document", 0,
+                                         max(2, GUARD_CALLS * 10_000 // size))
+                  for label, size in SIZES.items()}
+        costs = {}
+        for name, (text, limit, what, levels, calls) in cases.items():
+            runs = []
+            for _ in range(5):
+                started = time.perf_counter()
+                self.su.execute(
+                    "select count(odl.check_json(v, null, %s, %s, %s))"
+                    " from (select %s::jsonb as v) as j, generate_series(1, %s)",
+                    (limit, what, levels, text, calls),
+                ).fetchone()
+                runs.append((time.perf_counter() - started) / calls)
+            costs[name] = statistics.median(runs) * 1e6
+        self.su.rollback()
+        return costs
 
     def floor(self, gen: str, label: str, table: str = "bench.plain_docs") -> Floor:
         """The floor's row of a document: the same text, in a plain table."""
@@ -781,6 +810,9 @@ def run(ctx: Context) -> Section:
                             f"{statistics.median(x[0] for x in t['odl-db']) * 1e3:.2f} ms, floor "
                             f"{statistics.median(t['floor']) * 1e3:.2f} ms")
             with Stopwatch() as sw:
+                guards = bench.guard_cost()
+            phases["guards"] = sw.seconds
+            with Stopwatch() as sw:
                 long = bench.long_history()
             phases[f"{LONG_HISTORY:,} patches"] = sw.seconds
             ctx.log(f"{LONG_HISTORY:,} patches to the 10 KB document in {sw.seconds:.0f} s")
@@ -799,7 +831,7 @@ def run(ctx: Context) -> Section:
         rows=_rows(ctx, latency, long, history, reads, throughput),
         baseline_name="baseline",
         candidate_name="odl-db",
-        notes=_notes(latency, history, throughput),
+        notes=_notes(latency, history, throughput, guards),
         facts={"phases": ", ".join(f"{name} {seconds:.0f} s" for name, seconds in phases.items())}
         | ({"QUICK": "ODL_BENCH_QUICK=1, a smoke run: these numbers are no result"} if QUICK else {}),
     )
@@ -1045,9 +1077,23 @@ def _kb(count: float) -> str:
     return f"{count / 1e3:,.1f}" if count < 1e6 else f"{count / 1e3:,.0f}"
 
 
-def _notes(latency, history, throughput) -> str:
+def _notes(latency, history, throughput, guards) -> str:
     med = statistics.median
+    write_ms = {label: med(x[0] for x in latency["fixture", label]["times"]["odl-db"]) * 1e3 for label in SIZES}
     lines = [
+        "**Guards** (issue 10): what the limit checks cost in the server, before any other work "
+        f"(`odl.check_json`: text size and nesting depth by a bounded jsonpath; µs per call, median of five "
+        f"statements of {GUARD_CALLS} calls (fewer for larger documents), as the owner), against the median `odl_apply_patch` of the fixture above:",
+        "",
+        "| checked | µs per call | share of a write |",
+        "|---|--:|--:|",
+    ]
+    for name, micros in guards.items():
+        label = name.split(", ")[1] if name.startswith("document") else "10 KB"
+        share = f"{micros / 1e3 / write_ms[label]:.1%} of a {label} patch" if name.startswith("patch") else "(create)"
+        lines.append(f"| {name} | {micros:,.1f} | {share} |")
+    lines += [
+        "",
         "**Writes, per document** (medians; WAL bytes from `pg_current_wal_insert_lsn()` around each write; "
         "stored sizes by `pg_column_size`, after the rounds):",
         "",
