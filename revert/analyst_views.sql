@@ -1,0 +1,5 @@
+-- Revert odl-db:analyst_views from pg
+
+begin;
+
+commit;

@@ -1,0 +1,5 @@
+-- Revert odl-db:change_notify from pg
+
+begin;
+
+commit;

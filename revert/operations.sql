@@ -1,0 +1,5 @@
+-- Revert odl-db:operations from pg
+
+begin;
+
+commit;

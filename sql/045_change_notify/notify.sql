@@ -1,0 +1,1 @@
+-- Change notifications after commit, for caches outside the database.

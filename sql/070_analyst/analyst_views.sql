@@ -1,0 +1,1 @@
+-- Views for analysts' questions, each redacted by the rules of a read.

@@ -1,0 +1,1 @@
+-- What a DBA watches, in one place.

@@ -1,0 +1,3 @@
+-- Verify odl-db:analyst_views on pg
+
+select 1;

@@ -1,0 +1,3 @@
+-- Verify odl-db:change_notify on pg
+
+select 1;

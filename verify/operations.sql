@@ -1,0 +1,3 @@
+-- Verify odl-db:operations on pg
+
+select 1;
