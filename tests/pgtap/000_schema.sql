@@ -115,7 +115,8 @@ select functions_are(
         'audit_digest_message', 'audit_head_digest', 'odl_audit_digest', 'odl_audit_export_digests',
         'audit_first_bad_signature', 'audit_classify', 'audit_digest_holds', 'audit_verify_chain', 'odl_audit_verify',
         'odl_audit_since',
-        'run_projectors', 'project_instances', 'rebuild_instances', 'version_feed_order', 'odl_changes_since'
+        'run_projectors', 'project_instances', 'rebuild_instances', 'version_feed_order', 'odl_changes_since',
+        'audit_export_status', 'audit_partition_status', 'odl_settings', 'odl_health'
     ]
 );
 select domains_are('odl', array['ulid']);
@@ -134,7 +135,8 @@ as $$
         when routine and name in (
             'audit_refuse_change', 'audit_protect_partitions', 'audit_maintenance', 'audit_event_id', 'audit_write',
             'audit_digest_message', 'audit_head_digest', 'odl_audit_export_digests', 'audit_first_bad_signature',
-            'audit_classify', 'audit_digest_holds', 'audit_verify_chain'
+            'audit_classify', 'audit_digest_holds', 'audit_verify_chain', 'audit_export_status',
+            'audit_partition_status'
         ) then 'odl_ledger'
         when not routine and ltrim(name, '_') ~ '^audit_keys' then 'odl_signer'
         when not routine and ltrim(name, '_') ~ '^audit_(events|heads|partitions|digests)' then 'odl_ledger'
