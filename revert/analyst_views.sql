@@ -2,4 +2,16 @@
 
 begin;
 
+drop view if exists odl.analyst_audit_actions;
+drop view if exists odl.analyst_instance_counts;
+drop view if exists odl.analyst_change_requests;
+drop view if exists odl.analyst_patches_daily;
+drop view if exists odl.analyst_patches;
+drop view if exists odl.analyst_projects;
+-- readable_project stays: odl.readable_documents needs it.
+revoke execute on function
+odl.reader_scope(text), odl.pointer_reach(text, text[], text[]), odl.pointers_readable(text[], text[], text[]),
+odl.patch_pointers(jsonb), odl.pointer_steps(text)
+from odl_analyst;
+
 commit;
