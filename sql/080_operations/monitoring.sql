@@ -141,7 +141,7 @@ as $$
             a.datname::text as database,
             a.usename::text as role,
             age(a.backend_xid) as xid_age,
-            extract(epoch from now() - a.xact_start)::bigint as seconds,
+            round(extract(epoch from now() - a.xact_start), 1) as seconds,
             false as prepared
         from pg_stat_activity as a
         where a.backend_xid is not null and a.pid <> pg_backend_pid()
@@ -151,7 +151,7 @@ as $$
             x.database::text,
             x.owner::text,
             age(x.transaction),
-            extract(epoch from now() - x.prepared)::bigint,
+            round(extract(epoch from now() - x.prepared), 1),
             true
         from pg_prepared_xacts as x
     ),
@@ -170,7 +170,7 @@ as $$
             a.pid,
             a.usename::text as role,
             age(a.backend_xmin) as xmin_age,
-            extract(epoch from now() - a.xact_start)::bigint as seconds
+            round(extract(epoch from now() - a.xact_start), 1) as seconds
         from pg_stat_activity as a
         where a.backend_xmin is not null
             and a.pid <> pg_backend_pid()
@@ -236,7 +236,7 @@ as $$
             'chains', e.chains,
             'chains_behind', e.behind,
             'oldest_uncovered_event', e.oldest_uncovered,
-            'uncovered_seconds', extract(epoch from now() - e.oldest_uncovered)::bigint,
+            'uncovered_seconds', round(extract(epoch from now() - e.oldest_uncovered), 1),
             'last_export', e.last_export
         ),
         case
