@@ -78,7 +78,12 @@ select tables_are(
     )
 );
 select views_are(
-    'odl', array['current_context', 'project_summary', 'audit_trail', 'readable_documents', 'readable_instances']
+    'odl',
+    array[
+        'current_context', 'project_summary', 'audit_trail', 'readable_documents', 'readable_instances',
+        'analyst_projects', 'analyst_patches', 'analyst_patches_daily', 'analyst_change_requests',
+        'analyst_instance_counts', 'analyst_audit_actions'
+    ]
 );
 select materialized_views_are('odl', array['rbac_role_rights']);
 select functions_are(
