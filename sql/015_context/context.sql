@@ -32,18 +32,33 @@ comment on function odl.context_message(text, text) is
 
 create or replace function odl.set_session_context(tenant_id text, user_id text)
 returns void
-language sql
+language plpgsql
 volatile
 security invoker
 set search_path = pg_catalog, odl, pg_temp
 as $$
-    select set_config(
+begin
+    if tenant_id is null then
+        perform set_config('odl.context', '', true);
+        return;
+    end if;
+    perform set_config(
         'odl.context',
-        case when tenant_id is not null then
-            format('%s/%s/%s', tenant_id, coalesce(user_id, ''), odl.identity_mac('context', odl.context_message(tenant_id, user_id)))
-        else '' end,
+        format(
+            '%s/%s/%s', tenant_id, coalesce(user_id, ''),
+            (
+                select encode(sha256(k.outer_key || sha256(k.inner_key || convert_to(
+                    odl.context_message(tenant_id, user_id), 'UTF8'
+                ))), 'hex')
+                from odl.identity_keys as k
+                where k.purpose = 'context'
+                order by k.key_id desc
+                limit 1
+            )
+        ),
         true
-    )
+    );
+end
 $$;
 
 revoke all on function odl.set_session_context(text, text) from public;
@@ -164,46 +179,53 @@ as $$
 declare
     bound record;
     parts text[];
-    login_is_superuser boolean := (select r.rolsuper from pg_catalog.pg_roles as r where r.rolname = session_user);
 begin
     if tenant_id is null or user_id is null then
         raise exception using errcode = '22004', message = 'tenant_id and user_id must not be null';
     end if;
-    select b.tenant_id, b.user_id into bound from odl.login_bindings as b where b.login = session_user;
-    if found then
+    -- pg_has_role() is true for superusers too: they pass as applications.
+    if pg_has_role(session_user, 'odl_app', 'member') then
+        if (select s.value from odl.settings as s where s.name = 'require_context_token') = 'on'
+            and not (select r.rolsuper from pg_catalog.pg_roles as r where r.rolname = session_user) then
+            if token is null then
+                raise exception using
+                    errcode = 'ODC07',
+                    message = 'token mode is on: the context needs a token from the login service';
+            end if;
+            parts := string_to_array(token, '.');
+            if cardinality(parts) <> 6 or parts[1] <> 'odl1' or parts[2] !~ '^[0-9]{1,9}$'
+                or parts[5] !~ '^[0-9]{1,12}$'
+                or parts[6] is distinct from odl.identity_mac('token', array_to_string(parts[1:5], '.'), parts[2]::integer)
+                then
+                raise exception using errcode = 'ODC08', message = 'the token is malformed or altered';
+            end if;
+            if parts[3] <> odl_set_context.tenant_id or parts[4] <> odl_set_context.user_id then
+                raise exception using errcode = 'ODC08', message = 'the token was issued for another tenant or user';
+            end if;
+            if parts[5]::bigint < extract(epoch from now()) then
+                raise exception using
+                    errcode = 'ODC09',
+                    message = format('the token expired at %s', to_timestamp(parts[5]::bigint));
+            end if;
+        end if;
+    else
+        -- A person's login acts only as the user it is bound to.
+        select b.tenant_id, b.user_id into bound from odl.login_bindings as b where b.login = session_user;
+        if not found then
+            raise exception using
+                errcode = 'ODC06',
+                message = format('login %s is not bound to a user', session_user),
+                hint = 'The tenant''s administrator binds a person''s login with odl_bind_login(login, user_id).';
+        end if;
         if bound.tenant_id <> odl_set_context.tenant_id or bound.user_id <> odl_set_context.user_id then
             raise exception using
                 errcode = 'ODC05',
                 message = format('login %s is bound to another user and may act only as that user', session_user);
         end if;
-    elsif not (login_is_superuser or pg_has_role(session_user, 'odl_app', 'member')) then
-        raise exception using
-            errcode = 'ODC06',
-            message = format('login %s is not bound to a user', session_user),
-            hint = 'The tenant''s administrator binds a person''s login with odl_bind_login(login, user_id).';
-    elsif not login_is_superuser
-        and (select s.value from odl.settings as s where s.name = 'require_context_token') = 'on' then
-        if token is null then
-            raise exception using
-                errcode = 'ODC07',
-                message = 'token mode is on: the context needs a token from the login service';
-        end if;
-        parts := string_to_array(token, '.');
-        if cardinality(parts) <> 6 or parts[1] <> 'odl1' or parts[2] !~ '^[0-9]{1,9}$' or parts[5] !~ '^[0-9]{1,12}$'
-            or parts[6] is distinct from odl.identity_mac('token', array_to_string(parts[1:5], '.'), parts[2]::integer) then
-            raise exception using errcode = 'ODC08', message = 'the token is malformed or altered';
-        end if;
-        if parts[3] <> odl_set_context.tenant_id or parts[4] <> odl_set_context.user_id then
-            raise exception using errcode = 'ODC08', message = 'the token was issued for another tenant or user';
-        end if;
-        if parts[5]::bigint < extract(epoch from now()) then
-            raise exception using
-                errcode = 'ODC09',
-                message = format('the token expired at %s', to_timestamp(parts[5]::bigint));
-        end if;
     end if;
-    -- Under the tenant's RLS, the user is visible only if it belongs.
-    perform odl.set_session_context(odl_set_context.tenant_id, null);
+    -- Under the tenant's RLS, the user is visible only if it belongs; an
+    -- error undoes the context with the transaction (or the savepoint).
+    perform odl.set_session_context(odl_set_context.tenant_id, odl_set_context.user_id);
     if not exists (
         select from odl.users as u
         where u.tenant_id = odl_set_context.tenant_id and u.user_id = odl_set_context.user_id
@@ -213,7 +235,6 @@ begin
             message = 'user does not belong to tenant',
             detail = format('tenant_id %s, user_id %s', odl_set_context.tenant_id, odl_set_context.user_id);
     end if;
-    perform odl.set_session_context(odl_set_context.tenant_id, odl_set_context.user_id);
 end
 $$;
 

@@ -126,6 +126,10 @@ class World:
             return type_, 1
         if type_ == "bigint":
             return type_, 0
+        if type_ == "interval":
+            return type_, "1 hour"
+        if type_ in ("double precision", "numeric", "real"):
+            return type_, 0.5
         if type_ == "boolean":
             return type_, name == "dry_run"
         if type_.startswith("timestamp"):
