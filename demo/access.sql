@@ -79,8 +79,9 @@ select
     c.reason,
     c.status
 from odl.odl_change_requests(:'sunfield') as c
-inner join odl.users as u on c.author_id = u.user_id;
-select c.change_id as library_change from odl.odl_change_requests(:'sunfield') as c \gset
+inner join odl.users as u on c.author_id = u.user_id
+where c.doc_id = :'doc';
+select c.change_id as library_change from odl.odl_change_requests(:'sunfield') as c where c.doc_id = :'doc' \gset
 
 \echo '-- ana cannot approve her own change:'
 select status from odl.odl_approve_change(:'library_change', 'approved');
