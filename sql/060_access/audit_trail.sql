@@ -23,7 +23,8 @@ readable_nodes as (
     where r.section = 'audit' and strpos(r.rights, 'R') > 0 and r.clearance >= l.rank
 )
 
-select
+-- The columns keep the order they were released in.
+select -- noqa: ST06
     e.tenant_id,
     e.seq,
     e.created_at,
@@ -33,7 +34,15 @@ select
     u.email as actor_email,
     e.project_id,
     e.doc_id,
-    e.payload,
+    -- A patch's intent speaks of what it changed: it is shown only to a
+    -- reader who may read the whole document at the project.
+    case
+        when
+            e.payload::jsonb ? 'intent'
+            and not coalesce((select sc.reads_all from odl.reader_scope(p.node_id) as sc), false)
+            then (e.payload::jsonb - 'intent')::json
+        else e.payload
+    end as payload,
     s.classification,
     encode(e.hash, 'hex') as hash
 from odl.audit_events as e
@@ -48,7 +57,7 @@ revoke all on odl.audit_trail from public;
 grant select on odl.audit_trail to odl_analyst;
 -- A view checks EXECUTE on the functions it calls against its reader.
 grant execute on function
-odl.user_roles(text, text, timestamptz), odl.user_rights(text, text), odl.role_rights(text[])
+odl.user_roles(text, text, timestamptz), odl.user_rights(text, text), odl.role_rights(text[]), odl.reader_scope(text)
 to odl_analyst;
 comment on view odl.audit_trail is
 'The current tenant''s audit events that the reader may read (R on audit, with the clearance for its '

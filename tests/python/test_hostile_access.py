@@ -130,6 +130,24 @@ def test_history_hides_intent_and_evidence_of_changes_the_reader_cannot_read(mar
     assert whole[1:3] == [(2, "SECRET-PRICE-INTENT", evidence), (3, "SECRET-ABOVE-INTENT", evidence)]
 
 
+def test_the_audit_trail_hides_the_intent_of_changes_the_reader_cannot_read(market):
+    """A technician_operator may read audit but not the confidential
+    pricing: the ledger's patch events show them no intent; an
+    auditor_legal, who reads everything, sees it."""
+    w = market
+    technician = w.user("technician_operator", mfa=False)
+    auditor = w.user("auditor_legal", mfa=False)
+    proposed = w.patch(w.supplier, w.doc_id, NEW_PRICE, intent="SECRET-AUDIT-INTENT")
+    assert w.approve(w.expert, proposed["change_id"])[0] == "merged"
+    query = "select action, payload from odl.audit_trail where doc_id = %s and action like 'patch.%%' order by seq"
+    hidden = w.analyst(technician, query, (w.doc_id,))
+    assert "patch.applied" in [action for action, _ in hidden], hidden
+    assert secrets_in([list(row) for row in hidden]) == [], hidden
+    shown = w.analyst(auditor, query, (w.doc_id,))
+    assert [action for action, _ in shown] == [action for action, _ in hidden]
+    assert "SECRET-AUDIT-INTENT" in [payload.get("intent") for _, payload in shown]
+
+
 # --- views that filter rows are security barriers -----------------------------------
 
 LEAK = """
