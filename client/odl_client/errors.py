@@ -8,7 +8,6 @@ transaction: retry the whole transaction, not the statement.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import ClassVar
@@ -105,13 +104,20 @@ class UlidError(OdlError):
 
 
 class VersionConflict(OdlError):
-    """ODV: expected_version is not the current version; read it and retry."""
+    """ODV: expected_version is not the current version; read it and retry.
+
+    doc_id, expected_version and current_version come from the JSON DETAIL."""
 
     sqlstate_class = "ODV"
 
     def __init__(self, message: str, **fields: str | None) -> None:
         super().__init__(message, **fields)
         self.expected_version, self.current_version = versions_from_detail(self.detail)
+        try:
+            doc_id = json.loads(self.detail).get("doc_id") if self.detail else None
+        except (ValueError, AttributeError):
+            doc_id = None
+        self.doc_id: str | None = doc_id if isinstance(doc_id, str) else None
 
 
 class InvalidValue(OdlError):
@@ -192,30 +198,17 @@ def translated() -> Iterator[None]:
         raise from_psycopg(error) from error
 
 
-_VERSIONS = re.compile(r"expected version (\d+), current version (\d+)")
-
-
 def versions_from_detail(detail: str | None) -> tuple[int | None, int | None]:
-    """(expected, current) version of an ODV01 error.
-
-    TODO(issue 11): ODV01 reports both versions only as prose in DETAIL
-    ("expected version 1, current version 2"). Once the SQL raises a structured
-    DETAIL (the JSON object {"expected_version": 1, "current_version": 2}),
-    the JSON branch reads it and the regular expression can go.
-    """
-    if not detail:
-        return None, None
+    """(expected, current) version of an ODV01 error, read from its DETAIL,
+    the JSON object {"doc_id": ..., "expected_version": ..., "current_version": ...}."""
     try:
-        fields = json.loads(detail)
+        fields = json.loads(detail) if detail else None
     except ValueError:
         fields = None
-    if isinstance(fields, dict):
-        expected, current = fields.get("expected_version"), fields.get("current_version")
-        return (
-            expected if isinstance(expected, int) else None,
-            current if isinstance(current, int) else None,
-        )
-    match = _VERSIONS.search(detail)
-    if not match:
+    if not isinstance(fields, dict):
         return None, None
-    return int(match.group(1)), int(match.group(2))
+    expected, current = fields.get("expected_version"), fields.get("current_version")
+    return (
+        expected if isinstance(expected, int) and not isinstance(expected, bool) else None,
+        current if isinstance(current, int) and not isinstance(current, bool) else None,
+    )

@@ -397,7 +397,8 @@ def _write(
                 return Written(
                     sqlstate="ODV01",
                     message="version conflict",
-                    detail=f"version {version} was replaced while it was read",
+                    # odl.write_patch names the version now current.
+                    detail=json.dumps({"doc_id": doc_id, "expected_version": version, "current_version": None}),
                 )
             tree, piece = pieces.from_text(text)
             state = State(version, doc_hash, tree, piece, len(text))

@@ -39,11 +39,7 @@ begin
     select d.project_id, d.version, d.doc_hash, d.doc_json into current_doc
     from odl.odl_documents as d where d.doc_id = propose_patch.doc_id;
     if current_doc.version is distinct from expected_version then
-        raise exception using
-            errcode = 'ODV01',
-            message = 'version conflict',
-            detail = format('expected version %s, current version %s', expected_version, current_doc.version),
-            hint = 'Read the current version, rebase the patch on it and retry.';
+        perform odl.raise_version_conflict(propose_patch.doc_id, expected_version, current_doc.version);
     end if;
     -- A proposal must apply and validate now; the merge checks again.
     checked := odl.document_write(current_doc.doc_json::text, patch, max_operations);

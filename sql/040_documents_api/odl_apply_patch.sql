@@ -4,6 +4,32 @@
 -- updates the document, appends the version and the patch, runs the
 -- projectors and appends to the audit ledger.
 
+-- ODV01 in one place: its detail is a JSON object a program reads without
+-- parsing prose.
+create or replace function odl.raise_version_conflict(doc_id text, expected_version integer, current_version integer)
+returns void
+language plpgsql
+volatile
+security invoker
+set search_path = pg_catalog, odl, pg_temp
+as $$
+begin
+    raise exception using
+        errcode = 'ODV01',
+        message = 'version conflict',
+        detail = json_build_object(
+            'doc_id', raise_version_conflict.doc_id,
+            'expected_version', raise_version_conflict.expected_version,
+            'current_version', raise_version_conflict.current_version
+        )::text,
+        hint = 'Read the current version, rebase the patch on it and retry.';
+end
+$$;
+
+revoke all on function odl.raise_version_conflict(text, integer, integer) from public;
+comment on function odl.raise_version_conflict(text, integer, integer) is
+'Raises ODV01 with the detail {"doc_id": ..., "expected_version": ..., "current_version": ...} (JSON)';
+
 create or replace function odl.write_patch(
     doc_id text,
     patch jsonb,
@@ -63,11 +89,7 @@ begin
             detail = format('doc_id %s', write_patch.doc_id);
     end if;
     if current_doc.version <> expected_version then
-        raise exception using
-            errcode = 'ODV01',
-            message = 'version conflict',
-            detail = format('expected version %s, current version %s', expected_version, current_doc.version),
-            hint = 'Read the current version, rebase the patch on it and retry.';
+        perform odl.raise_version_conflict(write_patch.doc_id, expected_version, current_doc.version);
     end if;
 
     -- The exact size of the patch, now that its text is at hand (a revert's
@@ -80,6 +102,13 @@ begin
         write_patch.doc_id, current_doc.version, current_doc.doc_hash, current_doc.row_xmin, patch_text,
         max_operations
     );
+    -- A dry run's read found the row replaced: name the version now current.
+    if outcome.sqlstate = 'ODV01' then
+        perform odl.raise_version_conflict(
+            write_patch.doc_id, expected_version,
+            (select d.version from odl.odl_documents as d where d.doc_id = write_patch.doc_id)
+        );
+    end if;
     perform odl.raise_failure(outcome.sqlstate, outcome.message, outcome.detail);
     new_doc := outcome.document_text::jsonb;
     inverse := outcome.inverse_text::jsonb;

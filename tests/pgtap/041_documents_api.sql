@@ -783,7 +783,7 @@ select throws_ok(
 );
 select results_eq(
     $$
-        select state, detail
+        select state, detail::jsonb
         from pg_temp.error_of($sql$
             select * from odl.odl_apply_patch(
                 current_setting('fixture.doc_id'), '[{"op": "test", "path": "/schema_version", "value": "4.1"}]', 1,
@@ -791,7 +791,12 @@ select results_eq(
             )
         $sql$)
     $$,
-    $$values ('ODV01', 'expected version 1, current version 3')$$,
+    $$
+        values (
+            'ODV01',
+            jsonb_build_object('doc_id', current_setting('fixture.doc_id'), 'expected_version', 1, 'current_version', 3)
+        )
+    $$,
     'the ODV01 detail gives the expected and the current version, on a dry run too'
 );
 select throws_ok(
