@@ -36,6 +36,7 @@ from .models import (
     Limit,
     PatchOperation,
     PatchResult,
+    UserRecord,
 )
 
 __all__ = [
@@ -43,6 +44,6 @@ __all__ = [
     "ContextError", "DocumentError", "DocumentHead", "DocumentRead", "Finding", "GateError", "HierarchyError",
     "HistoryEntry", "InsufficientPrivilege", "InvalidValue", "Limit", "LimitError", "OdlAdmin", "OdlConnection",
     "OdlError", "OdlPool", "OdlSession", "PatchError", "PatchOperation", "PatchResult", "ProgramLimitExceeded",
-    "QueryCanceled", "RightsError", "SchemaError", "TransactionRollback", "UlidError", "VersionConflict",
+    "QueryCanceled", "RightsError", "SchemaError", "TransactionRollback", "UlidError", "UserRecord", "VersionConflict",
     "connection_kwargs", "error_class",
 ]

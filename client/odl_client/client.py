@@ -30,6 +30,7 @@ from .models import (
     PatchOperation,
     PatchResult,
     Region,
+    UserRecord,
     from_row,
 )
 
@@ -299,6 +300,12 @@ class OdlAdmin:
                     agent: str | None = None) -> str:
         """A new user of the tenant with a coarse role; its id."""
         return self._scalar(str, "odl_create_user", (tenant_id, email, role, mfa_enabled), {"agent": agent})
+
+    def find_user(self, tenant_id: str, email: str) -> UserRecord | None:
+        """The tenant's user with this e-mail address (any case), or None."""
+        with translated(), self.connection.transaction(), self.connection.cursor(row_factory=dict_row) as cur:
+            rows = cur.execute("select * from odl.odl_find_user(%s, %s)", (tenant_id, email)).fetchall()
+        return from_row(UserRecord, rows[0]) if rows else None
 
     def close(self) -> None:
         self.connection.close()

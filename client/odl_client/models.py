@@ -143,6 +143,16 @@ class Limit:
     description: str
 
 
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    """odl_find_user(): a user an administrator looked up by e-mail."""
+
+    user_id: str
+    role: str
+    mfa_enabled: bool
+    agent: str | None = None
+
+
 T = TypeVar("T")
 
 

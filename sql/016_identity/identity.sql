@@ -225,3 +225,48 @@ begin
     end if;
 end
 $$;
+
+-- An administrator turns an e-mail address into a user_id. E-mail
+-- addresses are unique per tenant without regard to case
+-- (users_tenant_id_email_key on lower(email)), so this finds at most one.
+create or replace function odl.odl_find_user(tenant_id text, email text)
+returns table (user_id text, role text, mfa_enabled boolean, agent text)
+language plpgsql
+volatile
+security definer
+set search_path = pg_catalog, odl, pg_temp
+as $$
+#variable_conflict use_column
+declare
+    caller record;
+    found_user record;
+begin
+    if odl_find_user.tenant_id is null or odl_find_user.email is null then
+        raise exception using errcode = '22004', message = 'tenant_id and email must not be null';
+    end if;
+    -- The users of a tenant show only under its context; the caller's
+    -- context, if any, comes back before anything is returned.
+    select c.tenant_id, c.user_id into caller from odl.current_context as c;
+    perform odl.set_session_context(odl_find_user.tenant_id, null);
+    if not exists (select from odl.tenants as t where t.tenant_id = odl_find_user.tenant_id) then
+        perform odl.set_session_context(caller.tenant_id, caller.user_id);
+        raise exception using
+            errcode = 'ODC03',
+            message = 'tenant does not exist',
+            detail = format('tenant_id %s', odl_find_user.tenant_id);
+    end if;
+    select u.user_id::text as user_id, u.role, u.mfa_enabled, u.agent into found_user
+    from odl.users as u
+    where u.tenant_id = odl_find_user.tenant_id and lower(u.email) = lower(odl_find_user.email);
+    perform odl.set_session_context(caller.tenant_id, caller.user_id);
+    if found_user.user_id is not null then
+        return query select found_user.user_id, found_user.role, found_user.mfa_enabled, found_user.agent;
+    end if;
+end
+$$;
+
+revoke all on function odl.odl_find_user(text, text) from public;
+grant execute on function odl.odl_find_user(text, text) to odl_admin;
+comment on function odl.odl_find_user(text, text) is
+'The user of a tenant with this e-mail address, compared without regard to case: user_id, coarse role, MFA and '
+'agent kind; no row when there is none (odl_admin). ODC03, 22004';
