@@ -2,7 +2,7 @@
 -- catalog-wide rules of STYLE.md (pinned search_path, comments) and the
 -- exact privileges of odl_app. Per-area shape lives in the area's own file.
 begin;
-select plan(38);
+select plan(40);
 
 -- Schema.
 
@@ -94,7 +94,7 @@ select functions_are(
         'odl_ulid', 'odl_ulid_time',
         'set_session_context', 'context_message', 'odl_clear_context',
         'make_identity_key', 'identity_mac', 'odl_issue_context_token', 'odl_bind_login', 'odl_unbind_login',
-        'odl_login_bindings',
+        'odl_login_bindings', 'odl_find_user',
         'odl_current_tenant_id', 'odl_current_user_id', 'require_context', 'odl_set_context',
         'rights_normalized', 'load_access_policy',
         'odl_create_tenant', 'odl_create_user', 'odl_create_project',
@@ -103,7 +103,7 @@ select functions_are(
         'raise_failure', 'document_write', 'document_patch', 'document_replay',
         'patch_cached_document', 'check_new_document', 'keep_cached_document', 'document_cache_stats',
         'json_schema_problems', 'sandbox_call', 'untrusted_schema_call',
-        'register_json_schema', 'write_patch', 'submit_patch',
+        'register_json_schema', 'raise_version_conflict', 'write_patch', 'submit_patch',
         'odl_create_document', 'odl_validate_document', 'document_findings',
         'odl_apply_patch', 'document_at', 'odl_get_document', 'readable_project',
         'odl_document_heads', 'odl_document_history', 'odl_revert_document', 'odl_jsonpatch_apply',
@@ -121,6 +121,7 @@ select functions_are(
         'audit_first_bad_signature', 'audit_classify', 'audit_digest_holds', 'audit_verify_chain', 'odl_audit_verify',
         'odl_audit_since',
         'run_projectors', 'project_instances', 'rebuild_instances', 'version_feed_order', 'odl_changes_since',
+        'notify_version', 'notify_rights', 'notify_policy', 'odl_rights_stable_until',
         'audit_export_status', 'audit_partition_status', 'odl_settings', 'odl_health'
     ]
 );
@@ -310,7 +311,8 @@ select set_eq(
         ('odl.odl_effective_rights(text,text,text)', 'EXECUTE'),
         ('odl.odl_explain_access(text,text,text)', 'EXECUTE'),
         ('odl.odl_check_action(text,text)', 'EXECUTE'),
-        ('odl.odl_changes_since(text,integer)', 'EXECUTE')
+        ('odl.odl_changes_since(text,integer)', 'EXECUTE'),
+        ('odl.odl_rights_stable_until()', 'EXECUTE')
     $$,
     'odl_app holds exactly SELECT on the tenant tables, the views and the access policy, '
     || 'and EXECUTE on its odl_ functions'
@@ -363,6 +365,11 @@ select function_privs_are(
 select function_privs_are('odl', 'odl_create_tenant', array['text', 'text'], 'odl_admin', array['EXECUTE']);
 select function_privs_are(
     'odl', 'odl_create_user', array['text', 'text', 'text', 'boolean', 'text'], 'odl_admin', array['EXECUTE']
+);
+select function_privs_are('odl', 'odl_find_user', array['text', 'text'], 'odl_admin', array['EXECUTE']);
+select function_privs_are(
+    'odl', 'odl_find_user', array['text', 'text'], 'odl_app', array[]::text[],
+    'odl_app cannot look users up by e-mail'
 );
 
 -- The SQLSTATE registry.

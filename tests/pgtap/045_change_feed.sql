@@ -56,9 +56,13 @@ $$;
 
 select has_table('odl', 'document_projectors', 'the projector registry exists');
 select results_eq(
-    $$select p.projector, p.handler::text, p.enabled from odl.document_projectors as p$$,
-    $$values ('instances', 'odl.project_instances(text,text,text,integer,jsonb,text[])', true)$$,
-    'the instances projector is registered and enabled'
+    $$select p.projector, p.handler::text, p.enabled from odl.document_projectors as p order by p.run_order$$,
+    $$
+        values
+        ('instances', 'odl.project_instances(text,text,text,integer,jsonb,text[])', true),
+        ('notify', 'odl.notify_version(text,text,text,integer,jsonb,text[])', true)
+    $$,
+    'the instances projector and the notify projector (045_change_notify) are registered and enabled'
 );
 select ok(
     not pg_catalog.has_function_privilege(

@@ -77,6 +77,7 @@ BREAKAGE = {
     "policy_load": "refresh materialized view odl.rbac_role_rights with no data",
     "access": "alter table odl.change_requests no force row level security",
     "access_api": "drop function odl.odl_check_action(text, text)",
+    "change_notify": "drop trigger rbac_assignments_notify_rights on odl.rbac_assignments",
     "analyst_views": "alter view odl.analyst_patches reset (security_barrier)",
     "operations": "alter function odl.audit_export_status() owner to odl_owner",
 }
