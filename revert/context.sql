@@ -4,7 +4,6 @@
 
 begin;
 drop function odl.odl_set_context(text, text, text);
-drop function odl.context_message(text, text);
 commit;
 
 \ir ../deploy/context@v0.1.0.sql

@@ -10,26 +10,9 @@ insert into odl.error_codes (sqlstate, name, meaning) values
 ('ODC04', 'mfa_required', 'The role requires multi-factor authentication, which the user does not have')
 on conflict (sqlstate) do update set name = excluded.name, meaning = excluded.meaning;
 
--- What a context's MAC signs: the tenant, the user, this backend and this
+-- A context's MAC signs the tenant, the user, this backend and this
 -- transaction's start (in microseconds, whatever the TimeZone), so that a
 -- context copied into another session or transaction is worthless.
-create or replace function odl.context_message(tenant_id text, user_id text)
-returns text
-language sql
-stable
-security invoker
-set search_path = pg_catalog, odl, pg_temp
-as $$
-    select format(
-        '%s/%s/%s/%s', tenant_id, coalesce(user_id, ''), pg_backend_pid(),
-        (extract(epoch from transaction_timestamp()) * 1000000)::bigint
-    )
-$$;
-
-revoke all on function odl.context_message(text, text) from public;
-comment on function odl.context_message(text, text) is
-'The message a context''s MAC signs: tenant, user, backend and transaction start';
-
 create or replace function odl.set_session_context(tenant_id text, user_id text)
 returns void
 language plpgsql
@@ -47,8 +30,13 @@ begin
         format(
             '%s/%s/%s', tenant_id, coalesce(user_id, ''),
             (
+                -- The message odl.current_context checks (see there).
                 select encode(sha256(k.outer_key || sha256(k.inner_key || convert_to(
-                    odl.context_message(tenant_id, user_id), 'UTF8'
+                    format(
+                        '%s/%s/%s/%s', tenant_id, coalesce(user_id, ''), pg_backend_pid(),
+                        (extract(epoch from transaction_timestamp()) * 1000000)::bigint
+                    ),
+                    'UTF8'
                 ))), 'hex')
                 from odl.identity_keys as k
                 where k.purpose = 'context'
@@ -246,12 +234,15 @@ comment on function odl.odl_set_context(text, text, text) is
 
 create or replace function odl.odl_set_context(tenant_id text, user_id text)
 returns void
-language sql
+language plpgsql
 volatile
 security invoker
 set search_path = pg_catalog, odl, pg_temp
 as $$
-    select odl.odl_set_context(tenant_id, user_id, null)
+begin
+    -- PL/pgSQL, not SQL: its plan is kept from call to call.
+    perform odl.odl_set_context(tenant_id, user_id, null);
+end
 $$;
 
 revoke all on function odl.odl_set_context(text, text) from public;

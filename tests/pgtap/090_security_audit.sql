@@ -350,7 +350,7 @@ select results_eq(
     $$
         values (
             'view_not_security_barrier', 'odl.audit_trail',
-            'view filters rows by odl.current_context, odl.user_rights but is not a security_barrier view'
+            'view filters rows by odl.current_context, odl.reader_scope, odl.user_rights but is not a security_barrier view'
         )
     $$,
     'odl.audit_trail without security_barrier is found'
