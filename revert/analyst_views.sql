@@ -8,10 +8,11 @@ drop view if exists odl.analyst_change_requests;
 drop view if exists odl.analyst_patches_daily;
 drop view if exists odl.analyst_patches;
 drop view if exists odl.analyst_projects;
--- readable_project stays: odl.readable_documents needs it.
+-- readable_project and reader_scope stay: odl.readable_documents and
+-- odl.audit_trail grant them to analysts too.
 revoke execute on function
-odl.reader_scope(text), odl.pointer_reach(text, text[], text[]), odl.pointers_readable(text[], text[], text[]),
-odl.patch_pointers(jsonb), odl.pointer_steps(text)
+odl.pointer_reach(text, text[], text[]), odl.pointers_readable(text[], text[], text[]), odl.patch_pointers(jsonb),
+odl.pointer_steps(text)
 from odl_analyst;
 
 commit;

@@ -17,4 +17,6 @@ where c.oid in (
 and 'security_barrier=true' = any(c.reloptions)
 and pg_catalog.has_table_privilege('odl_analyst', c.oid, 'SELECT')
 and not pg_catalog.has_table_privilege('odl_app', c.oid, 'SELECT');
-select 1 / pg_catalog.has_function_privilege('odl_analyst', 'odl.reader_scope(text)', 'EXECUTE')::int;
+select 1 / pg_catalog.has_function_privilege(
+    'odl_analyst', 'odl.pointers_readable(text[], text[], text[])', 'EXECUTE'
+)::int;
