@@ -79,8 +79,11 @@ select is(
         select array_agg(p.proname::text order by p.proname) from pg_catalog.pg_proc as p
         where p.pronamespace = 'odl'::regnamespace and p.proowner = 'odl_ledger'::regrole and p.prosecdef
     ),
-    array['audit_head_digest', 'audit_verify_chain', 'audit_write', 'odl_audit_export_digests'],
-    'the append path, the digest and verification run as odl_ledger'
+    array[
+        'audit_export_status', 'audit_head_digest', 'audit_partition_status', 'audit_verify_chain', 'audit_write',
+        'odl_audit_export_digests'
+    ],
+    'the append path, the digest, verification and the figures odl_health() reports run as odl_ledger'
 );
 select is(
     (select count(*)::int from odl.audit_keys where retired_at is null), 1, 'exactly one key signs new events'
