@@ -25,5 +25,6 @@ drop function odl.odl_rights_stable_until();
 drop function odl.notify_policy();
 drop function odl.notify_rights();
 drop function odl.notify_version(text, text, text, integer, jsonb, text[]);
+drop function odl.odl_change_channel();
 
 commit;

@@ -6,6 +6,7 @@ drop function odl.odl_issue_context_token(text, text, integer);
 drop function odl.odl_bind_login(text, text);
 drop function odl.odl_unbind_login(text);
 drop function odl.odl_login_bindings();
+drop function odl.odl_my_binding();
 drop function odl.identity_mac(text, text, integer);
 drop function odl.make_identity_key(text);
 delete from odl.identity_keys;

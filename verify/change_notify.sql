@@ -15,3 +15,4 @@ select
     / (count(*) filter (where t.tgname like '%\_notify\_policy') / 12)
 from pg_catalog.pg_trigger as t
 where t.tgrelid::regclass::text like 'odl.%' and not t.tgisinternal;
+select 'odl.odl_change_channel()'::regprocedure;

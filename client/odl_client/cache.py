@@ -14,14 +14,15 @@ began, nor a document redacted by rights that were already withdrawn.
 
 Why that holds
 --------------
-1. The database sends a NOTIFY on channel ``odl_changes`` for every stored
+1. The database sends a NOTIFY on its secret change channel
+   (``odl.odl_change_channel()``) for every stored
    version (tenant_id, doc_id, version, doc_hash), for every change of a row
    that decides what a tenant's users may read (kind "rights": users, nodes,
    projects, role assignments) and for every change of the access policy
    (kind "policy"). NOTIFY is delivered after commit, never on rollback, to
    each listening session in commit order (sql/045_change_notify/notify.sql).
 
-2. A listener thread LISTENs on ``odl_changes`` and applies each event to
+2. A listener thread LISTENs on that channel and applies each event to
    Redis before it looks at the next: a version raises the document's
    *pointer* to at least that version (a maximum, so it never goes down) and
    changes the tenant's *heads token*; rights change the tenant's *rights
@@ -83,6 +84,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import psycopg
+from psycopg import sql
 
 from .client import OdlSession
 from .models import DocumentHead, DocumentRead
@@ -165,7 +167,7 @@ def _fresh() -> str:
 
 
 class ReadCache:
-    """Redis read cache for documents and heads, invalidated by odl_changes.
+    """Redis read cache for documents and heads, invalidated by change events.
 
     redis_client: a redis.Redis (decode_responses off or on); conninfo: where
     the listener connects (any login of the database may LISTEN); max_ttl:
@@ -365,7 +367,10 @@ class ReadCache:
             try:
                 conn = self._listener = self._connect(self.conninfo, autocommit=True)
                 try:
-                    conn.execute("listen odl_changes")
+                    # The channel's name is secret (any login may LISTEN on a
+                    # channel it can name); an application reads it.
+                    channel = conn.execute("select odl.odl_change_channel()").fetchone()[0]
+                    conn.execute(sql.SQL("listen {}").format(sql.Identifier(channel)))
                     conn.execute(f"listen {self.sync_channel}")
                     # What was sent while no LISTEN was active is lost: every
                     # entry written before now becomes unreachable.

@@ -270,3 +270,20 @@ grant execute on function odl.odl_find_user(text, text) to odl_admin;
 comment on function odl.odl_find_user(text, text) is
 'The user of a tenant with this e-mail address, compared without regard to case: user_id, coarse role, MFA and '
 'agent kind; no row when there is none (odl_admin). ODC03, 22004';
+
+create or replace function odl.odl_my_binding(out tenant_id text, out user_id text)
+language plpgsql
+stable
+security definer
+set search_path = pg_catalog, odl, pg_temp
+as $$
+begin
+    -- The policy own_login shows each login its own binding, context or not.
+    select b.tenant_id, b.user_id into tenant_id, user_id from odl.login_bindings as b where b.login = session_user;
+end
+$$;
+
+revoke all on function odl.odl_my_binding() from public;
+grant execute on function odl.odl_my_binding() to odl_analyst, odl_admin;
+comment on function odl.odl_my_binding() is
+'The tenant and user this login is bound to (nulls when unbound), to pass to odl_set_context()';

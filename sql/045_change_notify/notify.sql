@@ -1,6 +1,6 @@
 -- Change notifications after commit, for caches outside the database.
 --
--- Channel odl_changes carries one JSON object per event. PostgreSQL
+-- One channel carries one JSON object per event. PostgreSQL
 -- delivers a NOTIFY only when its transaction commits (never on rollback),
 -- to every session that LISTENs, in commit order. Three kinds:
 --   {"kind": "version", "tenant_id", "doc_id", "version", "doc_hash"}
@@ -10,8 +10,28 @@
 --       (users, nodes, projects, role assignments);
 --   {"kind": "policy"}
 --       the access policy changed (the rbac_ tables, classification levels).
--- Any role that can connect may LISTEN on any channel, so the payload holds
--- ids, numbers and hashes, never document content.
+-- Any role that can connect may LISTEN on any channel it can name, and the
+-- events name every tenant's documents and their hashes: the channel's name
+-- is therefore secret, an HMAC under the context key, which applications
+-- (acting for every tenant anyway) read from odl_change_channel(). The
+-- payload holds ids, numbers and hashes, never document content.
+
+create or replace function odl.odl_change_channel()
+returns text
+language plpgsql
+stable
+security definer
+set search_path = pg_catalog, odl, pg_temp
+as $$
+begin
+    return 'odl_changes_' || left(odl.identity_mac('context', 'channel odl_changes'), 40);
+end
+$$;
+
+revoke all on function odl.odl_change_channel() from public;
+grant execute on function odl.odl_change_channel() to odl_app;
+comment on function odl.odl_change_channel() is
+'The secret name of the channel that carries change events (LISTEN to it, quoted); a new context key changes it';
 
 create or replace function odl.notify_version(
     tenant_id text,
@@ -28,7 +48,7 @@ security invoker
 set search_path = pg_catalog, odl, pg_temp
 as $$
     select pg_notify(
-        'odl_changes',
+        odl.odl_change_channel(),
         json_build_object(
             'kind', 'version', 'tenant_id', notify_version.tenant_id, 'doc_id', notify_version.doc_id,
             'version', notify_version.version, 'doc_hash', v.doc_hash
@@ -41,8 +61,8 @@ $$;
 
 revoke all on function odl.notify_version(text, text, text, integer, jsonb, text[]) from public;
 comment on function odl.notify_version(text, text, text, integer, jsonb, text[]) is
-'The notify projector: NOTIFY odl_changes {"kind": "version", tenant_id, doc_id, version, doc_hash} for a stored '
-'version, delivered when the writer commits and never on rollback';
+'The notify projector: NOTIFY on odl_change_channel() {"kind": "version", tenant_id, doc_id, version, '
+'doc_hash} for a stored version, delivered when the writer commits and never on rollback';
 
 -- It runs last (run_order 1000), after the projectors that write tables.
 insert into odl.document_projectors (projector, handler, run_order)
@@ -60,14 +80,16 @@ set search_path = pg_catalog, odl, pg_temp
 as $$
 begin
     perform pg_notify(
-        'odl_changes',
+        odl.odl_change_channel(),
         json_build_object(
             'kind', 'rights',
             'tenant_id', case when tg_op = 'DELETE' then old.tenant_id else new.tenant_id end
         )::text
     );
     if tg_op = 'UPDATE' and old.tenant_id is distinct from new.tenant_id then
-        perform pg_notify('odl_changes', json_build_object('kind', 'rights', 'tenant_id', old.tenant_id)::text);
+        perform pg_notify(
+            odl.odl_change_channel(), json_build_object('kind', 'rights', 'tenant_id', old.tenant_id)::text
+        );
     end if;
     return null;
 end
@@ -75,8 +97,8 @@ $$;
 
 revoke all on function odl.notify_rights() from public;
 comment on function odl.notify_rights() is
-'Trigger: NOTIFY odl_changes {"kind": "rights", tenant_id} when a row that decides what the tenant''s users may read '
-'changes (users, nodes, projects, role assignments)';
+'Trigger: NOTIFY on odl_change_channel() {"kind": "rights", tenant_id} when a row that decides what the '
+'tenant''s users may read changes (users, nodes, projects, role assignments)';
 
 create or replace function odl.notify_policy()
 returns trigger
@@ -86,14 +108,14 @@ security invoker
 set search_path = pg_catalog, odl, pg_temp
 as $$
 begin
-    perform pg_notify('odl_changes', '{"kind": "policy"}');
+    perform pg_notify(odl.odl_change_channel(), '{"kind": "policy"}');
     return null;
 end
 $$;
 
 revoke all on function odl.notify_policy() from public;
 comment on function odl.notify_policy() is
-'Trigger: NOTIFY odl_changes {"kind": "policy"} when a table of the access policy changes';
+'Trigger: NOTIFY on odl_change_channel() {"kind": "policy"} when a table of the access policy changes';
 
 do $$
 declare

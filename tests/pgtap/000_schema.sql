@@ -94,7 +94,7 @@ select functions_are(
         'odl_ulid', 'odl_ulid_time',
         'set_session_context', 'odl_clear_context',
         'make_identity_key', 'identity_mac', 'odl_issue_context_token', 'odl_bind_login', 'odl_unbind_login',
-        'odl_login_bindings', 'odl_find_user',
+        'odl_login_bindings', 'odl_my_binding', 'odl_find_user',
         'odl_current_tenant_id', 'odl_current_user_id', 'require_context', 'odl_set_context',
         'rights_normalized', 'load_access_policy',
         'odl_create_tenant', 'odl_create_user', 'odl_create_project',
@@ -121,7 +121,7 @@ select functions_are(
         'audit_first_bad_signature', 'audit_classify', 'audit_digest_holds', 'audit_verify_chain', 'odl_audit_verify',
         'odl_audit_since',
         'run_projectors', 'project_instances', 'rebuild_instances', 'version_feed_order', 'odl_changes_since',
-        'notify_version', 'notify_rights', 'notify_policy', 'odl_rights_stable_until',
+        'odl_change_channel', 'notify_version', 'notify_rights', 'notify_policy', 'odl_rights_stable_until',
         'audit_export_status', 'audit_partition_status', 'odl_settings', 'odl_health'
     ]
 );
@@ -312,7 +312,8 @@ select set_eq(
         ('odl.odl_explain_access(text,text,text)', 'EXECUTE'),
         ('odl.odl_check_action(text,text)', 'EXECUTE'),
         ('odl.odl_changes_since(text,integer)', 'EXECUTE'),
-        ('odl.odl_rights_stable_until()', 'EXECUTE')
+        ('odl.odl_rights_stable_until()', 'EXECUTE'),
+        ('odl.odl_change_channel()', 'EXECUTE')
     $$,
     'odl_app holds exactly SELECT on the tenant tables, the views and the access policy, '
     || 'and EXECUTE on its odl_ functions'

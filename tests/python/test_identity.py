@@ -102,8 +102,11 @@ def test_an_unbound_analyst_login_gets_no_context(people):
 
 
 def test_a_bound_login_acts_only_as_its_user(people):
+    with people.analyst() as conn:
+        assert conn.execute("select * from odl.odl_my_binding()").fetchone() == (None, None)
     people.bind(people.guest_id)
     with people.analyst() as conn:
+        assert conn.execute("select * from odl.odl_my_binding()").fetchone() == (people.tenant_id, people.guest_id)
         conn.execute("select odl.odl_set_context(%s, %s)", (people.tenant_id, people.guest_id))
         assert conn.execute("select odl.odl_current_user_id()").fetchone()[0] == people.guest_id
         conn.commit()

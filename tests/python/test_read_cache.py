@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import psycopg
+from psycopg import sql
 import pytest
 import redis
 
@@ -136,13 +137,23 @@ def outcome(read) -> tuple:
 
 # -- notifications after commit ----------------------------------------------------
 
+def listen(listener: psycopg.Connection) -> None:
+    """LISTENs on the secret change channel, whose name an application reads."""
+    listener.execute(sql.SQL("listen {}").format(sql.Identifier(change_channel(listener))))
+
+
+def change_channel(conn: psycopg.Connection) -> str:
+    return conn.execute("select odl.odl_change_channel()").fetchone()[0]
+
+
 def received(listener: psycopg.Connection, timeout: float = 0.5) -> list[dict]:
-    return [json.loads(n.payload) for n in listener.notifies(timeout=timeout) if n.channel == "odl_changes"]
+    channel = change_channel(listener)
+    return [json.loads(n.payload) for n in listener.notifies(timeout=timeout) if n.channel == channel]
 
 
 def test_every_stored_version_is_notified_after_commit_and_never_on_rollback(connect, team, pool):
     listener = connect(autocommit=True)
-    listener.execute("listen odl_changes")
+    listen(listener)
     with pool.transaction(team.tenant_id, team.writer) as odl:
         doc_id = odl.create_document(team.project_id, new_document())
         assert received(listener, 0.3) == [], "a notification arrived before the commit"
@@ -173,7 +184,7 @@ def test_every_stored_version_is_notified_after_commit_and_never_on_rollback(con
 
 def test_rights_and_policy_changes_are_notified(connect, access, conn):
     listener = connect(autocommit=True)
-    listener.execute("listen odl_changes")
+    listen(listener)
     access.assign("engineer")
     assert {"kind": "rights", "tenant_id": access.tenant_id} in received(listener)
     conn.execute("update odl.rbac_sections set section = section")  # changes nothing
@@ -433,3 +444,21 @@ def test_an_administrator_finds_a_user_by_email_in_any_case(dbname, access, conn
     app = connect(user="odl_app", autocommit=True)
     with pytest.raises(InsufficientPrivilege):
         OdlAdmin(app).find_user(access.tenant_id, email)
+
+
+def test_the_change_channel_is_secret(connect, team, pool, dbname):
+    """Events name every tenant's documents: the channel is not
+    `odl_changes`, and only applications may read its name."""
+    app = connect(user="odl_app")
+    channel = change_channel(app)
+    assert channel.startswith("odl_changes_") and len(channel) == len("odl_changes_") + 40
+    for role in ("odl_analyst", "odl_admin"):
+        other = connect(autocommit=True)
+        other.execute(sql.SQL("set role {}").format(sql.Identifier(role)))
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            change_channel(other)
+    guessing = connect(autocommit=True)
+    guessing.execute("listen odl_changes")
+    with pool.transaction(team.tenant_id, team.writer) as odl:
+        odl.create_document(team.project_id, new_document())
+    assert [n for n in guessing.notifies(timeout=0.5)] == []
