@@ -14,6 +14,9 @@ drop function if exists odl.check_new_document(text, text);
 drop function if exists odl.document_cache_stats();
 delete from odl.python_modules where module = 'odl_db.pieces';
 
+-- ODV01's JSON detail (sql/040_documents_api/odl_apply_patch.sql).
+drop function if exists odl.raise_version_conflict(text, integer, integer);
+
 -- The change feed (sql/040_documents_api/change_feed.sql).
 drop function if exists odl.odl_changes_since(text, integer);
 drop trigger if exists odl_document_versions_feed_order on odl.odl_document_versions;

@@ -7,6 +7,7 @@ drop function odl.odl_bind_login(text, text);
 drop function odl.odl_unbind_login(text);
 drop function odl.odl_login_bindings();
 drop function odl.odl_my_binding();
+drop function odl.odl_find_user(text, text);
 drop function odl.identity_mac(text, text, integer);
 drop function odl.make_identity_key(text);
 delete from odl.identity_keys;
