@@ -218,7 +218,7 @@ def run(ctx: Context) -> Section:
             float(stale + stale_single), goal=0.0),
     ]
     return Section(
-        compared="`ReadCache.get_document()` (Redis, invalidated by `NOTIFY odl_changes`, a barrier before "
+        compared="`ReadCache.get_document()` (Redis, invalidated by the NOTIFY events of `odl_change_channel()`, a barrier before "
         "each read) against `odl_get_document()` in its own transaction, on the same workload.",
         method="\n".join([
             f"- One tenant, {DOCUMENTS} documents of {INSTANCES} instances, {USERS} engineers reading and the "
