@@ -279,6 +279,9 @@ begin
             and owner_oid not in (
                 select r.oid from pg_roles as r where r.rolname in ('odl_ledger', 'odl_signer')
             )
+            -- The PL/Python modules run as whoever calls them: the deployer
+            -- keeps them (change deploy_guard).
+            and not (catalog = 'pg_class'::regclass and objects.oid = 'odl.python_modules'::regclass)
             -- Extension members belong to their extension, and sequences
             -- owned by a column follow their table.
             and not exists (

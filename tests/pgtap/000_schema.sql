@@ -127,9 +127,10 @@ select functions_are(
 );
 select domains_are('odl', array['ulid']);
 
--- Ownership: no odl object may belong to the deployer (often a superuser).
--- The audit ledger belongs to odl_ledger and its keys to odl_signer, so
--- that odl_owner, which runs the document API, cannot rewrite it.
+-- Ownership: no odl object may belong to the deployer (a superuser) but
+-- the PL/Python modules, which run as whoever calls them. The audit ledger
+-- belongs to odl_ledger and its keys to odl_signer, so that odl_owner,
+-- which runs the document API, cannot rewrite it.
 
 create function pg_temp.expected_owner(name text, routine boolean)
 returns regrole
@@ -146,6 +147,7 @@ as $$
         ) then 'odl_ledger'
         when not routine and ltrim(name, '_') ~ '^audit_keys' then 'odl_signer'
         when not routine and ltrim(name, '_') ~ '^audit_(events|heads|partitions|digests)' then 'odl_ledger'
+        when not routine and ltrim(name, '_') ~ '^python_modules' then current_user::regrole
         else 'odl_owner'
     end::regrole
 $$;
@@ -167,7 +169,8 @@ select is_empty(
         from pg_catalog.pg_type as t
         where t.typnamespace = 'odl'::regnamespace and t.typowner <> pg_temp.expected_owner(t.typname, false)
     $$,
-    'every object in schema odl is owned by odl_owner, the audit ledger''s by odl_ledger, its keys by odl_signer'
+    'every object in schema odl is owned by odl_owner, the audit ledger''s by odl_ledger, its keys by odl_signer, '
+    'the PL/Python modules by the deployer'
 );
 
 -- Catalog-wide rules for routines and relations.

@@ -58,6 +58,7 @@ BREAKAGE = {
     "python_loader": "drop function odl.python_boot()",
     "ulid": "drop function odl.odl_ulid_time(text)",
     "limits": "drop function odl.check_limit(text, bigint, text)",
+    "deploy_guard": "alter event trigger odl_routine_ddl_guard disable",
     "identity": "alter table odl.login_bindings no force row level security",
     "identity_api": "drop function odl.odl_bind_login(text, text)",
     "sessions": "alter table odl.session_contexts no force row level security",
