@@ -157,6 +157,33 @@ as $$
 
     union all
 
+    -- odl_owner, which every API function runs as, must not plant code a
+    -- superuser runs (the routines of odl, on every deploy) or the server's
+    -- Python runs for every caller (the modules).
+    select
+        'owner_can_plant_code',
+        g.evtname::text,
+        'the guard against routine DDL by non-superusers is missing or disabled'
+    from (values ('odl_routine_ddl_guard'), ('odl_routine_drop_guard')) as g (evtname)
+    where not exists (
+        select from pg_event_trigger as e where e.evtname = g.evtname and e.evtenabled <> 'D'
+    )
+
+    union all
+
+    select
+        'owner_can_plant_code',
+        'odl.python_modules',
+        format('%s may %s the PL/Python modules', r.rolname, lower(a.privilege_type))
+    from pg_class as m
+    cross join lateral aclexplode(coalesce(m.relacl, acldefault('r', m.relowner))) as a
+    inner join pg_roles as r on a.grantee = r.oid
+    where m.oid = to_regclass('odl.python_modules')
+        and r.rolname in ('odl_owner', 'odl_app', 'odl_admin', 'odl_analyst')
+        and a.privilege_type in ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE')
+
+    union all
+
     -- The audit signing key belongs to odl_signer alone: a role that can
     -- read the key, or make the raw signature, can sign forged events.
     select
@@ -318,5 +345,6 @@ comment on function odl.odl_security_audit() is
 'tables that reference tenant data without tenant_id, '
 'security definer functions without a safe search_path, views that are not security_invoker, filtering views '
 'that are not security_barrier, a signing key that anyone but odl_signer holds, validation functions that roles '
-'other than odl_app and odl_admin may execute, and privileges of odl_app beyond the odl_ API. An empty result '
+'other than odl_app and odl_admin may execute, code odl_owner could plant (routine DDL unguarded, the PL/Python '
+'modules writable), and privileges of odl_app beyond the odl_ API. An empty result '
 'is a clean audit';

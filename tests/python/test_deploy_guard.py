@@ -46,3 +46,20 @@ def test_a_superuser_still_changes_routines(conn):
     with conn.transaction():
         conn.execute("create function odl.planted() returns int language sql as $$ select 1 $$")
         conn.execute("drop function odl.planted()")
+
+
+def findings(conn) -> list[tuple]:
+    return conn.execute(
+        "select object_name, detail from odl.odl_security_audit() where finding = 'owner_can_plant_code' order by 1, 2"
+    ).fetchall()
+
+
+def test_the_security_audit_finds_code_odl_owner_could_plant(conn):
+    assert findings(conn) == []
+    with conn.transaction(force_rollback=True):
+        conn.execute("alter event trigger odl_routine_ddl_guard disable")
+        conn.execute("alter table odl.python_modules owner to odl_owner")
+        found = findings(conn)
+    assert ("odl_routine_ddl_guard", "the guard against routine DDL by non-superusers is missing or disabled") in found
+    assert ("odl.python_modules", "odl_owner may update the PL/Python modules") in found
+    assert findings(conn) == []
