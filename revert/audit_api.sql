@@ -8,5 +8,6 @@ drop function if exists odl.odl_audit_export_digests();
 drop function if exists odl.audit_head_digest(text);
 drop function if exists odl.audit_event_id();
 drop function if exists odl.audit_sign(bytea);
+drop function if exists odl.require_tenant(text);
 
 \ir ../deploy/audit_api@v0.1.0.sql

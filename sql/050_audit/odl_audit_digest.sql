@@ -70,6 +70,36 @@ grant execute on function odl.audit_head_digest(text) to odl_owner;
 comment on function odl.audit_head_digest(text) is
 'The signed digest of a tenant''s chain head (odl_ledger; for odl_audit_digest(), which checks the tenant)';
 
+-- Raises ODC03 unless the tenant exists. Its row shows only under its own
+-- context, so the check switches to it and gives the caller's back.
+create or replace function odl.require_tenant(tenant_id text)
+returns void
+language plpgsql
+volatile
+security invoker
+set search_path = pg_catalog, odl, pg_temp
+as $$
+declare
+    caller record;
+    known boolean;
+begin
+    select c.tenant_id, c.user_id into caller from odl.current_context as c;
+    perform odl.set_session_context(require_tenant.tenant_id, null);
+    known := exists (select from odl.tenants as t where t.tenant_id = require_tenant.tenant_id);
+    perform odl.set_session_context(caller.tenant_id, caller.user_id);
+    if not known then
+        raise exception using
+            errcode = 'ODC03',
+            message = 'tenant does not exist',
+            detail = format('tenant_id %s', quote_nullable(require_tenant.tenant_id));
+    end if;
+end
+$$;
+
+revoke all on function odl.require_tenant(text) from public;
+comment on function odl.require_tenant(text) is
+'Raises ODC03 unless the tenant exists; the caller''s context is unchanged';
+
 create or replace function odl.odl_audit_digest(tenant_id text)
 returns jsonb
 language plpgsql
@@ -77,20 +107,8 @@ volatile
 security definer
 set search_path = pg_catalog, odl, pg_temp
 as $$
-declare
-    caller_tenant text := odl.odl_current_tenant_id();
-    caller_user text := odl.odl_current_user_id();
-    tenant_known boolean;
 begin
-    perform odl.set_session_context(odl_audit_digest.tenant_id, null);
-    tenant_known := exists (select from odl.tenants as t where t.tenant_id = odl_audit_digest.tenant_id);
-    perform odl.set_session_context(caller_tenant, caller_user);
-    if not tenant_known then
-        raise exception using
-            errcode = 'ODC03',
-            message = 'tenant does not exist',
-            detail = format('tenant_id %s', quote_nullable(odl_audit_digest.tenant_id));
-    end if;
+    perform odl.require_tenant(odl_audit_digest.tenant_id);
     return odl.audit_head_digest(odl_audit_digest.tenant_id);
 end
 $$;

@@ -393,20 +393,8 @@ volatile
 security definer
 set search_path = pg_catalog, odl, pg_temp
 as $$
-declare
-    caller_tenant text := odl.odl_current_tenant_id();
-    caller_user text := odl.odl_current_user_id();
-    tenant_known boolean;
 begin
-    perform odl.set_session_context(odl_audit_verify.tenant_id, null);
-    tenant_known := exists (select from odl.tenants as t where t.tenant_id = odl_audit_verify.tenant_id);
-    perform odl.set_session_context(caller_tenant, caller_user);
-    if not tenant_known then
-        raise exception using
-            errcode = 'ODC03',
-            message = 'tenant does not exist',
-            detail = format('tenant_id %s', quote_nullable(odl_audit_verify.tenant_id));
-    end if;
+    perform odl.require_tenant(odl_audit_verify.tenant_id);
     return odl.audit_verify_chain(odl_audit_verify.tenant_id, odl_audit_verify.trusted_digest);
 end
 $$;

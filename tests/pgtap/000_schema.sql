@@ -92,7 +92,7 @@ select functions_are(
         'adopt_objects', 'python_boot', 'python_install', 'limit_value', 'check_limit', 'odl_limits', 'check_json',
         'limit_values',
         'odl_ulid', 'odl_ulid_time',
-        'set_session_context', 'odl_clear_context',
+        'set_session_context', 'odl_clear_context', 'require_tenant',
         'make_identity_key', 'identity_mac', 'odl_issue_context_token', 'odl_bind_login', 'odl_unbind_login',
         'odl_login_bindings', 'odl_my_binding', 'odl_find_user',
         'odl_current_tenant_id', 'odl_current_user_id', 'require_context', 'odl_set_context',
