@@ -9,9 +9,6 @@ interrupt and raises the cancel error into Python like any SPI error. Every
 loop whose length a caller controls calls it; outside a backend (pytest) it
 does nothing. A PL/Python wrapper arms it with `install(plpy)`.
 
-Limits come from odl.limits (see sql/012_limits/limits.sql); `check_limit`
-raises the same error as odl.check_limit() in SQL.
-
 `failure()` turns whatever a call raised into the (sqlstate, message,
 detail) triple that the SQL wrappers raise with odl.raise_failure(): an
 error raised by PL/Python itself carries the exception's class name and a
@@ -25,7 +22,6 @@ from typing import Any, Callable
 
 __all__ = [
     "NO_LIMITS",
-    "Guard",
     "Limits",
     "TooLarge",
     "attempt",
@@ -53,25 +49,6 @@ def check_interrupts() -> None:
     SPI error; nothing when none is pending or outside a backend."""
     if _pending is not None and _pending.value:
         _probe()
-
-
-class Guard:
-    """One per backend, built with the wrappers' `plpy`."""
-
-    def __init__(self, plpy: Any) -> None:
-        self.plpy = plpy
-        install(plpy)
-        self._check = plpy.prepare("select odl.check_limit($1, $2, $3)", ["text", "bigint", "text"])
-        self._value = plpy.prepare("select odl.limit_value($1) as v", ["text"])
-
-    def check_interrupts(self) -> None:
-        check_interrupts()
-
-    def limit(self, name: str) -> int:
-        return self.plpy.execute(self._value, [name])[0]["v"]
-
-    def check_limit(self, name: str, found: int, what: str) -> None:
-        self.plpy.execute(self._check, [name, found, what])
 
 
 def nesting_depth(value: Any, stop_after: int) -> int:

@@ -61,19 +61,6 @@ grant execute on function odl.odl_limits() to odl_app, odl_analyst, odl_admin;
 comment on function odl.odl_limits() is
 'The limits every caller is held to (see odl.limits), with the SQLSTATE each raises';
 
--- The value of a limit; an unknown name is a bug in odl-db, not in the caller.
-create or replace function odl.limit_value(name text)
-returns bigint
-language sql
-stable
-security definer
-set search_path = pg_catalog, odl, pg_temp
-as $$
-    select l.value from odl.limits as l where l.name = limit_value.name
-$$;
-revoke all on function odl.limit_value(text) from public;
-comment on function odl.limit_value(text) is 'The value of one limit in odl.limits';
-
 -- Raises the limit's SQLSTATE when measured exceeds it. what names the value
 -- checked (for example 'the document'), so the message says which one.
 create or replace function odl.check_limit(name text, measured bigint, what text)

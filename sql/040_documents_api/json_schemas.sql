@@ -41,15 +41,16 @@ as $$
 if "sandbox" not in SD:
     plpy.execute("select odl.python_boot()")
     from odl_db import guards, sandbox
-    SD["sandbox"], SD["guard"] = sandbox, guards.Guard(plpy)
-sandbox, guard = SD["sandbox"], SD["guard"]
+    guards.install(plpy)
+    SD["sandbox"], SD["guards"] = sandbox, guards
+sandbox, guards = SD["sandbox"], SD["guards"]
 # One child per backend, whichever function asks; a reloaded package starts
 # a child that runs the new code.
 child = GD.get("odl_sandbox")
 if type(child) is not sandbox.Sandbox:
     if child is not None:
         child.stop()
-    child = GD["odl_sandbox"] = sandbox.Sandbox(guard.check_interrupts)
+    child = GD["odl_sandbox"] = sandbox.Sandbox(guards.check_interrupts)
 request = (op, schema.encode("utf-8", "surrogatepass"))
 if op == "errors":
     request += (instance.encode("utf-8", "surrogatepass"),)

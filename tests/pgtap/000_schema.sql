@@ -89,7 +89,7 @@ select materialized_views_are('odl', array['rbac_role_rights']);
 select functions_are(
     'odl',
     array[
-        'adopt_objects', 'python_boot', 'python_install', 'limit_value', 'check_limit', 'odl_limits', 'check_json',
+        'adopt_objects', 'python_boot', 'python_install', 'check_limit', 'odl_limits', 'check_json',
         'limit_values',
         'odl_ulid', 'odl_ulid_time',
         'set_session_context', 'odl_clear_context', 'require_tenant',
