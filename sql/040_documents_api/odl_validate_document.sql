@@ -19,30 +19,24 @@ try:
     if "modules" not in SD:
         plpy.execute("select odl.python_boot()")
         from odl_db import canonical, documents, guards, integrity, validation
-        SD["schema_of"] = plpy.prepare(
-            "select content_hash, schema::text as schema from odl.json_schemas where version = $1", ["text"]
-        )
-        guards.install(plpy)
+        # The writer's schema registry, so that both share its caches.
+        SD["server"] = documents.Server(plpy, GD)
         SD["modules"] = canonical, documents, guards, integrity, validation
 except plpy.SPIError as error:  # a cancel while booting comes back as data
     return [(error.sqlstate, "failure", error.args[0])]
 canonical, documents, guards, integrity, validation = SD["modules"]
+server = SD["server"]
 
 
 def findings():
     # Numbers as the writer reads them, so that the caches serve both.
     document = documents.parse_json(doc_text)
     version = document.get("schema_version") if isinstance(document, dict) else None
-    rows = plpy.execute(SD["schema_of"], [version]) if isinstance(version, str) else []
+    schema = server.schema_of(version) if isinstance(version, str) else None
     found = []
-    if rows:
-        schemas = GD.setdefault("odl_schemas", {})
-        key = rows[0]["content_hash"]
-        if key not in schemas:
-            schemas[key] = documents.parse_json(rows[0]["schema"])
-        cache = GD.setdefault("odl_validation", {})
-        found = [(p, "error", m) for p, m in validation.schema_errors(document, schemas[key], cache)]
-    found += integrity.findings(document, supported_versions=(version,) if rows else ())
+    if schema is not None:
+        found = [(p, "error", m) for p, m in validation.schema_errors(document, schema, server.validation_cache)]
+    found += integrity.findings(document, supported_versions=(version,) if schema is not None else ())
     # A write would refuse a number beyond a double (22003).
     number = canonical.out_of_range(document, doc_text)
     if number is not None:
