@@ -11,3 +11,7 @@ drop function if exists odl.audit_sign(bytea);
 drop function if exists odl.require_tenant(text);
 
 \ir ../deploy/audit_api@v0.1.0.sql
+
+-- create or replace keeps a routine's grants: take back the one this
+-- version gave.
+revoke execute on function odl.audit_hmac(integer, bytea) from odl_ledger;
