@@ -65,30 +65,49 @@ declare
     gone text [];
 begin
     select
-        coalesce(bool_or(p.pointer in ('', '/instances') or starts_with(p.pointer, '/instances/') and m.n is null), false),
-        array_agg(distinct m.n::integer) filter (where m.n is not null)
+        coalesce(bool_or(p.pointer in ('', '/instances') or m.n is null and starts_with(p.pointer, '/instances/')), false),
+        array_agg(distinct m.n) filter (where m.n is not null)
     into whole, positions
     from unnest(coalesce(changed_pointers, '{""}')) as p (pointer)
-    cross join lateral (select substring(p.pointer from '^/instances/(0|[1-9][0-9]{0,8})(?:/|$)') as n) as m;
+    cross join lateral (
+        select case
+            when starts_with(p.pointer, '/instances/') and split_part(p.pointer, '/', 3) ~ '^(0|[1-9][0-9]{0,8})$'
+                then split_part(p.pointer, '/', 3)::integer
+        end as n
+    ) as m;
 
     if not whole and positions is null then
         return;
     end if;
 
-    -- #> reaches an element without copying the array around it.
-    if not whole and doc @? 'strict $.instances ? (@.type() == "array")' then
+    -- A pointer below /instances/N leaves the array's length and order as
+    -- they were: each such element's row is updated in place, where it
+    -- differs, unless the element's id changed. -> reaches an element
+    -- without copying the array around it.
+    if not whole and jsonb_typeof(doc -> 'instances') = 'array' then
         delete from odl.document_instances as i
         where i.tenant_id = project_instances.tenant_id and i.doc_id = project_instances.doc_id
-            and i.position = any(positions);
-        insert into odl.document_instances (
+            and i.position = any(positions)
+            and doc -> 'instances' -> i.position -> 'id' is distinct from to_jsonb(i.instance_id);
+        insert into odl.document_instances as i (
             tenant_id, doc_id, instance_id, project_id, position, type_ref, parent_ref, lifecycle_status, location
         )
         select
             project_instances.tenant_id, project_instances.doc_id, e.value ->> 'id', project_instances.project_id,
             p.n, e.value ->> 'type_ref', e.value ->> 'parent_ref', e.value ->> 'lifecycle_status', e.value -> 'location'
         from unnest(positions) as p (n)
-        cross join lateral (select doc #> array['instances', p.n::text] as value) as e
-        where jsonb_typeof(e.value -> 'id') = 'string';
+        cross join lateral (select doc -> 'instances' -> p.n as value) as e
+        where jsonb_typeof(e.value -> 'id') = 'string'
+        on conflict on constraint document_instances_pkey do update
+        set position = excluded.position,
+            type_ref = excluded.type_ref,
+            parent_ref = excluded.parent_ref,
+            lifecycle_status = excluded.lifecycle_status,
+            location = excluded.location
+        where (i.position, i.type_ref, i.parent_ref, i.lifecycle_status, i.location)
+            is distinct from (
+                excluded.position, excluded.type_ref, excluded.parent_ref, excluded.lifecycle_status, excluded.location
+            );
         return;
     end if;
 
