@@ -48,16 +48,23 @@ comment on function odl.make_identity_key(text) is
 -- under key_id when given. Owner only: whoever can call it can forge.
 create or replace function odl.identity_mac(purpose text, message text, key_id integer default null)
 returns text
-language sql
+language plpgsql
 stable
 security invoker
 set search_path = pg_catalog, odl, pg_temp
 as $$
-    select encode(sha256(k.outer_key || sha256(k.inner_key || convert_to(message, 'UTF8'))), 'hex')
-    from odl.identity_keys as k
-    where k.purpose = identity_mac.purpose and k.key_id = coalesce(identity_mac.key_id, k.key_id)
-    order by k.key_id desc
-    limit 1
+-- plpgsql, not sql: its plan is kept for the session, where a SQL function
+-- called once per statement is planned again each time (every write asks
+-- for the change channel's name).
+begin
+    return (
+        select encode(sha256(k.outer_key || sha256(k.inner_key || convert_to(message, 'UTF8'))), 'hex')
+        from odl.identity_keys as k
+        where k.purpose = identity_mac.purpose and k.key_id = coalesce(identity_mac.key_id, k.key_id)
+        order by k.key_id desc
+        limit 1
+    );
+end
 $$;
 
 revoke all on function odl.identity_mac(text, text, integer) from public;

@@ -42,12 +42,15 @@ create or replace function odl.notify_version(
     changed_pointers text[]
 )
 returns void
-language sql
+language plpgsql
 volatile
 security invoker
 set search_path = pg_catalog, odl, pg_temp
 as $$
-    select pg_notify(
+-- plpgsql keeps this plan for the session; a SQL function called through
+-- run_projectors' EXECUTE would be planned again at every write.
+begin
+    perform pg_notify(
         odl.odl_change_channel(),
         json_build_object(
             'kind', 'version', 'tenant_id', notify_version.tenant_id, 'doc_id', notify_version.doc_id,
@@ -56,7 +59,8 @@ as $$
     )
     from odl.odl_document_versions as v
     where v.tenant_id = notify_version.tenant_id and v.doc_id = notify_version.doc_id
-        and v.version = notify_version.version
+        and v.version = notify_version.version;
+end
 $$;
 
 revoke all on function odl.notify_version(text, text, text, integer, jsonb, text[]) from public;
