@@ -1,6 +1,6 @@
 """Upgrades, proven on data.
 
-A DBA deploys the latest release, the database fills with tenants,
+A DBA deploys a release (each of them in turn), the database fills with tenants,
 documents, patches, change requests and audit events, and then the DBA
 deploys the current tree onto it. Every change must upgrade, verify and run
 exactly the current sources, without changing a row the release wrote, and
@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 import psycopg
+import pytest
 from psycopg.types.json import Jsonb
 
 from conftest import TOP, TenantAccess, create_database, drop_database, server_conninfo
@@ -32,8 +33,8 @@ sys.path.insert(0, str(TOP))
 # since): the load fails loudly if it ever writes one the release refuses.
 from fixtures import odlsd  # noqa: E402
 
-# The latest release: the last tag of the plan.
-RELEASE = [line.split()[0][1:] for line in (TOP / "sqitch.plan").read_text().splitlines() if line.startswith("@")][-1]
+# Every release: the tags of the plan. A DBA may upgrade from any of them.
+RELEASES = [line.split()[0][1:] for line in (TOP / "sqitch.plan").read_text().splitlines() if line.startswith("@")]
 
 # Tables that hold code or configuration, which an upgrade replaces by design;
 # every other table of schema odl holds data that must survive unchanged.
@@ -140,10 +141,11 @@ def verify_chains(dbname: str, tenants: list[tuple[str, dict]]) -> None:
                 assert result["ok"], result
 
 
-def test_the_release_upgrades_to_this_tree_and_reverts_with_its_data():
+@pytest.mark.parametrize("release", RELEASES)
+def test_the_release_upgrades_to_this_tree_and_reverts_with_its_data(release):
     dbname = create_database("odl_upgrade")
     try:
-        run(["sqitch", "deploy", "--verify", "--to", f"@{RELEASE}", "db:pg:"], TOP, dbname)
+        run(["sqitch", "deploy", "--verify", "--to", f"@{release}", "db:pg:"], TOP, dbname)
         tenants = load(dbname)
         with psycopg.connect(server_conninfo(dbname=dbname)) as conn:
             released_code = deployed_code(conn)
@@ -163,8 +165,8 @@ def test_the_release_upgrades_to_this_tree_and_reverts_with_its_data():
             assert projected == instances > 0, "the instances projection must cover the documents the release stored"
         verify_chains(dbname, tenants)
 
-        run(["sqitch", "revert", "-y", "--to", f"@{RELEASE}", "db:pg:"], TOP, dbname)
-        run(["sqitch", "verify", "--to", f"@{RELEASE}", "db:pg:"], TOP, dbname)
+        run(["sqitch", "revert", "-y", "--to", f"@{release}", "db:pg:"], TOP, dbname)
+        run(["sqitch", "verify", "--to", f"@{release}", "db:pg:"], TOP, dbname)
         with psycopg.connect(server_conninfo(dbname=dbname)) as conn:
             assert deployed_code(conn) == released_code
             assert fingerprint(conn, tables) == before
