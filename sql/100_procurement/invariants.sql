@@ -18,23 +18,22 @@ security invoker
 set search_path = pg_catalog, odl, pg_temp
 as $$
 declare
-    from_status text := '';
+    prior text := '';
 begin
     if tg_op = 'UPDATE' then
         if new.status = old.status then
             return new;
         end if;
-        from_status := old.status;
+        prior := old.status;
     end if;
     if not exists (
         select from odl.procurement_transitions as t
-        where t.entity = tg_argv[0] and t.from_status = procurement_check_transition.from_status
-            and t.to_status = new.status
+        where t.entity = tg_argv[0] and t.from_status = prior and t.to_status = new.status
     ) then
         raise exception using
             errcode = 'ODQ01',
             message = format(
-                'a %s cannot move from %s to %s', tg_argv[0], coalesce(nullif(from_status, ''), '(new)'), new.status
+                'a %s cannot move from %s to %s', tg_argv[0], coalesce(nullif(prior, ''), '(new)'), new.status
             ),
             detail = format('table %s', tg_table_name);
     end if;
