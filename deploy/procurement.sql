@@ -55,7 +55,10 @@ insert into odl.procurement_actions (action, section, rights, four_eyes, descrip
 ('po.cancel', 'libraries', 'W', false, 'Cancel a purchase order (what is unreceived)'),
 ('shipment.create', 'libraries', 'W', false, 'Plan a shipment of a purchase order'),
 ('shipment.update', 'libraries', 'W', false, 'Move a shipment along its states'),
-('stock.move', 'instances', 'W', false, 'Move stock between locations and states: reserve, install, quarantine, restock, scrap'),
+(
+    'stock.move', 'instances', 'W', false,
+    'Move stock between locations and states: reserve, install, quarantine, restock, scrap'
+),
 ('claim.open', 'operations', 'W', false, 'Open a warranty claim'),
 ('claim.review', 'operations', 'W', false, 'Start reviewing a warranty claim'),
 ('claim.decide', 'compliance', 'A', false, 'Resolve or reject a warranty claim'),
@@ -183,7 +186,8 @@ create table odl.rfqs (
     constraint rfqs_round_positive check (round >= 1)
 );
 create index rfqs_tenant_id_project_id_idx on odl.rfqs (tenant_id, project_id);
-comment on table odl.rfqs is 'Requests for quotation of a project: draft, issued, bidding, evaluating, awarded, cancelled';
+comment on table odl.rfqs is
+'Requests for quotation of a project: draft, issued, bidding, evaluating, awarded, cancelled';
 comment on column odl.rfqs.round is 'The bidding round; evaluating back to bidding starts the next';
 comment on constraint rfqs_id_format on odl.rfqs is 'RFQ- and at least five characters';
 comment on constraint rfqs_round_positive on odl.rfqs is 'Rounds count from 1';
@@ -253,7 +257,8 @@ create table odl.bids (
     constraint bids_currency check (currency ~ '^[A-Z]{3}$'),
     constraint bids_incoterms check (incoterms in ('EXW', 'FOB', 'CIF', 'DAP', 'DDP'))
 );
-comment on table odl.bids is 'A supplier''s bid in a round of an RFQ: pending, won or lost. Its prices are in bid_lines';
+comment on table odl.bids is
+'A supplier''s bid in a round of an RFQ: pending, won or lost. Its prices are in bid_lines';
 comment on constraint bids_id_format on odl.bids is 'BID- and at least five characters';
 comment on constraint bids_currency on odl.bids is 'An ISO 4217 code: three capitals';
 comment on constraint bids_incoterms on odl.bids is 'The Incoterms the supplements name';
@@ -402,7 +407,7 @@ create table odl.receipts (
     qty numeric not null,
     location text not null,
     lot text not null default '',
-    serials text [] not null default '{}',
+    serials text[] not null default '{}',
     received_by odl.ulid not null,
     received_at timestamptz not null default now(),
     primary key (tenant_id, receipt_id),
@@ -448,7 +453,7 @@ create table odl.stock_moves (
     from_status text not null,
     to_location text,
     to_status text not null,
-    serials text [] not null default '{}',
+    serials text[] not null default '{}',
     receipt_id text,
     rma_id text,
     moved_by odl.ulid not null,
@@ -486,7 +491,9 @@ create table odl.serials (
     primary key (tenant_id, component_ref, serial_no),
     foreign key (tenant_id, project_id) references odl.projects (tenant_id, project_id),
     foreign key (tenant_id, po_line_id) references odl.po_lines (tenant_id, po_line_id),
-    constraint serials_status check (status in ('in_stock', 'reserved', 'quarantine', 'installed', 'scrap', 'returned')),
+    constraint serials_status check (
+        status in ('in_stock', 'reserved', 'quarantine', 'installed', 'scrap', 'returned')
+    ),
     constraint serials_serial_no check (char_length(serial_no) between 1 and 100)
 );
 create index serials_tenant_id_place_idx on odl.serials (tenant_id, component_ref, project_id, location, status);
@@ -535,7 +542,7 @@ create table odl.returns (
     location text not null,
     from_status text not null default 'in_stock',
     lot text not null default '',
-    serials text [] not null default '{}',
+    serials text[] not null default '{}',
     status text not null,
     credit_note_ref text,
     requested_by odl.ulid not null,
@@ -546,7 +553,9 @@ create table odl.returns (
     foreign key (tenant_id, requested_by) references odl.users (tenant_id, user_id),
     constraint returns_id_format check (rma_id ~ '^RMA-.{5,}$'),
     constraint returns_qty check (qty > 0),
-    constraint returns_reason_code check (reason_code in ('wrong_item', 'over_order', 'defect', 'damage_transit', 'other')),
+    constraint returns_reason_code check (
+        reason_code in ('wrong_item', 'over_order', 'defect', 'damage_transit', 'other')
+    ),
     constraint returns_from_status check (from_status in ('in_stock', 'quarantine')),
     constraint returns_serials_count check (cardinality(serials) = 0 or cardinality(serials) = qty)
 );
@@ -587,9 +596,10 @@ end
 $$;
 
 revoke all on odl.procurement_actions, odl.procurement_transitions from public;
--- The rules are no secret; the records are the tenant's (RLS), but prices
+-- The rules are no secret (the README lists them); applications hold no
+-- privilege beyond the API and the tenant's records (RLS). Prices
 -- (bid_lines, po_lines) are read only through the redacting functions.
-grant select on odl.procurement_actions, odl.procurement_transitions to odl_app, odl_analyst;
+grant select on odl.procurement_actions, odl.procurement_transitions to odl_analyst;
 grant select on
 odl.suppliers, odl.rfqs, odl.rfq_lines, odl.bids, odl.purchase_orders, odl.shipments, odl.receipts,
 odl.stock_balances, odl.stock_moves, odl.serials, odl.warranty_claims, odl.returns

@@ -2,7 +2,9 @@
 
 begin;
 
-\set data_tables 'odl.suppliers,odl.rfqs,odl.rfq_lines,odl.bids,odl.bid_lines,odl.purchase_orders,odl.po_lines,odl.shipments,odl.receipts,odl.stock_balances,odl.stock_moves,odl.serials,odl.warranty_claims,odl.returns'
+\set data_tables 'odl.suppliers,odl.rfqs,odl.rfq_lines,odl.bids,odl.bid_lines,odl.purchase_orders,odl.po_lines,'
+\set data_tables :data_tables 'odl.shipments,odl.receipts,odl.stock_balances,odl.stock_moves,odl.serials,'
+\set data_tables :data_tables 'odl.warranty_claims,odl.returns'
 \ir lib/refuse_data_loss.psql
 
 drop table odl.returns;

@@ -7,11 +7,11 @@ drop view odl.analyst_order_lines;
 drop view odl.analyst_open_warranty_claims;
 
 drop function odl.odl_set_return_status(text, text, text);
-drop function odl.odl_open_return(text, numeric, text, text, text, text, text []);
+drop function odl.odl_open_return(text, numeric, text, text, text, text, text[]);
 drop function odl.odl_set_claim_status(text, text);
 drop function odl.odl_open_warranty_claim(text, text, text, text, text);
-drop function odl.odl_move_stock(text, text, numeric, text, text, text, text, text, text []);
-drop function odl.odl_receive(text, numeric, text, text, text [], text);
+drop function odl.odl_move_stock(text, text, numeric, text, text, text, text, text, text[]);
+drop function odl.odl_receive(text, numeric, text, text, text[], text);
 drop function odl.odl_set_shipment_status(text, text);
 drop function odl.odl_ship(text, text, text);
 drop function odl.odl_po_lines(text);
@@ -53,7 +53,7 @@ drop function odl.procurement_check_transition();
 
 drop function odl.prices_visible(text);
 drop function odl.procurement_missing(text, text);
-drop function odl.procurement_action_for(text, text, text, text []);
+drop function odl.procurement_action_for(text, text, text, text[]);
 drop function odl.procurement_authorize(text, text, text);
 
 delete from odl.error_codes where sqlstate ~ '^ODQ';

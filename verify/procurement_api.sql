@@ -15,14 +15,14 @@ select
     'odl.odl_po_lines(text)'::regprocedure,
     'odl.odl_ship(text, text, text)'::regprocedure,
     'odl.odl_set_shipment_status(text, text)'::regprocedure,
-    'odl.odl_receive(text, numeric, text, text, text [], text)'::regprocedure,
-    'odl.odl_move_stock(text, text, numeric, text, text, text, text, text, text [])'::regprocedure,
+    'odl.odl_receive(text, numeric, text, text, text[], text)'::regprocedure,
+    'odl.odl_move_stock(text, text, numeric, text, text, text, text, text, text[])'::regprocedure,
     'odl.odl_open_warranty_claim(text, text, text, text, text)'::regprocedure,
     'odl.odl_set_claim_status(text, text)'::regprocedure,
-    'odl.odl_open_return(text, numeric, text, text, text, text, text [])'::regprocedure,
+    'odl.odl_open_return(text, numeric, text, text, text, text, text[])'::regprocedure,
     'odl.odl_set_return_status(text, text, text)'::regprocedure,
     'odl.procurement_authorize(text, text, text)'::regprocedure,
-    'odl.procurement_action_for(text, text, text, text [])'::regprocedure,
+    'odl.procurement_action_for(text, text, text, text[])'::regprocedure,
     'odl.prices_visible(text)'::regprocedure;
 -- The invariants' triggers, all enabled.
 select 1 / (count(*) = 15)::int

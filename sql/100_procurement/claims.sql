@@ -104,7 +104,7 @@ create or replace function odl.odl_open_return(
     location text,
     from_status text default 'in_stock',
     lot text default null,
-    serials text [] default null
+    serials text[] default null
 )
 returns text
 language plpgsql
@@ -146,9 +146,9 @@ begin
 end
 $$;
 
-revoke all on function odl.odl_open_return(text, numeric, text, text, text, text, text []) from public;
-grant execute on function odl.odl_open_return(text, numeric, text, text, text, text, text []) to odl_app;
-comment on function odl.odl_open_return(text, numeric, text, text, text, text, text []) is
+revoke all on function odl.odl_open_return(text, numeric, text, text, text, text, text[]) from public;
+grant execute on function odl.odl_open_return(text, numeric, text, text, text, text, text[]) to odl_app;
+comment on function odl.odl_open_return(text, numeric, text, text, text, text, text[]) is
 'Requests a return (RMA) of part of a PO line from a location (in_stock or quarantine, lot, serials); returns '
 'its id (RMA-...). ODQ10 when the line''s returns would exceed what it received; W on libraries at the project';
 

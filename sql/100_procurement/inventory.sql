@@ -8,7 +8,7 @@ create or replace function odl.odl_receive(
     qty numeric,
     location text,
     lot text default null,
-    serials text [] default null,
+    serials text[] default null,
     shipment_id text default null
 )
 returns text
@@ -71,9 +71,9 @@ begin
 end
 $$;
 
-revoke all on function odl.odl_receive(text, numeric, text, text, text [], text) from public;
-grant execute on function odl.odl_receive(text, numeric, text, text, text [], text) to odl_app;
-comment on function odl.odl_receive(text, numeric, text, text, text [], text) is
+revoke all on function odl.odl_receive(text, numeric, text, text, text[], text) from public;
+grant execute on function odl.odl_receive(text, numeric, text, text, text[], text) to odl_app;
+comment on function odl.odl_receive(text, numeric, text, text, text[], text) is
 'Receives goods on a PO line into a location (in_stock), with their lot and serials (one per unit on a '
 'serial-tracked line), and moves the order to partially_received or closed; returns the receipt''s id. '
 'ODQ05 beyond the line''s tolerance, ODQ07 for a serial already in stock, ODQ09 unless the order is open; '
@@ -88,7 +88,7 @@ create or replace function odl.odl_move_stock(
     to_status text,
     to_location text default null,
     lot text default null,
-    serials text [] default null
+    serials text[] default null
 )
 returns text
 language plpgsql
@@ -148,9 +148,9 @@ begin
 end
 $$;
 
-revoke all on function odl.odl_move_stock(text, text, numeric, text, text, text, text, text, text []) from public;
-grant execute on function odl.odl_move_stock(text, text, numeric, text, text, text, text, text, text []) to odl_app;
-comment on function odl.odl_move_stock(text, text, numeric, text, text, text, text, text, text []) is
+revoke all on function odl.odl_move_stock(text, text, numeric, text, text, text, text, text, text[]) from public;
+grant execute on function odl.odl_move_stock(text, text, numeric, text, text, text, text, text, text[]) to odl_app;
+comment on function odl.odl_move_stock(text, text, numeric, text, text, text, text, text, text[]) is
 'Moves a project''s stock of a component (and lot, and serials: required where the stock has serials) from a '
 'location and state to another: transfer (in_stock to another location), reserve, install, quarantine, '
 'restock, scrap; returns the move''s id. ODQ01 for a move of states the machine does not allow, ODQ06 for more '

@@ -7,7 +7,10 @@
 
 insert into odl.error_codes (sqlstate, name, meaning) values
 ('ODQ01', 'illegal_transition', 'The procurement record cannot move from its state to the one asked for'),
-('ODQ02', 'unknown_procurement_record', 'No supplier, RFQ, bid, PO, line, shipment, claim or return with that id is visible'),
+(
+    'ODQ02', 'unknown_procurement_record',
+    'No supplier, RFQ, bid, PO, line, shipment, claim or return with that id is visible'
+),
 ('ODQ03', 'already_awarded', 'The RFQ line has its awarded bid already: one award per line, never changed'),
 ('ODQ04', 'ordered_exceeds_awarded', 'Ordering would exceed what the RFQ line awarded to that supplier'),
 ('ODQ05', 'received_exceeds_ordered', 'Receiving would exceed the PO line''s quantity beyond its tolerance'),
@@ -81,7 +84,7 @@ create or replace function odl.procurement_action_for(
     entity text,
     from_status text,
     to_status text,
-    excluded text [] default '{}'
+    excluded text[] default '{}'
 )
 returns text
 language plpgsql
@@ -126,8 +129,8 @@ begin
 end
 $$;
 
-revoke all on function odl.procurement_action_for(text, text, text, text []) from public;
-comment on function odl.procurement_action_for(text, text, text, text []) is
+revoke all on function odl.procurement_action_for(text, text, text, text[]) from public;
+comment on function odl.procurement_action_for(text, text, text, text[]) is
 'The action that moves an entity from one state to another (odl.procurement_transitions), leaving out the '
 'excluded actions; raises ODQ01 naming from and to when none does';
 

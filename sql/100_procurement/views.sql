@@ -24,6 +24,9 @@ grant select on odl.analyst_open_warranty_claims to odl_analyst;
 comment on view odl.analyst_open_warranty_claims is
 'Open warranty claims (open or in review) by supplier and project, of the projects the reader may read '
 '(odl_analyst)';
+comment on column odl.analyst_open_warranty_claims.supplier_id is 'The supplier the claims are against';
+comment on column odl.analyst_open_warranty_claims.supplier_name is 'The supplier''s name';
+comment on column odl.analyst_open_warranty_claims.project_id is 'The project whose components are claimed';
 comment on column odl.analyst_open_warranty_claims.open_claims is 'Claims not yet in review';
 comment on column odl.analyst_open_warranty_claims.in_review_claims is 'Claims in review';
 comment on column odl.analyst_open_warranty_claims.oldest_opened_at is 'When the oldest of them was opened';
@@ -43,8 +46,8 @@ select
     l.received_qty,
     l.returned_qty,
     o.currency,
-    case when odl.prices_visible(o.project_id) then l.unit_price end as unit_price,
-    o.issued_at
+    o.issued_at,
+    case when odl.prices_visible(o.project_id) then l.unit_price end as unit_price
 from odl.purchase_orders as o
 inner join odl.po_lines as l on o.tenant_id = l.tenant_id and o.po_id = l.po_id
 where odl.readable_project(o.project_id);
@@ -54,6 +57,18 @@ grant select on odl.analyst_order_lines to odl_analyst;
 comment on view odl.analyst_order_lines is
 'Purchase order lines with what was received and returned, of the projects the reader may read; unit_price '
 'is null unless the reader may read supplier prices (odl_analyst)';
+comment on column odl.analyst_order_lines.project_id is 'The project the order buys for';
+comment on column odl.analyst_order_lines.po_id is 'The purchase order';
+comment on column odl.analyst_order_lines.supplier_id is 'The supplier it orders from';
+comment on column odl.analyst_order_lines.po_status is 'open, partially_received, closed or cancelled';
+comment on column odl.analyst_order_lines.po_line_id is 'The order line';
+comment on column odl.analyst_order_lines.component_ref is 'The component, as the tenant names it';
+comment on column odl.analyst_order_lines.uom is 'Unit of measure: pcs, m, kg, set, pair or roll';
+comment on column odl.analyst_order_lines.ordered_qty is 'The quantity ordered';
+comment on column odl.analyst_order_lines.received_qty is 'The quantity received so far';
+comment on column odl.analyst_order_lines.returned_qty is 'The quantity in returns not rejected or cancelled';
+comment on column odl.analyst_order_lines.currency is 'The order''s currency (ISO 4217)';
+comment on column odl.analyst_order_lines.issued_at is 'When the order was issued';
 comment on column odl.analyst_order_lines.unit_price is
 'The awarded unit price, or null when the reader''s clearance does not reach component pricing';
 
@@ -74,3 +89,9 @@ revoke all on odl.analyst_stock from public;
 grant select on odl.analyst_stock to odl_analyst;
 comment on view odl.analyst_stock is
 'Stock on hand by project, location, component, lot and state, of the projects the reader may read (odl_analyst)';
+comment on column odl.analyst_stock.project_id is 'The project the stock belongs to';
+comment on column odl.analyst_stock.location is 'The stock location (a GLN or a name)';
+comment on column odl.analyst_stock.component_ref is 'The component, as the tenant names it';
+comment on column odl.analyst_stock.lot is 'The lot; empty when the stock has none';
+comment on column odl.analyst_stock.status is 'in_stock, reserved or quarantine';
+comment on column odl.analyst_stock.qty is 'The quantity on hand, above zero';
