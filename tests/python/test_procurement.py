@@ -159,14 +159,15 @@ class Shop:
         po = self.value(self.sm, "select odl.odl_issue_po(%s, %s, %s)", (rfq, supplier, Jsonb(lines)))
         return po, [r[0] for r in self.rows(self.sm, "select po_line_id from odl.odl_po_lines(%s)", (po,))]
 
-    def bought(self, qty: float = 100, tracking: str = "quantity", pct: float = 0, ref: str = "CMP:ACME:M1:400W:A"):
+    def bought(self, qty: float = 100, tracking: str = "quantity", pct: float = 0, ref: str = "CMP:ACME:M1:400W:A",
+               order_qty: float | None = None):
         """A supplier, an RFQ line awarded to its bid and a PO line: (supplier, rfq, line, po, po_line)."""
         supplier = self.supplier()
         rfq, (line,) = self.rfq([(ref, qty)])
         bid = self.bid(rfq, supplier, {line: (120.5, qty)})
         self.award(rfq, {line: bid})
         po, (po_line,) = self.po(rfq, supplier, [
-            {"rfq_line_id": line, "qty": qty, "tracking_level": tracking, "over_receipt_pct": pct}
+            {"rfq_line_id": line, "qty": order_qty or qty, "tracking_level": tracking, "over_receipt_pct": pct}
         ])
         return supplier, rfq, line, po, po_line
 
@@ -602,6 +603,45 @@ def test_analysts_see_open_claims_by_supplier_only_for_projects_they_read(shop):
             shop.conn.execute("set role odl_app")
 
 
+@pytest.mark.parametrize("view, column", [
+    ("analyst_open_warranty_claims", "project_id"), ("analyst_order_lines", "project_id"),
+    ("analyst_stock", "project_id"),
+])
+def test_procurement_views_are_barriers_a_readers_function_cannot_look_behind(shop, view, column):
+    _, _, _, _, po_line = shop.bought(10, order_qty=9)
+    shop.value(shop.eng, "select odl.odl_receive(%s, 9, 'A')", (po_line,))
+    supplier = shop.supplier("Claimed Co")
+    shop.value(shop.tech, "select odl.odl_open_warranty_claim(%s, %s, 'C', 'x')", (shop.project, supplier))
+    # A project nobody may read, with a row in each view's table.
+    hidden = shop.value(shop.admin, "select odl.odl_create_project('Hidden')")
+    for statement in (
+        "insert into odl.warranty_claims (tenant_id, claim_id, project_id, supplier_id, component_ref, description, "
+        "status, opened_by) values (%(t)s, 'CLAIM-HIDDEN', %(p)s, %(s)s, 'C', 'x', 'open', %(u)s)",
+        "insert into odl.stock_balances (tenant_id, project_id, location, component_ref, status, qty) "
+        "values (%(t)s, %(p)s, 'A', 'C', 'in_stock', 1)",
+        "insert into odl.purchase_orders (tenant_id, po_id, project_id, rfq_id, supplier_id, currency, status, "
+        "issued_by) select %(t)s::text, 'PO-HIDDEN', %(p)s::text, rfq_id, supplier_id, 'EUR', 'open', %(u)s::text "
+        "from odl.purchase_orders where tenant_id = %(t)s::text limit 1",
+        "insert into odl.po_lines (tenant_id, po_id, po_line_id, supplier_id, rfq_line_id, bid_id, component_ref, "
+        "uom, qty, unit_price) select %(t)s::text, 'PO-HIDDEN', 'POL-HIDDEN', supplier_id, rfq_line_id, bid_id, "
+        "component_ref, uom, 1, 1 from odl.po_lines where tenant_id = %(t)s::text",
+    ):
+        assert direct(shop, statement, {"t": shop.tenant, "p": hidden, "s": supplier, "u": shop.admin}) is None
+    shop.conn.execute(
+        "create function pg_temp.leak(seen text) returns boolean language plpgsql cost 0.000001 as $$ "
+        "begin raise notice 'LEAK %', seen; return true; end $$"
+    )
+    seen: list[str] = []
+    shop.conn.add_notice_handler(lambda d: seen.append(d.message_primary[5:])
+                                 if (d.message_primary or "").startswith("LEAK ") else None)
+    with shop.conn.transaction():
+        shop.conn.execute("set role odl_analyst")
+        shop.conn.execute("select odl.odl_set_context(%s, %s)", (shop.tenant, shop.pm))
+        shown = {r[0] for r in shop.conn.execute(f"select {column} from odl.{view} where pg_temp.leak({column})")}
+        shop.conn.execute("set role odl_app")
+    assert shown == {shop.project} and hidden not in seen
+
+
 # -- 16 concurrent writers --
 
 WRITERS = 16
@@ -613,9 +653,8 @@ EXPECTED_REFUSALS = {"ODQ04", "ODQ05", "ODQ06", "ODQ07", "ODQ09", "ODQ10", "ODQ0
 
 @pytest.fixture
 def market(dbname):
-    """Committed: a tenant whose RFQ has 6 lines (4 quantity, 2 serial)
-    awarded to 3 suppliers, 2000 each; dropped from the tenant afterwards by
-    nothing (tenants are never deleted), so it is a tenant of its own."""
+    """Committed, in a tenant of its own: an RFQ of 6 lines (4 tracked by
+    quantity, 2 by serial) awarded to 3 suppliers, 2000 each."""
     conn = psycopg.connect(server_conninfo(dbname=dbname, user="postgres"))
     shop = Shop(conn)
     suppliers = [shop.supplier(f"Supplier {n}") for n in range(3)]
