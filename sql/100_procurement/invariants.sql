@@ -4,11 +4,13 @@
 -- the named CHECK constraints of the tables are the last line.
 --
 -- Lock order. Every writer takes its locks in this order, so concurrent
--- writers wait for each other but never deadlock: rfqs, rfq_lines (by
--- rfq_line_id), purchase_orders, returns, po_lines, stock_balances (by key),
--- serials (by serial_no), and the tenant's audit head last (audit_append()
--- ends every API call). Row locks are FOR NO KEY UPDATE, which foreign key
--- checks (FOR KEY SHARE) never wait for.
+-- writers wait for each other but never deadlock: rfqs, suppliers,
+-- purchase_orders, rfq_lines (by rfq_line_id), returns, po_lines,
+-- stock_balances (by key), serials (by serial_no), and the tenant's audit
+-- head last (audit_append() ends every API call). A new order locks RFQ
+-- lines only after inserting its own header, which nobody else can see yet.
+-- Row locks are FOR NO KEY UPDATE, which foreign key checks (FOR KEY SHARE)
+-- never wait for.
 
 create or replace function odl.procurement_check_transition()
 returns trigger
