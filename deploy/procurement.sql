@@ -242,7 +242,7 @@ create table odl.bids (
     supplier_id text not null,
     currency text not null,
     incoterms text not null default 'DAP',
-    valid_until date,
+    valid_until timestamptz,
     status text not null,
     submitted_by odl.ulid not null,
     submitted_at timestamptz not null default now(),

@@ -19,7 +19,7 @@ drop function odl.odl_set_po_status(text, text);
 drop function odl.odl_issue_po(text, text, jsonb, text, text);
 drop function odl.odl_rfq_bids(text);
 drop function odl.odl_award_rfq(text, jsonb);
-drop function odl.odl_submit_bid(text, text, text, jsonb, text, date);
+drop function odl.odl_submit_bid(text, text, text, jsonb, text, timestamptz);
 drop function odl.odl_issue_rfq(text);
 drop function odl.odl_set_rfq_status(text, text);
 drop function odl.odl_create_rfq(text, text, jsonb, timestamptz);

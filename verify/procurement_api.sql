@@ -7,7 +7,7 @@ select
     'odl.odl_create_rfq(text, text, jsonb, timestamptz)'::regprocedure,
     'odl.odl_set_rfq_status(text, text)'::regprocedure,
     'odl.odl_issue_rfq(text)'::regprocedure,
-    'odl.odl_submit_bid(text, text, text, jsonb, text, date)'::regprocedure,
+    'odl.odl_submit_bid(text, text, text, jsonb, text, timestamptz)'::regprocedure,
     'odl.odl_award_rfq(text, jsonb)'::regprocedure,
     'odl.odl_rfq_bids(text)'::regprocedure,
     'odl.odl_issue_po(text, text, jsonb, text, text)'::regprocedure,

@@ -114,7 +114,7 @@ create or replace function odl.odl_submit_bid(
     currency text,
     lines jsonb,
     incoterms text default 'DAP',
-    valid_until date default null
+    valid_until timestamptz default null
 )
 returns text
 language plpgsql
@@ -200,9 +200,9 @@ begin
 end
 $$;
 
-revoke all on function odl.odl_submit_bid(text, text, text, jsonb, text, date) from public;
-grant execute on function odl.odl_submit_bid(text, text, text, jsonb, text, date) to odl_app;
-comment on function odl.odl_submit_bid(text, text, text, jsonb, text, date) is
+revoke all on function odl.odl_submit_bid(text, text, text, jsonb, text, timestamptz) from public;
+grant execute on function odl.odl_submit_bid(text, text, text, jsonb, text, timestamptz) to odl_app;
+comment on function odl.odl_submit_bid(text, text, text, jsonb, text, timestamptz) is
 'Records an approved supplier''s bid for the RFQ''s current round with its prices per line [{rfq_line_id, '
 'unit_price, qty, lead_time_days}]; returns its id. The RFQ must be bidding (ODQ09), the supplier approved '
 '(ODQ08), one bid per supplier and round (23505). W on libraries at the project';

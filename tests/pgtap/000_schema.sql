@@ -346,7 +346,7 @@ select set_eq(
         ('odl.odl_create_rfq(text,text,jsonb,timestamp with time zone)', 'EXECUTE'),
         ('odl.odl_set_rfq_status(text,text)', 'EXECUTE'),
         ('odl.odl_issue_rfq(text)', 'EXECUTE'),
-        ('odl.odl_submit_bid(text,text,text,jsonb,text,date)', 'EXECUTE'),
+        ('odl.odl_submit_bid(text,text,text,jsonb,text,timestamp with time zone)', 'EXECUTE'),
         ('odl.odl_award_rfq(text,jsonb)', 'EXECUTE'),
         ('odl.odl_rfq_bids(text)', 'EXECUTE'),
         ('odl.odl_issue_po(text,text,jsonb,text,text)', 'EXECUTE'),
