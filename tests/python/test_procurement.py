@@ -663,17 +663,24 @@ def market(dbname):
     rfq, lines = shop.rfq([(ref, 2000) for ref in refs])
     bids = [shop.bid(rfq, s, {line: (100 + n, 2000) for line in lines}) for n, s in enumerate(suppliers)]
     shop.award(rfq, {line: bids[i % 3] for i, line in enumerate(lines)})
+    # RFQs in evaluation that the writers race to award.
+    races = []
+    for n in range(20):
+        race, (race_line,) = shop.rfq([(f"CMP:RACE:R{n}:1W:A", 10)])
+        race_bids = [shop.bid(race, s, {race_line: (50 + k, 10)}) for k, s in enumerate(suppliers)]
+        shop.value(shop.sm, "select odl.odl_set_rfq_status(%s, 'evaluating')", (race,))
+        races.append((race, race_line, race_bids))
     conn.commit()
     awarded = [
         {"rfq_line_id": line, "supplier": suppliers[i % 3], "ref": refs[i], "serial": i >= 4}
         for i, line in enumerate(lines)
     ]
-    yield shop, rfq, awarded
+    yield shop, rfq, awarded, races
     conn.close()
 
 
 def test_sixteen_concurrent_writers_never_break_an_invariant(dbname, market):
-    shop, rfq, awarded = market
+    shop, rfq, awarded, races = market
     orders: list[dict] = []  # {po_id, lines: [(po_line_id, ref, serial)]}
     lock = threading.Lock()
     outcomes: Counter = Counter()
@@ -689,7 +696,7 @@ def test_sixteen_concurrent_writers_never_break_an_invariant(dbname, market):
                 if time.monotonic() > deadline:
                     break
                 kind = rng.choices(
-                    ["issue", "receive", "move", "return", "ship_return", "cancel"], [3, 6, 5, 2, 2, 1]
+                    ["issue", "receive", "move", "return", "ship_return", "cancel", "award"], [3, 6, 5, 2, 2, 1, 1]
                 )[0]
                 try:
                     with conn.transaction():
@@ -712,6 +719,12 @@ def test_sixteen_concurrent_writers_never_break_an_invariant(dbname, market):
         conn.execute("select odl.odl_set_context(%s, %s)", (shop.tenant, user))
 
     def run(conn, rng, kind):
+        if kind == "award":
+            race, race_line, race_bids = rng.choice(races)
+            act(conn, shop.pm)
+            conn.execute("select odl.odl_award_rfq(%s, %s)",
+                         (race, Jsonb([{"rfq_line_id": race_line, "bid_id": rng.choice(race_bids)}])))
+            return None
         with lock:
             known = list(orders)
         if kind == "issue" or not known:
@@ -874,6 +887,23 @@ def test_sixteen_concurrent_writers_never_break_an_invariant(dbname, market):
         {"t": shop.tenant},
     )
     assert violations == []
+    # Each raced RFQ was awarded once, to one bid, whoever came first.
+    for race, race_line, race_bids in races:
+        state = shop.superuser(
+            """
+            select r.status, l.awarded_bid_id,
+                (select count(*) from odl.bids as b where b.rfq_id = r.rfq_id and b.status = 'won'),
+                (select count(*) from odl.audit_events as e
+                 where e.tenant_id = r.tenant_id and e.action = 'rfq.awarded' and e.payload ->> 'rfq_id' = r.rfq_id)
+            from odl.rfqs as r inner join odl.rfq_lines as l on r.tenant_id = l.tenant_id and r.rfq_id = l.rfq_id
+            where r.rfq_id = %s
+            """,
+            (race,),
+        )[0]
+        if outcomes[("award", "ok")]:
+            assert state[0] in ("awarded", "evaluating") and state[2] == state[3] == (state[0] == "awarded")
+            assert (state[1] in race_bids) == (state[0] == "awarded")
+    assert 0 < outcomes[("award", "ok")] <= len(races)
     stock, serials = shop.superuser(
         "select (select count(*) from odl.stock_moves where tenant_id = %(t)s), "
         "(select count(*) from odl.serials where tenant_id = %(t)s)", {"t": shop.tenant}
