@@ -16,6 +16,7 @@ from .errors import (
     LimitError,
     OdlError,
     PatchError,
+    ProcurementError,
     ProgramLimitExceeded,
     QueryCanceled,
     RightsError,
@@ -43,7 +44,8 @@ __all__ = [
     "ERROR_CLASSES", "ApprovalResult", "AuditError", "Change", "ChangeRequest", "ConstraintViolation",
     "ContextError", "DocumentError", "DocumentHead", "DocumentRead", "Finding", "GateError", "HierarchyError",
     "HistoryEntry", "InsufficientPrivilege", "InvalidValue", "Limit", "LimitError", "OdlAdmin", "OdlConnection",
-    "OdlError", "OdlPool", "OdlSession", "PatchError", "PatchOperation", "PatchResult", "ProgramLimitExceeded",
+    "OdlError", "OdlPool", "OdlSession", "PatchError", "PatchOperation", "PatchResult", "ProcurementError",
+    "ProgramLimitExceeded",
     "QueryCanceled", "RightsError", "SchemaError", "TransactionRollback", "UlidError", "UserRecord", "VersionConflict",
     "connection_kwargs", "error_class",
 ]

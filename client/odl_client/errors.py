@@ -85,6 +85,13 @@ class PatchError(OdlError):
     sqlstate_class = "ODP"
 
 
+class ProcurementError(OdlError):
+    """ODQ: a procurement state that cannot move so, or an invariant the call would break (award, ordered,
+    received, stock, serial, returned)."""
+
+    sqlstate_class = "ODQ"
+
+
 class RightsError(OdlError):
     """ODR: rights, roles, agents, and deciding change requests."""
 
@@ -160,7 +167,7 @@ ERROR_CLASSES: dict[str, type[OdlError]] = {
     cls.sqlstate_class: cls
     for cls in (
         AuditError, ContextError, DocumentError, GateError, HierarchyError, LimitError, PatchError,
-        RightsError, SchemaError, UlidError, VersionConflict, InvalidValue, ConstraintViolation,
+        ProcurementError, RightsError, SchemaError, UlidError, VersionConflict, InvalidValue, ConstraintViolation,
         TransactionRollback, InsufficientPrivilege, ProgramLimitExceeded, QueryCanceled,
     )
 }

@@ -69,7 +69,10 @@ select tables_are(
         'json_schemas', 'odl_documents', 'odl_document_versions', 'odl_patches',
         'audit_keys', 'audit_heads', 'audit_events', 'audit_partitions', 'audit_digests',
         'nodes', 'rbac_assignments', 'change_requests', 'approvals',
-        'document_projectors', 'document_instances'
+        'document_projectors', 'document_instances',
+        'procurement_actions', 'procurement_transitions', 'suppliers', 'rfqs', 'rfq_lines', 'bids', 'bid_lines',
+        'purchase_orders', 'po_lines', 'shipments', 'receipts', 'stock_balances', 'stock_moves', 'serials',
+        'warranty_claims', 'returns'
     ]
     -- pg_partman names audit_events' monthly partitions after the month.
     || array(
@@ -82,7 +85,8 @@ select views_are(
     array[
         'current_context', 'project_summary', 'audit_trail', 'readable_documents', 'readable_instances',
         'analyst_projects', 'analyst_patches', 'analyst_patches_daily', 'analyst_change_requests',
-        'analyst_instance_counts', 'analyst_audit_actions'
+        'analyst_instance_counts', 'analyst_audit_actions',
+        'analyst_open_warranty_claims', 'analyst_order_lines', 'analyst_stock'
     ]
 );
 select materialized_views_are('odl', array['rbac_role_rights']);
@@ -122,7 +126,15 @@ select functions_are(
         'odl_audit_since',
         'run_projectors', 'project_instances', 'rebuild_instances', 'version_feed_order', 'odl_changes_since',
         'odl_change_channel', 'notify_version', 'notify_rights', 'notify_policy', 'odl_rights_stable_until',
-        'audit_export_status', 'audit_partition_status', 'odl_settings', 'odl_health'
+        'audit_export_status', 'audit_partition_status', 'odl_settings', 'odl_health',
+        'procurement_authorize', 'procurement_action_for', 'procurement_missing', 'prices_visible',
+        'procurement_check_transition', 'rfq_lines_award_once', 'rfq_lines_add_ordered', 'po_lines_count_ordered',
+        'purchase_orders_release', 'receipts_count_received', 'receipts_refuse_change', 'returns_count_returned',
+        'stock_moves_apply',
+        'odl_create_supplier', 'odl_set_supplier_status', 'odl_create_rfq', 'odl_set_rfq_status', 'odl_issue_rfq',
+        'odl_submit_bid', 'odl_award_rfq', 'odl_rfq_bids', 'odl_issue_po', 'odl_set_po_status', 'odl_po_lines',
+        'odl_ship', 'odl_set_shipment_status', 'odl_receive', 'odl_move_stock', 'odl_open_warranty_claim',
+        'odl_set_claim_status', 'odl_open_return', 'odl_set_return_status'
     ]
 );
 select domains_are('odl', array['ulid']);
@@ -280,6 +292,18 @@ select set_eq(
         ('odl.rbac_phase_gates', 'SELECT'),
         ('odl.rbac_actions', 'SELECT'),
         ('odl.hierarchy_levels', 'SELECT'),
+        ('odl.suppliers', 'SELECT'),
+        ('odl.rfqs', 'SELECT'),
+        ('odl.rfq_lines', 'SELECT'),
+        ('odl.bids', 'SELECT'),
+        ('odl.purchase_orders', 'SELECT'),
+        ('odl.shipments', 'SELECT'),
+        ('odl.receipts', 'SELECT'),
+        ('odl.stock_balances', 'SELECT'),
+        ('odl.stock_moves', 'SELECT'),
+        ('odl.serials', 'SELECT'),
+        ('odl.warranty_claims', 'SELECT'),
+        ('odl.returns', 'SELECT'),
         ('odl.odl_clear_context()', 'EXECUTE'),
         ('odl.odl_ulid()', 'EXECUTE'),
         ('odl.odl_ulid_time(text)', 'EXECUTE'),
@@ -316,7 +340,26 @@ select set_eq(
         ('odl.odl_check_action(text,text)', 'EXECUTE'),
         ('odl.odl_changes_since(text,integer)', 'EXECUTE'),
         ('odl.odl_rights_stable_until()', 'EXECUTE'),
-        ('odl.odl_change_channel()', 'EXECUTE')
+        ('odl.odl_change_channel()', 'EXECUTE'),
+        ('odl.odl_create_supplier(text,text,text)', 'EXECUTE'),
+        ('odl.odl_set_supplier_status(text,text)', 'EXECUTE'),
+        ('odl.odl_create_rfq(text,text,jsonb,timestamp with time zone)', 'EXECUTE'),
+        ('odl.odl_set_rfq_status(text,text)', 'EXECUTE'),
+        ('odl.odl_issue_rfq(text)', 'EXECUTE'),
+        ('odl.odl_submit_bid(text,text,text,jsonb,text,timestamp with time zone)', 'EXECUTE'),
+        ('odl.odl_award_rfq(text,jsonb)', 'EXECUTE'),
+        ('odl.odl_rfq_bids(text)', 'EXECUTE'),
+        ('odl.odl_issue_po(text,text,jsonb,text,text)', 'EXECUTE'),
+        ('odl.odl_set_po_status(text,text)', 'EXECUTE'),
+        ('odl.odl_po_lines(text)', 'EXECUTE'),
+        ('odl.odl_ship(text,text,text)', 'EXECUTE'),
+        ('odl.odl_set_shipment_status(text,text)', 'EXECUTE'),
+        ('odl.odl_receive(text,numeric,text,text,text[],text)', 'EXECUTE'),
+        ('odl.odl_move_stock(text,text,numeric,text,text,text,text,text,text[])', 'EXECUTE'),
+        ('odl.odl_open_warranty_claim(text,text,text,text,text)', 'EXECUTE'),
+        ('odl.odl_set_claim_status(text,text)', 'EXECUTE'),
+        ('odl.odl_open_return(text,numeric,text,text,text,text,text[])', 'EXECUTE'),
+        ('odl.odl_set_return_status(text,text,text)', 'EXECUTE')
     $$,
     'odl_app holds exactly SELECT on the tenant tables, the views and the access policy, '
     || 'and EXECUTE on its odl_ functions'
@@ -410,6 +453,17 @@ select results_eq(
         ('ODP02', 'too_many_operations'),
         ('ODP03', 'path_not_found'),
         ('ODP04', 'test_failed'),
+        ('ODQ01', 'illegal_transition'),
+        ('ODQ02', 'unknown_procurement_record'),
+        ('ODQ03', 'already_awarded'),
+        ('ODQ04', 'ordered_exceeds_awarded'),
+        ('ODQ05', 'received_exceeds_ordered'),
+        ('ODQ06', 'negative_stock'),
+        ('ODQ07', 'serial_elsewhere'),
+        ('ODQ08', 'supplier_not_approved'),
+        ('ODQ09', 'wrong_state'),
+        ('ODQ10', 'returned_exceeds_received'),
+        ('ODQ11', 'four_eyes'),
         ('ODR01', 'permission_denied'),
         ('ODR02', 'agent_role_not_allowed'),
         ('ODR03', 'change_not_pending'),

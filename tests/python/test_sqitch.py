@@ -81,6 +81,8 @@ BREAKAGE = {
     "change_notify": "drop trigger rbac_assignments_notify_rights on odl.rbac_assignments",
     "analyst_views": "alter view odl.analyst_patches reset (security_barrier)",
     "operations": "alter function odl.audit_export_status() owner to odl_owner",
+    "procurement": "alter table odl.stock_balances drop constraint stock_balances_never_negative",
+    "procurement_api": "drop trigger stock_moves_apply on odl.stock_moves",
 }
 
 

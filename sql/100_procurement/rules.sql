@@ -1,0 +1,184 @@
+-- Who may take a procurement action, and which move of a state machine an
+-- action makes. Procurement records hang under a project (through their RFQ
+-- or purchase order), so rights are those at the project's node, as for its
+-- documents; suppliers belong to the tenant, so creating or approving one is
+-- a tenant-level act decided by the user's coarse role, as creating a
+-- project is.
+
+insert into odl.error_codes (sqlstate, name, meaning) values
+('ODQ01', 'illegal_transition', 'The procurement record cannot move from its state to the one asked for'),
+(
+    'ODQ02', 'unknown_procurement_record',
+    'No supplier, RFQ, bid, PO, line, shipment, claim or return with that id is visible'
+),
+('ODQ03', 'already_awarded', 'The RFQ line has its awarded bid already: one award per line, never changed'),
+('ODQ04', 'ordered_exceeds_awarded', 'Ordering would exceed what the RFQ line awarded to that supplier'),
+('ODQ05', 'received_exceeds_ordered', 'Receiving would exceed the PO line''s quantity beyond its tolerance'),
+('ODQ06', 'negative_stock', 'The move takes more than the location holds in that state'),
+('ODQ07', 'serial_elsewhere', 'A serial is not where the move takes it from, or is already in stock elsewhere'),
+('ODQ08', 'supplier_not_approved', 'The supplier is not approved: it may not bid or receive orders'),
+('ODQ09', 'wrong_state', 'The record''s state does not allow the operation'),
+('ODQ10', 'returned_exceeds_received', 'The returns of a PO line would exceed what it received'),
+('ODQ11', 'four_eyes', 'The user who made the record may not approve it')
+on conflict (sqlstate) do update set name = excluded.name, meaning = excluded.meaning;
+
+create or replace function odl.procurement_authorize(action text, project_id text, made_by text default null)
+returns void
+language plpgsql
+stable
+security invoker
+set search_path = pg_catalog, odl, pg_temp
+as $$
+declare
+    context record := odl.require_context();
+    rule record;
+    held text;
+begin
+    select a.section, a.rights, a.four_eyes into rule
+    from odl.procurement_actions as a
+    where a.action = procurement_authorize.action;
+    if not found then
+        raise exception using
+            errcode = '22023',
+            message = format('%s is no procurement action', quote_nullable(procurement_authorize.action));
+    end if;
+    if procurement_authorize.project_id is null then
+        -- The tenant's suppliers: the coarse role decides, for a human with
+        -- the MFA the role needs.
+        select r.rights into held
+        from odl.users as u
+        inner join odl.rbac_roles as rr on u.role = rr.role_id
+        cross join lateral odl.role_rights(array[u.role]) as r
+        where u.user_id = context.user_id
+            and r.section = rule.section
+            and u.agent is null
+            and (u.mfa_enabled or not rr.mfa_required);
+        if coalesce(held, '') !~ ('[' || rule.rights || ']') then
+            raise exception using
+                errcode = 'ODR01',
+                message = format(
+                    'permission denied: %s needs a human user whose role holds %s on %s',
+                    procurement_authorize.action, rule.rights, rule.section
+                ),
+                detail = format('user_id %s holds %L on %s', context.user_id, coalesce(held, ''), rule.section);
+        end if;
+    else
+        perform odl.require_right(procurement_authorize.project_id, rule.section, rule.rights, procurement_authorize.action);
+    end if;
+    if rule.four_eyes and procurement_authorize.made_by = context.user_id then
+        raise exception using
+            errcode = 'ODQ11',
+            message = format('%s needs another user than the one who made the record', procurement_authorize.action),
+            detail = format('user_id %s', context.user_id);
+    end if;
+end
+$$;
+
+revoke all on function odl.procurement_authorize(text, text, text) from public;
+comment on function odl.procurement_authorize(text, text, text) is
+'Raises ODR01 unless the context''s user may take the procurement action (odl.procurement_actions): its right on '
+'its section at the project, or in the coarse role when project_id is null (suppliers); ODQ11 when the action '
+'needs four eyes and made_by is the user';
+
+create or replace function odl.procurement_action_for(
+    entity text,
+    from_status text,
+    to_status text,
+    excluded text[] default '{}'
+)
+returns text
+language plpgsql
+stable
+security invoker
+set search_path = pg_catalog, odl, pg_temp
+as $$
+declare
+    found_action text;
+begin
+    select t.action into found_action
+    from odl.procurement_transitions as t
+    where t.entity = procurement_action_for.entity
+        and t.from_status = procurement_action_for.from_status
+        and t.to_status = procurement_action_for.to_status
+        and t.action <> all(procurement_action_for.excluded)
+    order by t.action
+    limit 1;
+    if found_action is null then
+        raise exception using
+            errcode = 'ODQ01',
+            message = format(
+                'a %s cannot move from %s to %s', procurement_action_for.entity,
+                coalesce(nullif(procurement_action_for.from_status, ''), '(new)'),
+                coalesce(procurement_action_for.to_status, '(null)')
+            ),
+            detail = format(
+                'from %s to %s', procurement_action_for.from_status, procurement_action_for.to_status
+            ),
+            hint = coalesce(
+                'From there: ' || (
+                    select string_agg(distinct t.to_status, ', ')
+                    from odl.procurement_transitions as t
+                    where t.entity = procurement_action_for.entity
+                        and t.from_status = procurement_action_for.from_status
+                        and t.action <> all(procurement_action_for.excluded)
+                ),
+                'No move leaves that state here.'
+            );
+    end if;
+    return found_action;
+end
+$$;
+
+revoke all on function odl.procurement_action_for(text, text, text, text[]) from public;
+comment on function odl.procurement_action_for(text, text, text, text[]) is
+'The action that moves an entity from one state to another (odl.procurement_transitions), leaving out the '
+'excluded actions; raises ODQ01 naming from and to when none does';
+
+create or replace function odl.procurement_missing(kind text, id text)
+returns void
+language plpgsql
+immutable
+security invoker
+set search_path = pg_catalog, odl, pg_temp
+as $$
+begin
+    raise exception using
+        errcode = 'ODQ02',
+        message = format('%s does not exist', kind),
+        detail = format('%s %s', kind, quote_nullable(id));
+end
+$$;
+
+revoke all on function odl.procurement_missing(text, text) from public;
+comment on function odl.procurement_missing(text, text) is 'Raises ODQ02 naming the kind of record and its id';
+
+create or replace function odl.prices_visible(project_id text)
+returns boolean
+language plpgsql
+stable
+security definer
+set search_path = pg_catalog, odl, pg_temp
+as $$
+-- Prices are as confidential as the policy classifies a component's
+-- pricing: a reader needs R on libraries and that clearance.
+begin
+    return exists (
+        select
+        from odl.projects as p
+        cross join odl.current_context as c
+        cross join lateral odl.user_rights(c.user_id, p.node_id) as r
+        inner join odl.rbac_classified_parts as cp on cp.pointer = '/libraries/components/*/pricing'
+        inner join odl.classification_levels as l on cp.classification = l.level
+        where p.project_id = prices_visible.project_id
+            and r.section = 'libraries'
+            and strpos(r.rights, 'R') > 0
+            and r.clearance >= l.rank
+    );
+end
+$$;
+
+revoke all on function odl.prices_visible(text) from public;
+grant execute on function odl.prices_visible(text) to odl_analyst;
+comment on function odl.prices_visible(text) is
+'Whether the context''s user may read supplier prices at a project: R on libraries and the clearance of the '
+'policy''s classified part /libraries/components/*/pricing';
