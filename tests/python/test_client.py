@@ -1,7 +1,9 @@
 """The Python client (client/odl_client) against the deployed database, as
 odl_app: the context in every transaction, transaction pooling, the typed
 API, errors by SQLSTATE class, the generated document types and their
-enums, and the example program."""
+enums, and the example program. The module runs in both context modes
+(conftest's --token-mode): in token mode the pools take their tokens from
+the login service (OdlAuth)."""
 
 from __future__ import annotations
 
@@ -57,6 +59,8 @@ import generate_types  # noqa: E402
 
 SCHEMA = json.loads((TOP / "schemas" / "odl-sd-4.1.schema.json").read_text())
 
+pytestmark = pytest.mark.runs_in_token_mode
+
 
 def new_document(name: str = "Client farm") -> types.OdlDocument:
     return {
@@ -83,8 +87,9 @@ class Team:
 
 
 @pytest.fixture
-def pool(dbname):
-    with OdlPool(server_conninfo(dbname=dbname, user="odl_app"), min_size=1, max_size=2) as odl_pool:
+def pool(dbname, login_tokens):
+    with OdlPool(server_conninfo(dbname=dbname, user="odl_app"), min_size=1, max_size=2,
+                 tokens=login_tokens) as odl_pool:
         yield odl_pool
 
 
@@ -109,9 +114,9 @@ def doc_id(team, pool) -> str:
 
 # -- the context --------------------------------------------------------------
 
-def test_each_transaction_acts_as_its_user_and_leaves_no_context_behind(dbname, access):
+def test_each_transaction_acts_as_its_user_and_leaves_no_context_behind(dbname, access, login_tokens):
     other = access.create_user("guest", mfa_enabled=False)
-    with OdlPool(server_conninfo(dbname=dbname, user="odl_app"), min_size=1, max_size=1) as one:
+    with OdlPool(server_conninfo(dbname=dbname, user="odl_app"), min_size=1, max_size=1, tokens=login_tokens) as one:
         for user in (access.user_id, other, access.user_id):
             with one.transaction(access.tenant_id, user) as odl:
                 row = odl.connection.execute("select odl.odl_current_tenant_id(), odl.odl_current_user_id()")
@@ -140,11 +145,11 @@ def test_a_connection_inside_a_transaction_is_refused(dbname, tenant):
 
 
 @pytest.mark.parametrize("transaction_pooling, prepared", [(True, False), (False, True)])
-def test_transaction_pooling_prepares_no_statement(dbname, team, transaction_pooling, prepared):
+def test_transaction_pooling_prepares_no_statement(dbname, team, transaction_pooling, prepared, login_tokens):
     """Behind pgbouncer in transaction mode a prepared statement would land on
     another backend: prepare_threshold=None prepares none."""
     with OdlConnection.connect(server_conninfo(dbname=dbname, user="odl_app"),
-                               transaction_pooling=transaction_pooling) as conn:
+                               transaction_pooling=transaction_pooling, tokens=login_tokens) as conn:
         with conn.transaction(team.tenant_id, team.writer) as odl:
             for _ in range(8):
                 odl.heads(team.project_id)
@@ -407,12 +412,15 @@ def test_the_database_accepts_exactly_the_generated_lifecycle_statuses(conn, sta
 
 # -- the example program ---------------------------------------------------------
 
-def test_example_program_creates_patches_survives_a_conflict_and_reads_history(dbname):
+def test_example_program_creates_patches_survives_a_conflict_and_reads_history(dbname, token_mode):
     env = dict(
         os.environ,
+        PYTHONPATH=str(TOP / "client"),
         ODL_ADMIN_DSN=server_conninfo(dbname=dbname, user="postgres", options="-c role=odl_admin"),
         ODL_APP_DSN=server_conninfo(dbname=dbname, user="odl_app"),
     )
+    if token_mode:
+        env["ODL_AUTH_DSN"] = server_conninfo(dbname=dbname, user="postgres", options="-c role=odl_auth")
     result = subprocess.run([sys.executable, str(TOP / "client" / "examples" / "app.py")],
                             env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr

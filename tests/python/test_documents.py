@@ -2,7 +2,8 @@
 atomic failures, history, reverts and races. The acting user holds
 super_user at the PORTFOLIO its project hangs under: it reads every section
 of SMALL and writes all but audit, so creating SMALL and patching outside
-the approval sections apply at once."""
+the approval sections apply at once. The module runs in both context
+modes (conftest's --token-mode)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from psycopg.rows import namedtuple_row
 from psycopg.types.json import Jsonb
 
-from conftest import TOP, server_conninfo
+from conftest import TOP, server_conninfo, set_app_context
 from odl_db import canonical
 
 sys.path.insert(0, str(TOP))
@@ -25,11 +26,13 @@ from fixtures import odlsd  # noqa: E402
 
 SMALL = odlsd.generate(10_000, seed=7)
 
+pytestmark = pytest.mark.runs_in_token_mode
+
 
 def app_session(dbname: str, tenant) -> psycopg.Connection:
     """An odl_app connection with the tenant's context set in its transaction."""
     conn = psycopg.connect(server_conninfo(dbname=dbname, user="odl_app"))
-    conn.execute("select odl.odl_set_context(%s, %s)", tenant)
+    set_app_context(conn, *tenant)
     return conn
 
 
@@ -145,7 +148,7 @@ def test_failed_patch_names_the_problem_and_changes_nothing(dbname, document, pa
         with pytest.raises(psycopg.Error) as error:
             apply(conn, doc_id, patch, 1)
         conn.rollback()
-        conn.execute("select odl.odl_set_context(%s, %s)", tenant)
+        set_app_context(conn, *tenant)
         assert current(conn, doc_id) == (SMALL, [], 1)
     assert error.value.sqlstate == sqlstate
     if pointer:
@@ -196,7 +199,7 @@ def test_racing_clients_use_every_version_once_and_replay_to_the_final_hash(dbna
             barrier.wait()
             for attempt in range(attempts):
                 with conn.transaction():
-                    conn.execute("select odl.odl_set_context(%s, %s)", tenant)
+                    set_app_context(conn, *tenant)
                     version = conn.execute(
                         "select version from odl.odl_document_heads() where doc_id = %s", (doc_id,)
                     ).fetchone()[0]
