@@ -208,6 +208,12 @@ class OdlSession:
         """The rights (e.g. "RW") the user holds on a section there."""
         return self._scalar(str, "odl_effective_rights", (user_id, node_or_project, section))
 
+    def explain_access(self, user_id: str, node_or_project: str,
+                       section: SectionName | None = None) -> dict[str, Any]:
+        """Why the user holds those rights (on one section, or all): the path, each
+        assignment on it with its status, the rights, the phase gates and approvals."""
+        return self._scalar(dict, "odl_explain_access", (user_id, node_or_project, section))
+
     # -- audit and limits --------------------------------------------------------
     def audit_log(self, action: str, payload: Mapping[str, Any]) -> int:
         """Records app.<action> in the tenant's audit chain; its seq."""
@@ -224,16 +230,20 @@ def _token(tokens: TokenSource | None, tenant_id: str, user_id: str, token: str 
     return token
 
 
+def _set_context(conn: psycopg.Connection[Any], tenant_id: str, user_id: str, token: str | None) -> None:
+    if token is None:
+        conn.execute("select odl.odl_set_context(%s, %s)", (tenant_id, user_id))
+    else:
+        conn.execute("select odl.odl_set_context(%s, %s, %s)", (tenant_id, user_id, token))
+
+
 @contextmanager
 def _context_transaction(conn: psycopg.Connection[Any], tenant_id: str, user_id: str,
                          token: str | None) -> Iterator[OdlSession]:
     if conn.info.transaction_status != TransactionStatus.IDLE:
         raise OdlError("the connection is inside a transaction: the context needs a transaction of its own")
     with translated(), conn.transaction():
-        if token is None:
-            conn.execute("select odl.odl_set_context(%s, %s)", (tenant_id, user_id))
-        else:
-            conn.execute("select odl.odl_set_context(%s, %s, %s)", (tenant_id, user_id, token))
+        _set_context(conn, tenant_id, user_id, token)
         yield OdlSession(conn, tenant_id, user_id)
 
 
@@ -260,6 +270,18 @@ class OdlConnection:
         """`with conn.transaction(tenant, user) as odl:` commits at the end, rolls back on error."""
         return _context_transaction(self.connection, tenant_id, user_id,
                                     _token(self.tokens, tenant_id, user_id, token))
+
+    def act_as(self, tenant_id: str, user_id: str, *, token: str | None = None) -> OdlSession:
+        """Sets the context inside a transaction the caller opened and ends
+        (`with conn.connection.transaction(force_rollback=True):`), for work in
+        which several users act in turn, such as a rehearsal rolled back at the
+        end. transaction() is the usual way."""
+        if self.connection.info.transaction_status == TransactionStatus.IDLE:
+            raise OdlError("act_as() needs a transaction the caller opened; transaction() opens its own")
+        token = _token(self.tokens, tenant_id, user_id, token)
+        with translated():
+            _set_context(self.connection, tenant_id, user_id, token)
+        return OdlSession(self.connection, tenant_id, user_id)
 
     def close(self) -> None:
         self.connection.close()

@@ -135,6 +135,20 @@ def test_an_error_rolls_the_whole_transaction_back(team, pool, doc_id):
         assert odl.head(doc_id).version == 1
 
 
+def test_users_take_turns_with_act_as_in_a_transaction_the_caller_ends(dbname, team, doc_id, login_tokens):
+    with OdlConnection.connect(server_conninfo(dbname=dbname, user="odl_app"), tokens=login_tokens) as conn:
+        with pytest.raises(OdlError, match="needs a transaction"):
+            conn.act_as(team.tenant_id, team.writer)
+        with conn.connection.transaction(force_rollback=True):
+            proposed = conn.act_as(team.tenant_id, team.writer).apply_patch(
+                doc_id, add_instance("INV-1"), 1, propose=True)
+            approver = conn.act_as(team.tenant_id, team.approver)
+            assert approver.connection.execute("select odl.odl_current_user_id()").fetchone()[0] == team.approver
+            assert approver.approve(proposed.change_id).version == 2
+        with conn.transaction(team.tenant_id, team.writer) as odl:
+            assert odl.head(doc_id).version == 1 and odl.change_requests(team.project_id) == []
+
+
 def test_a_connection_inside_a_transaction_is_refused(dbname, tenant):
     conn = psycopg.connect(server_conninfo(dbname=dbname, user="odl_app"))
     conn.execute("select 1")  # psycopg's implicit transaction
@@ -229,6 +243,9 @@ def test_proposals_and_phase_changes_are_decided_by_an_approver(team, pool, doc_
 def test_rights_and_audit_calls_return_their_values(team, pool, access):
     with pool.transaction(team.tenant_id, access.admin_id) as odl:
         assert odl.effective_rights(team.guest, team.project_id, "meta") == "R"
+        why = odl.explain_access(team.guest, team.project_id, "meta")
+        assert (why["project_id"], why["rights"]) == (team.project_id, {"meta": "R"})
+        assert [(a["role"], a["status"]) for a in why["assignments"]] == [("guest", "applies")]
         assert odl.revoke_role(team.guest, access.node_id, "guest") == 1
         assert odl.effective_rights(team.guest, team.project_id, "meta") == ""
         site = odl.create_node(access.node_id, "SITE", "a site")
