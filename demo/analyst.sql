@@ -1,67 +1,18 @@
 -- What the demo shows to an analyst: a person's login role, bound by the
 -- tenant's administrator to a user, asks real questions of the analyst
--- views (odl.analyst_*) and sees only what that user may read. Loaded once
--- (as the superuser, through the API): a few committed patches and change
--- requests on the spec document of documents.sql, an auditor, and two
--- logins, demo_analyst bound to dara (data analyst at the Sunfield site)
--- and demo_auditor bound to ines (auditor at the Sunfield site).
+-- views (odl.analyst_*) and sees only what that user may read. The data
+-- they read (a few committed patches and change requests on the spec
+-- document, an auditor) was loaded once by `demo/app.py analyst`; here the
+-- DBA creates two logins once, and the administrator binds demo_analyst to
+-- dara (data analyst at the Sunfield site) and demo_auditor to ines
+-- (auditor at the Sunfield site).
 
 \set SHOW_CONTEXT never
 \set ON_ERROR_STOP on
 
 select tenant_id as helios from odl.tenants where name = 'Helios Solar' \gset
 select user_id as ada from odl.users where email = 'ada@helios.example' \gset
-select user_id as ana from odl.users where email = 'ana@helios.example' \gset
-select user_id as eve from odl.users where email = 'eve@helios.example' \gset
 select user_id as dara from odl.users where email = 'dara@helios.example' \gset
-select project_id as sunfield from odl.projects where name = 'Sunfield PV 50 MW' \gset
-select node_id as sunfield_site from odl.nodes where name = 'Sunfield' and level = 'SITE' \gset
-select (array_agg(d.doc_id order by d.created_at))[1] as spec_doc
-from odl.odl_documents as d
-where d.project_id = :'sunfield' and d.doc_json -> 'hierarchy' ? 'type' \gset
-
-select not exists (select from odl.users where email = 'ines@helios.example') as need_analyst_data \gset
-\if :need_analyst_data
-set role odl_admin;
-select odl.odl_create_user(:'helios', 'ines@helios.example', 'auditor_legal', false) as ines \gset
-set role odl_app;
-begin;
-select odl.odl_set_context(:'helios', :'ada') is null as done \gset
-select odl.odl_assign_role(:'ines', :'sunfield_site', 'auditor_legal') is null as done \gset
--- ada revises the equipment capex: finance needs an approver, so it waits.
-select p.outcome from odl.odl_apply_patch(
-    :'spec_doc', '[{"op": "replace", "path": "/finance/capex/equipment", "value": 30900000}]',
-    (select h.version from odl.odl_document_heads(:'sunfield') as h where h.doc_id = :'spec_doc'),
-    intent => 'equipment capex after the tender'
-) as p \gset
-select odl.odl_set_context(:'helios', :'ana') is null as done \gset
-select p.outcome from odl.odl_apply_patch(
-    :'spec_doc', '[{"op": "replace", "path": "/instances/3/lifecycle_status", "value": "commissioned"}]',
-    (select h.version from odl.odl_document_heads(:'sunfield') as h where h.doc_id = :'spec_doc'),
-    intent => 'inverter B01-INV01 recommissioned after repair'
-) as p \gset
--- An engineer only proposes library changes; eve, an expert, merges this one.
-select p.change_id as stow_change from odl.odl_apply_patch(
-    :'spec_doc',
-    jsonb_build_array(jsonb_build_object(
-        'op', 'replace', 'path', '/libraries/components/tracker_row_2p/attributes/mechanical/wind_stow_ms', 'value', 16
-    )),
-    (select h.version from odl.odl_document_heads(:'sunfield') as h where h.doc_id = :'spec_doc'),
-    intent => 'lower tracker stow speed after the storm review'
-) as p \gset
-select odl.odl_set_project_phase(:'sunfield', 'procurement') is null as done \gset
-select odl.odl_set_context(:'helios', :'eve') is null as done \gset
-select a.status from odl.odl_approve_change(:'stow_change', 'approved', 'storm review read') as a \gset
-select odl.odl_set_context(:'helios', :'dara') is null as done \gset
-select p.outcome from odl.odl_apply_patch(
-    :'spec_doc', '[{"op": "replace", "path": "/analysis/0/outputs/p50_mwh", "value": 97500}]',
-    (select h.version from odl.odl_document_heads(:'sunfield') as h where h.doc_id = :'spec_doc'),
-    intent => 'energy yield re-run with 2025 soiling data'
-) as p \gset
-commit;
-reset role;
-\echo 'Loaded the analyst data: an auditor, 3 patches, 3 change requests (one merged).'
-\endif
 select user_id as ines from odl.users where email = 'ines@helios.example' \gset
 
 -- The logins are the cluster's; each is bound once, by the administrator.

@@ -5,15 +5,19 @@ a patch, a version conflict handled by re-reading and retrying, the history.
     ODL_ADMIN_DSN="dbname=odl user=admin_login" ODL_APP_DSN="dbname=odl user=app_login" python3 app.py
 
 ODL_ADMIN_DSN logs in as a member of odl_admin, ODL_APP_DSN as a member of
-odl_app (default: the libpq PG* variables for both).
+odl_app (default: the libpq PG* variables for both). When the database is in
+token mode, ODL_AUTH_DSN logs in as the login service (a member of odl_auth),
+which issues each user's context token; here it stands in for the service
+that authenticated the users.
 """
 
 from __future__ import annotations
 
 import os
 import uuid
+from contextlib import ExitStack
 
-from odl_client import OdlAdmin, OdlPool, PatchOperation, VersionConflict
+from odl_client import OdlAdmin, OdlAuth, OdlPool, PatchOperation, VersionConflict
 from odl_client.document_types import OdlDocument
 
 
@@ -43,7 +47,11 @@ def main() -> None:
         colleague = admin.create_user(tenant, f"col-{tag}@example.com", "expert")
     print(f"tenant {tenant}: administrator {boss}, engineers {engineer} and {colleague}")
 
-    with OdlPool(os.environ.get("ODL_APP_DSN", ""), max_size=2) as pool:
+    with ExitStack() as stack:
+        tokens = None
+        if os.environ.get("ODL_AUTH_DSN"):
+            tokens = stack.enter_context(OdlAuth.connect(os.environ["ODL_AUTH_DSN"])).token_source()
+        pool = stack.enter_context(OdlPool(os.environ.get("ODL_APP_DSN", ""), max_size=2, tokens=tokens))
         # The tenant's administrator makes a portfolio and gives the engineers a role there.
         with pool.transaction(tenant, boss) as odl:
             node = odl.create_node(None, "PORTFOLIO", "Example portfolio")

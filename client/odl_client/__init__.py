@@ -2,7 +2,7 @@
 in every transaction, the application API with typed results, exceptions per
 SQLSTATE class, and ODL-SD document types generated from the JSON Schema."""
 
-from .client import OdlAdmin, OdlConnection, OdlPool, OdlSession, connection_kwargs
+from .client import OdlAdmin, OdlAuth, OdlConnection, OdlPool, OdlSession, TokenSource, connection_kwargs
 from .errors import (
     ERROR_CLASSES,
     AuditError,
@@ -43,9 +43,8 @@ from .models import (
 __all__ = [
     "ERROR_CLASSES", "ApprovalResult", "AuditError", "Change", "ChangeRequest", "ConstraintViolation",
     "ContextError", "DocumentError", "DocumentHead", "DocumentRead", "Finding", "GateError", "HierarchyError",
-    "HistoryEntry", "InsufficientPrivilege", "InvalidValue", "Limit", "LimitError", "OdlAdmin", "OdlConnection",
-    "OdlError", "OdlPool", "OdlSession", "PatchError", "PatchOperation", "PatchResult", "ProcurementError",
-    "ProgramLimitExceeded",
-    "QueryCanceled", "RightsError", "SchemaError", "TransactionRollback", "UlidError", "UserRecord", "VersionConflict",
-    "connection_kwargs", "error_class",
+    "HistoryEntry", "InsufficientPrivilege", "InvalidValue", "Limit", "LimitError", "OdlAdmin", "OdlAuth",
+    "OdlConnection", "OdlError", "OdlPool", "OdlSession", "PatchError", "PatchOperation", "PatchResult",
+    "ProcurementError", "ProgramLimitExceeded", "QueryCanceled", "RightsError", "SchemaError", "TokenSource",
+    "TransactionRollback", "UlidError", "UserRecord", "VersionConflict", "connection_kwargs", "error_class",
 ]

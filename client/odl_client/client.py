@@ -3,7 +3,9 @@ and the typed application API (OdlSession) used inside one."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from typing import Any, TypeVar
@@ -35,6 +37,10 @@ from .models import (
 )
 
 T = TypeVar("T")
+
+TokenSource = Callable[[str, str], str]
+"""Gives the context token of (tenant_id, user_id) in token mode: the token the
+login service issued when it authenticated that user (see OdlAuth)."""
 
 
 def connection_kwargs(transaction_pooling: bool = False) -> dict[str, Any]:
@@ -202,6 +208,12 @@ class OdlSession:
         """The rights (e.g. "RW") the user holds on a section there."""
         return self._scalar(str, "odl_effective_rights", (user_id, node_or_project, section))
 
+    def explain_access(self, user_id: str, node_or_project: str,
+                       section: SectionName | None = None) -> dict[str, Any]:
+        """Why the user holds those rights (on one section, or all): the path, each
+        assignment on it with its status, the rights, the phase gates and approvals."""
+        return self._scalar(dict, "odl_explain_access", (user_id, node_or_project, section))
+
     # -- audit and limits --------------------------------------------------------
     def audit_log(self, action: str, payload: Mapping[str, Any]) -> int:
         """Records app.<action> in the tenant's audit chain; its seq."""
@@ -212,30 +224,64 @@ class OdlSession:
         return self._rows(Limit, "odl_limits")
 
 
+def _token(tokens: TokenSource | None, tenant_id: str, user_id: str, token: str | None) -> str | None:
+    if token is None and tokens is not None:
+        return tokens(tenant_id, user_id)
+    return token
+
+
+def _set_context(conn: psycopg.Connection[Any], tenant_id: str, user_id: str, token: str | None) -> None:
+    if token is None:
+        conn.execute("select odl.odl_set_context(%s, %s)", (tenant_id, user_id))
+    else:
+        conn.execute("select odl.odl_set_context(%s, %s, %s)", (tenant_id, user_id, token))
+
+
 @contextmanager
-def _context_transaction(conn: psycopg.Connection[Any], tenant_id: str, user_id: str) -> Iterator[OdlSession]:
+def _context_transaction(conn: psycopg.Connection[Any], tenant_id: str, user_id: str,
+                         token: str | None) -> Iterator[OdlSession]:
     if conn.info.transaction_status != TransactionStatus.IDLE:
         raise OdlError("the connection is inside a transaction: the context needs a transaction of its own")
     with translated(), conn.transaction():
-        conn.execute("select odl.odl_set_context(%s, %s)", (tenant_id, user_id))
+        _set_context(conn, tenant_id, user_id, token)
         yield OdlSession(conn, tenant_id, user_id)
 
 
 class OdlConnection:
-    """One psycopg connection; transaction() opens a transaction with the context set."""
+    """One psycopg connection; transaction() opens a transaction with the context set.
 
-    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+    In token mode pass each transaction its user's token, or give the
+    connection a TokenSource (`tokens=`) that transaction() asks."""
+
+    def __init__(self, conn: psycopg.Connection[Any], *, tokens: TokenSource | None = None) -> None:
         self.connection = conn
+        self.tokens = tokens
 
     @classmethod
-    def connect(cls, conninfo: str = "", *, transaction_pooling: bool = False, **kwargs: Any) -> OdlConnection:
+    def connect(cls, conninfo: str = "", *, transaction_pooling: bool = False, tokens: TokenSource | None = None,
+                **kwargs: Any) -> OdlConnection:
         """Connects (libpq conninfo and PG* variables) as an application role."""
         with translated():
-            return cls(psycopg.connect(conninfo, **{**connection_kwargs(transaction_pooling), **kwargs}))
+            conn = psycopg.connect(conninfo, **{**connection_kwargs(transaction_pooling), **kwargs})
+        return cls(conn, tokens=tokens)
 
-    def transaction(self, tenant_id: str, user_id: str) -> AbstractContextManager[OdlSession]:
+    def transaction(self, tenant_id: str, user_id: str, *,
+                    token: str | None = None) -> AbstractContextManager[OdlSession]:
         """`with conn.transaction(tenant, user) as odl:` commits at the end, rolls back on error."""
-        return _context_transaction(self.connection, tenant_id, user_id)
+        return _context_transaction(self.connection, tenant_id, user_id,
+                                    _token(self.tokens, tenant_id, user_id, token))
+
+    def act_as(self, tenant_id: str, user_id: str, *, token: str | None = None) -> OdlSession:
+        """Sets the context inside a transaction the caller opened and ends
+        (`with conn.connection.transaction(force_rollback=True):`), for work in
+        which several users act in turn, such as a rehearsal rolled back at the
+        end. transaction() is the usual way."""
+        if self.connection.info.transaction_status == TransactionStatus.IDLE:
+            raise OdlError("act_as() needs a transaction the caller opened; transaction() opens its own")
+        token = _token(self.tokens, tenant_id, user_id, token)
+        with translated():
+            _set_context(self.connection, tenant_id, user_id, token)
+        return OdlSession(self.connection, tenant_id, user_id)
 
     def close(self) -> None:
         self.connection.close()
@@ -251,17 +297,20 @@ class OdlPool:
     """A psycopg_pool pool; each transaction() borrows a connection and sets the context."""
 
     def __init__(self, conninfo: str = "", *, transaction_pooling: bool = False, min_size: int = 1,
-                 max_size: int = 4, **pool_kwargs: Any) -> None:
+                 max_size: int = 4, tokens: TokenSource | None = None, **pool_kwargs: Any) -> None:
+        self.tokens = tokens
         self.pool: ConnectionPool[Any] = ConnectionPool(
             conninfo, kwargs=connection_kwargs(transaction_pooling), min_size=min_size, max_size=max_size,
             open=True, **pool_kwargs,
         )
 
     @contextmanager
-    def transaction(self, tenant_id: str, user_id: str) -> Iterator[OdlSession]:
-        """`with pool.transaction(tenant, user) as odl:` commits at the end, rolls back on error."""
+    def transaction(self, tenant_id: str, user_id: str, *, token: str | None = None) -> Iterator[OdlSession]:
+        """`with pool.transaction(tenant, user) as odl:` commits at the end, rolls back on error.
+        In token mode: the user's token, or the pool's TokenSource (`tokens=`) gives it."""
+        token = _token(self.tokens, tenant_id, user_id, token)
         with translated(), self.pool.connection() as conn:
-            with _context_transaction(conn, tenant_id, user_id) as session:
+            with _context_transaction(conn, tenant_id, user_id, token) as session:
                 yield session
 
     def close(self) -> None:
@@ -311,6 +360,54 @@ class OdlAdmin:
         self.connection.close()
 
     def __enter__(self) -> OdlAdmin:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class OdlAuth:
+    """The login service (a login in role odl_auth). It authenticates users its
+    own way, then issues each a short-lived context token, which applications
+    pass to transaction() while the database is in token mode."""
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self.connection = conn
+        # One statement at a time: token sources are called from many threads.
+        self._lock = threading.Lock()
+
+    @classmethod
+    def connect(cls, conninfo: str = "", **kwargs: Any) -> OdlAuth:
+        with translated():
+            return cls(psycopg.connect(conninfo, **{**connection_kwargs(), **kwargs}))
+
+    def issue_token(self, tenant_id: str, user_id: str, ttl_seconds: int | None = None) -> str:
+        """A token for the user's contexts, valid ttl_seconds (the server's default: 300)."""
+        query, params = _call("odl_issue_context_token", (tenant_id, user_id), {"ttl_seconds": ttl_seconds},
+                              table=False)
+        with translated(), self._lock:
+            row = self.connection.execute(query, params).fetchone()
+        return _checked(str, "odl_issue_context_token", row[0] if row else None)
+
+    def token_source(self, ttl_seconds: int = 300) -> TokenSource:
+        """A TokenSource that keeps each user's token and asks for a new one
+        when less than a third of its lifetime is left."""
+        kept: dict[tuple[str, str], tuple[str, float]] = {}
+
+        def token(tenant_id: str, user_id: str) -> str:
+            now = time.monotonic()
+            held = kept.get((tenant_id, user_id))
+            if held is None or held[1] - now < ttl_seconds / 3:
+                held = (self.issue_token(tenant_id, user_id, ttl_seconds), now + ttl_seconds)
+                kept[tenant_id, user_id] = held
+            return held[0]
+
+        return token
+
+    def close(self) -> None:
+        self.connection.close()
+
+    def __enter__(self) -> OdlAuth:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -1,7 +1,14 @@
 """A session deploys odl-db once into a fresh database of the throwaway
 cluster that scripts/test starts (the libpq PG* variables point at it).
 Each test then works in its own transaction, rolled back afterwards, or in
-its own tenant."""
+its own tenant.
+
+`--token-mode` deploys that database in token mode (odl.settings
+require_context_token = on) and runs only the modules marked
+`runs_in_token_mode`: those that act through the API as an application.
+Their helpers follow the database's mode (set_app_context, TenantAccess,
+login_tokens), so the same tests run both ways; scripts/test runs them
+twice."""
 
 from __future__ import annotations
 
@@ -18,6 +25,35 @@ from psycopg import sql
 TOP = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(TOP / "plpython"))
 sys.path.insert(0, str(TOP / "tools"))
+# This tree's client, not whichever one the virtualenv installed editable.
+sys.path.insert(0, str(TOP / "client"))
+
+from odl_client import OdlAuth  # noqa: E402
+
+TOKEN_MODE_MARK = "runs_in_token_mode"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--token-mode", action="store_true",
+        help="deploy in token mode and run only the modules marked runs_in_token_mode",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", f"{TOKEN_MODE_MARK}: the module also runs with --token-mode (contexts need login-service tokens)"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.getoption("--token-mode"):
+        return
+    selected = [item for item in items if item.get_closest_marker(TOKEN_MODE_MARK)]
+    deselected = [item for item in items if not item.get_closest_marker(TOKEN_MODE_MARK)]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = selected
 
 
 def server_conninfo(**overrides: str) -> str:
@@ -46,13 +82,97 @@ def drop_database(name: str) -> None:
         conn.execute(sql.SQL("drop database {} with (force)").format(sql.Identifier(name)))
 
 
+class LoginService:
+    """The login service of one database: in token mode it issues each
+    user's context token as odl_auth (kept while fresh); outside token mode
+    it gives none. The mode is read from the database."""
+
+    def __init__(self, dbname: str):
+        with psycopg.connect(server_conninfo(dbname=dbname), autocommit=True) as su:
+            self.on = su.execute(
+                "select value = 'on' from odl.settings where name = 'require_context_token'"
+            ).fetchone()[0]
+        self.dbname = dbname
+        self._tokens = None
+        self._auth: OdlAuth | None = None
+
+    def tokens(self):
+        """The client's TokenSource in token mode, None otherwise."""
+        if not self.on:
+            return None
+        if self._tokens is None:
+            self._auth = OdlAuth.connect(server_conninfo(dbname=self.dbname, options="-c role=odl_auth"))
+            self._tokens = self._auth.token_source()
+        return self._tokens
+
+    def token(self, tenant_id: str, user_id: str) -> str | None:
+        tokens = self.tokens()
+        return None if tokens is None else tokens(tenant_id, user_id)
+
+    def set_context(self, conn: psycopg.Connection, tenant_id: str, user_id: str) -> None:
+        """odl_set_context() on an application's connection, with a token in token mode."""
+        token = self.token(tenant_id, user_id)
+        if token is None:
+            conn.execute("select odl.odl_set_context(%s, %s)", (tenant_id, user_id))
+        else:
+            conn.execute("select odl.odl_set_context(%s, %s, %s)", (tenant_id, user_id, token))
+
+    def close(self) -> None:
+        if self._auth is not None:
+            self._auth.close()
+        self._auth = self._tokens = None
+
+
+_login_services: dict[str, LoginService] = {}
+
+
+def login_service(dbname: str) -> LoginService:
+    if dbname not in _login_services:
+        _login_services[dbname] = LoginService(dbname)
+    return _login_services[dbname]
+
+
+def switch_token_mode(dbname: str, on: bool) -> None:
+    """The DBA's switch, and the helpers follow it."""
+    with psycopg.connect(server_conninfo(dbname=dbname), autocommit=True) as su:
+        su.execute(
+            "update odl.settings set value = %s where name = 'require_context_token'", ("on" if on else "off",)
+        )
+    forgotten = _login_services.pop(dbname, None)
+    if forgotten is not None:
+        forgotten.close()
+
+
+def set_app_context(conn: psycopg.Connection, tenant_id: str, user_id: str) -> None:
+    """What an application does first in each transaction: odl_set_context(),
+    with the user's token when the connection's database is in token mode."""
+    login_service(conn.info.dbname).set_context(conn, tenant_id, user_id)
+
+
 @pytest.fixture(scope="session")
-def dbname() -> str:
+def token_mode(request) -> bool:
+    """This run's mode: True with --token-mode."""
+    return request.config.getoption("--token-mode")
+
+
+@pytest.fixture(scope="session")
+def dbname(token_mode) -> str:
     name = create_database("odl_pytest")
     result = sqitch("deploy", name, "--verify")
     assert result.returncode == 0, result.stdout + result.stderr
+    if token_mode:
+        switch_token_mode(name, True)
     yield name
+    forgotten = _login_services.pop(name, None)
+    if forgotten is not None:
+        forgotten.close()
     drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def login_tokens(dbname):
+    """The client's TokenSource for the session's database (None outside token mode)."""
+    return login_service(dbname).tokens()
 
 
 @pytest.fixture
@@ -118,9 +238,10 @@ class TenantAccess:
             ).fetchone()[0]
 
     def session(self, user_id: str) -> psycopg.Connection:
-        """An odl_app connection acting as user_id in its first transaction."""
+        """An odl_app connection acting as user_id in its first transaction
+        (with a token from the login service in token mode)."""
         conn = psycopg.connect(server_conninfo(dbname=self.dbname, user="odl_app"))
-        conn.execute("select odl.odl_set_context(%s, %s)", (self.tenant_id, user_id))
+        set_app_context(conn, self.tenant_id, user_id)
         return conn
 
     def assign(self, role: str, user_id: str | None = None) -> str:

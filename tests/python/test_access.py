@@ -8,7 +8,11 @@ super_user at the PORTFOLIO, the seven levels PORTFOLIO > SITE > PLANT >
 BLOCK > ARRAY > STRING > DEVICE with a sibling PLANT, all in one
 transaction that acts as odl_app and is rolled back when the test ends. Expected
 rights come from the policy model of test_access_matrix, which reads
-policy/access.json."""
+policy/access.json.
+
+The module runs in both context modes (conftest's --token-mode): in token
+mode every context the application sets carries a token from the login
+service."""
 
 from __future__ import annotations
 
@@ -22,11 +26,13 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from conftest import TOP, server_conninfo
+from conftest import TOP, login_service, server_conninfo
 from test_access_matrix import POLICY, SECTIONS, may_read, readable_document, role_rights
 
 sys.path.insert(0, str(TOP))
 from fixtures import odlsd  # noqa: E402
+
+pytestmark = pytest.mark.runs_in_token_mode
 
 LEVELS = POLICY["hierarchy_levels"]
 
@@ -55,19 +61,22 @@ def secrets_in(value) -> list[str]:
 
 class World:
     """A tenant of the test's own, built through the API in one transaction
-    that the test rolls back. The connection acts as odl_app (set role), and
-    briefly as odl_admin to create users, as odl_analyst to read the views,
-    or as the superuser: one transaction for all, because creating a user
-    appends to the tenant's audit chain, whose head an open odl_app
-    transaction holds."""
+    that the test rolls back. The connection acts as the application (its
+    session user is the login odl_app, so token mode binds it as it binds
+    any application), and briefly as odl_admin to create users, as
+    odl_analyst to read the views, as odl_auth to issue tokens, or as the
+    superuser: one transaction for all, because creating a user appends to
+    the tenant's audit chain, whose head an open odl_app transaction holds."""
 
     def __init__(self, dbname: str, connect):
         self.conn = connect(user="postgres")
-        self.conn.execute("set role odl_admin")
+        self.token_mode = login_service(dbname).on
+        self.tokens: dict[str, str] = {}
+        self.become("odl_admin")
         self.tenant = self.conn.execute(
             "select odl.odl_create_tenant(%s, 'EU')", (f"access-{uuid.uuid4().hex[:8]}",)
         ).fetchone()[0]
-        self.conn.execute("set role odl_app")
+        self.become("odl_app")
         self.admin = self.new_user("super_user")
         self.nodes: dict[str, str] = {}
         parent = None
@@ -80,23 +89,34 @@ class World:
         self.assign(self.admin, "PORTFOLIO", "super_user")
         self._approver = None
 
+    def become(self, role: str) -> None:
+        """odl_app: the application's login itself (session authorization);
+        postgres: the superuser; another role: the superuser in that role."""
+        if role == "odl_app":
+            self.conn.execute("set session authorization odl_app")
+        else:
+            self.conn.execute("set session authorization default")
+            if role != "postgres":
+                self.conn.execute(f"set role {role}")
+
     def as_role(self, role: str, query: str, params=()) -> list[tuple]:
         """Rows of a query run as another database role (postgres: the
         superuser), then back to odl_app."""
-        self.conn.execute("reset role" if role == "postgres" else f"set role {role}")
+        self.become(role)
         try:
             return self.conn.execute(query, params).fetchall()
         finally:
-            self.conn.execute("set role odl_app")
+            self.become("odl_app")
 
     def analyst(self, user: str, query: str, params=()) -> list[tuple]:
-        """Rows of a query as odl_analyst in the user's context. It runs in a
+        """Rows of a query as odl_analyst in the user's context (the session
+        user is the superuser, which may act for anyone). It runs in a
         savepoint: on an error, rolling it back restores odl_app."""
         with self.conn.transaction():
-            self.conn.execute("set role odl_analyst")
+            self.become("odl_analyst")
             self.conn.execute("select odl.odl_set_context(%s, %s)", (self.tenant, user))
             found = self.conn.execute(query, params).fetchall()
-            self.conn.execute("set role odl_app")
+            self.become("odl_app")
         return found
 
     # -- users and assignments --
@@ -131,8 +151,20 @@ class World:
 
     # -- calls as a user --
 
+    def token(self, user: str) -> str:
+        """The user's token from the login service. Issued in this
+        transaction, the only one that sees the world's users."""
+        if user not in self.tokens:
+            self.tokens[user] = self.as_role(
+                "odl_auth", "select odl.odl_issue_context_token(%s, %s)", (self.tenant, user)
+            )[0][0]
+        return self.tokens[user]
+
     def act_as(self, user: str) -> None:
-        self.conn.execute("select odl.odl_set_context(%s, %s)", (self.tenant, user))
+        if self.token_mode:
+            self.conn.execute("select odl.odl_set_context(%s, %s, %s)", (self.tenant, user, self.token(user)))
+        else:
+            self.conn.execute("select odl.odl_set_context(%s, %s)", (self.tenant, user))
 
     def rows(self, user: str, query: str, params=()) -> list[tuple]:
         self.act_as(user)
@@ -482,7 +514,7 @@ def test_removal_in_an_array_makes_changes_to_its_elements_stale(review):
 def test_agent_is_created_only_with_a_role_its_kind_may_take(world, agent, role):
     email = f"{agent}-{role}-{uuid.uuid4().hex[:6]}@agents.example"
     create = "select odl.odl_create_user(%s, %s, %s, true, %s)"
-    world.conn.execute("set role odl_admin")
+    world.become("odl_admin")
     try:
         with world.conn.transaction():
             world.conn.execute(create, (world.tenant, email, role, agent))

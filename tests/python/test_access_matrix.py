@@ -15,7 +15,8 @@ approval, else applied.
 One tenant is set up per module: a user per role (MFA enabled) assigned at
 a PORTFOLIO node, and one project per phase under a PLANT below it, each
 with one document that a super_user created. Every case is then one call
-in a transaction that is rolled back."""
+in a transaction that is rolled back. The module runs in both context modes
+(conftest's --token-mode)."""
 
 from __future__ import annotations
 
@@ -28,10 +29,12 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from conftest import TOP, server_conninfo
+from conftest import TOP, server_conninfo, set_app_context
 
 sys.path.insert(0, str(TOP))
 from fixtures import odlsd  # noqa: E402
+
+pytestmark = pytest.mark.runs_in_token_mode
 
 POLICY = json.loads((TOP / "policy" / "access.json").read_text())
 SECTIONS = list(POLICY["sections"])
@@ -245,7 +248,7 @@ class Matrix:
         self.reads: dict[tuple[str, str], tuple[dict, list[str]]] = {}
 
     def act_as(self, user: str) -> None:
-        self.app.execute("select odl.odl_set_context(%s, %s)", (self.tenant, user))
+        set_app_context(self.app, self.tenant, user)
 
     def one(self, query: str, params=()):
         return self.app.execute(query, params).fetchone()[0]

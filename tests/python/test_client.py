@@ -1,7 +1,9 @@
 """The Python client (client/odl_client) against the deployed database, as
 odl_app: the context in every transaction, transaction pooling, the typed
 API, errors by SQLSTATE class, the generated document types and their
-enums, and the example program."""
+enums, and the example program. The module runs in both context modes
+(conftest's --token-mode): in token mode the pools take their tokens from
+the login service (OdlAuth)."""
 
 from __future__ import annotations
 
@@ -57,6 +59,8 @@ import generate_types  # noqa: E402
 
 SCHEMA = json.loads((TOP / "schemas" / "odl-sd-4.1.schema.json").read_text())
 
+pytestmark = pytest.mark.runs_in_token_mode
+
 
 def new_document(name: str = "Client farm") -> types.OdlDocument:
     return {
@@ -83,8 +87,9 @@ class Team:
 
 
 @pytest.fixture
-def pool(dbname):
-    with OdlPool(server_conninfo(dbname=dbname, user="odl_app"), min_size=1, max_size=2) as odl_pool:
+def pool(dbname, login_tokens):
+    with OdlPool(server_conninfo(dbname=dbname, user="odl_app"), min_size=1, max_size=2,
+                 tokens=login_tokens) as odl_pool:
         yield odl_pool
 
 
@@ -109,9 +114,9 @@ def doc_id(team, pool) -> str:
 
 # -- the context --------------------------------------------------------------
 
-def test_each_transaction_acts_as_its_user_and_leaves_no_context_behind(dbname, access):
+def test_each_transaction_acts_as_its_user_and_leaves_no_context_behind(dbname, access, login_tokens):
     other = access.create_user("guest", mfa_enabled=False)
-    with OdlPool(server_conninfo(dbname=dbname, user="odl_app"), min_size=1, max_size=1) as one:
+    with OdlPool(server_conninfo(dbname=dbname, user="odl_app"), min_size=1, max_size=1, tokens=login_tokens) as one:
         for user in (access.user_id, other, access.user_id):
             with one.transaction(access.tenant_id, user) as odl:
                 row = odl.connection.execute("select odl.odl_current_tenant_id(), odl.odl_current_user_id()")
@@ -130,6 +135,20 @@ def test_an_error_rolls_the_whole_transaction_back(team, pool, doc_id):
         assert odl.head(doc_id).version == 1
 
 
+def test_users_take_turns_with_act_as_in_a_transaction_the_caller_ends(dbname, team, doc_id, login_tokens):
+    with OdlConnection.connect(server_conninfo(dbname=dbname, user="odl_app"), tokens=login_tokens) as conn:
+        with pytest.raises(OdlError, match="needs a transaction"):
+            conn.act_as(team.tenant_id, team.writer)
+        with conn.connection.transaction(force_rollback=True):
+            proposed = conn.act_as(team.tenant_id, team.writer).apply_patch(
+                doc_id, add_instance("INV-1"), 1, propose=True)
+            approver = conn.act_as(team.tenant_id, team.approver)
+            assert approver.connection.execute("select odl.odl_current_user_id()").fetchone()[0] == team.approver
+            assert approver.approve(proposed.change_id).version == 2
+        with conn.transaction(team.tenant_id, team.writer) as odl:
+            assert odl.head(doc_id).version == 1 and odl.change_requests(team.project_id) == []
+
+
 def test_a_connection_inside_a_transaction_is_refused(dbname, tenant):
     conn = psycopg.connect(server_conninfo(dbname=dbname, user="odl_app"))
     conn.execute("select 1")  # psycopg's implicit transaction
@@ -140,11 +159,11 @@ def test_a_connection_inside_a_transaction_is_refused(dbname, tenant):
 
 
 @pytest.mark.parametrize("transaction_pooling, prepared", [(True, False), (False, True)])
-def test_transaction_pooling_prepares_no_statement(dbname, team, transaction_pooling, prepared):
+def test_transaction_pooling_prepares_no_statement(dbname, team, transaction_pooling, prepared, login_tokens):
     """Behind pgbouncer in transaction mode a prepared statement would land on
     another backend: prepare_threshold=None prepares none."""
     with OdlConnection.connect(server_conninfo(dbname=dbname, user="odl_app"),
-                               transaction_pooling=transaction_pooling) as conn:
+                               transaction_pooling=transaction_pooling, tokens=login_tokens) as conn:
         with conn.transaction(team.tenant_id, team.writer) as odl:
             for _ in range(8):
                 odl.heads(team.project_id)
@@ -224,6 +243,9 @@ def test_proposals_and_phase_changes_are_decided_by_an_approver(team, pool, doc_
 def test_rights_and_audit_calls_return_their_values(team, pool, access):
     with pool.transaction(team.tenant_id, access.admin_id) as odl:
         assert odl.effective_rights(team.guest, team.project_id, "meta") == "R"
+        why = odl.explain_access(team.guest, team.project_id, "meta")
+        assert (why["project_id"], why["rights"]) == (team.project_id, {"meta": "R"})
+        assert [(a["role"], a["status"]) for a in why["assignments"]] == [("guest", "applies")]
         assert odl.revoke_role(team.guest, access.node_id, "guest") == 1
         assert odl.effective_rights(team.guest, team.project_id, "meta") == ""
         site = odl.create_node(access.node_id, "SITE", "a site")
@@ -407,12 +429,15 @@ def test_the_database_accepts_exactly_the_generated_lifecycle_statuses(conn, sta
 
 # -- the example program ---------------------------------------------------------
 
-def test_example_program_creates_patches_survives_a_conflict_and_reads_history(dbname):
+def test_example_program_creates_patches_survives_a_conflict_and_reads_history(dbname, token_mode):
     env = dict(
         os.environ,
+        PYTHONPATH=str(TOP / "client"),
         ODL_ADMIN_DSN=server_conninfo(dbname=dbname, user="postgres", options="-c role=odl_admin"),
         ODL_APP_DSN=server_conninfo(dbname=dbname, user="odl_app"),
     )
+    if token_mode:
+        env["ODL_AUTH_DSN"] = server_conninfo(dbname=dbname, user="postgres", options="-c role=odl_auth")
     result = subprocess.run([sys.executable, str(TOP / "client" / "examples" / "app.py")],
                             env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr

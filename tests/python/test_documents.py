@@ -2,7 +2,13 @@
 atomic failures, history, reverts and races. The acting user holds
 super_user at the PORTFOLIO its project hangs under: it reads every section
 of SMALL and writes all but audit, so creating SMALL and patching outside
-the approval sections apply at once."""
+the approval sections apply at once. The module runs in both context
+modes (conftest's --token-mode).
+
+Where a test acts as an application would (create, patch, read, revert,
+retry on a conflict) it uses the Python client; where it pins the SQL
+contract (the rows odl_apply_patch() returns, the SQLSTATE and the JSON
+detail of each refusal) it calls the functions in SQL."""
 
 from __future__ import annotations
 
@@ -17,7 +23,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from psycopg.rows import namedtuple_row
 from psycopg.types.json import Jsonb
 
-from conftest import TOP, server_conninfo
+from conftest import TOP, server_conninfo, set_app_context
+from odl_client import DocumentError, OdlConnection, VersionConflict
 from odl_db import canonical
 
 sys.path.insert(0, str(TOP))
@@ -25,27 +32,33 @@ from fixtures import odlsd  # noqa: E402
 
 SMALL = odlsd.generate(10_000, seed=7)
 
+pytestmark = pytest.mark.runs_in_token_mode
+
 
 def app_session(dbname: str, tenant) -> psycopg.Connection:
     """An odl_app connection with the tenant's context set in its transaction."""
     conn = psycopg.connect(server_conninfo(dbname=dbname, user="odl_app"))
-    conn.execute("select odl.odl_set_context(%s, %s)", tenant)
+    set_app_context(conn, *tenant)
     return conn
 
 
 @pytest.fixture
-def document(dbname, tenant, access):
+def app(dbname, login_tokens):
+    """The application's connection, through the Python client."""
+    with OdlConnection.connect(server_conninfo(dbname=dbname, user="odl_app"), tokens=login_tokens) as client:
+        yield client
+
+
+@pytest.fixture
+def document(tenant, access, app):
     """A committed document of SMALL in a project of the tenant's user, who
     holds super_user at the node the project hangs under: (doc_id, tenant)."""
     access.assign("super_user")
-    with app_session(dbname, tenant) as conn:
-        project = conn.execute("select odl.odl_create_project('docs')").fetchone()[0]
+    with app.transaction(*tenant) as odl:
+        project = odl.create_project("docs")
     access.attach(project)
-    with app_session(dbname, tenant) as conn:
-        doc_id = conn.execute(
-            "select odl.odl_create_document(%s, %s)", (project, Jsonb(SMALL))
-        ).fetchone()[0]
-    return doc_id, tenant
+    with app.transaction(*tenant) as odl:
+        return odl.create_document(project, SMALL), tenant
 
 
 def apply(conn, doc_id, patch, expected, **options):
@@ -145,7 +158,7 @@ def test_failed_patch_names_the_problem_and_changes_nothing(dbname, document, pa
         with pytest.raises(psycopg.Error) as error:
             apply(conn, doc_id, patch, 1)
         conn.rollback()
-        conn.execute("select odl.odl_set_context(%s, %s)", tenant)
+        set_app_context(conn, *tenant)
         assert current(conn, doc_id) == (SMALL, [], 1)
     assert error.value.sqlstate == sqlstate
     if pointer:
@@ -159,56 +172,52 @@ def test_unknown_document_is_refused(dbname, tenant):
     assert error.value.sqlstate == "ODD01"
 
 
-def test_every_past_version_reads_back_exactly_and_revert_restores_one(dbname, document):
+def test_every_past_version_reads_back_exactly_and_revert_restores_one(app, document):
     doc_id, tenant = document
     expected = {1: copy.deepcopy(SMALL)}
     doc = copy.deepcopy(SMALL)
-    with app_session(dbname, tenant) as conn:
-        for version in range(2, 8):
-            patch = [{"op": "add", "path": f"/meta/step{version}", "value": version}]
-            apply(conn, doc_id, patch, version - 1)
-            doc["meta"][f"step{version}"] = version
-            expected[version] = copy.deepcopy(doc)
-        for version, content in expected.items():
-            got = conn.execute("select document from odl.odl_get_document(%s, %s)", (doc_id, version)).fetchone()[0]
-            assert canonical.content_hash(got) == canonical.content_hash(content), version
+    with pytest.raises(DocumentError) as error:
+        with app.transaction(*tenant) as odl:
+            for version in range(2, 8):
+                odl.apply_patch(doc_id, [{"op": "add", "path": f"/meta/step{version}", "value": version}], version - 1)
+                doc["meta"][f"step{version}"] = version
+                expected[version] = copy.deepcopy(doc)
+            for version, content in expected.items():
+                got = odl.get_document(doc_id, version)
+                assert canonical.content_hash(got.document) == canonical.content_hash(content), version
 
-        reverted = conn.cursor(row_factory=namedtuple_row).execute(
-            "select * from odl.odl_revert_document(%s, 3, 7)", (doc_id,)
-        ).fetchone()
-        assert (reverted.version, reverted.outcome) == (8, "applied")
-        assert reverted.doc_hash == canonical.content_hash(expected[3])
-        assert current(conn, doc_id)[0] == expected[3]
-        with pytest.raises(psycopg.Error) as error:
-            conn.execute("select * from odl.odl_get_document(%s, 9)", (doc_id,))
+            reverted = odl.revert(doc_id, 3, 7)
+            assert (reverted.version, reverted.outcome) == (8, "applied")
+            assert reverted.doc_hash == canonical.content_hash(expected[3])
+            assert odl.get_document(doc_id).document == expected[3]
+            odl.get_document(doc_id, 9)
     assert error.value.sqlstate == "ODD03"
 
 
-def test_racing_clients_use_every_version_once_and_replay_to_the_final_hash(dbname, document):
+def test_racing_clients_use_every_version_once_and_replay_to_the_final_hash(dbname, document, login_tokens):
     doc_id, tenant = document
     clients, attempts = 8, 6
     barrier = threading.Barrier(clients)
     committed: list[int] = []
+    failures: list[BaseException] = []
     lock = threading.Lock()
 
     def race(client: int) -> None:
-        with psycopg.connect(server_conninfo(dbname=dbname, user="odl_app")) as conn:
-            barrier.wait()
-            for attempt in range(attempts):
-                with conn.transaction():
-                    conn.execute("select odl.odl_set_context(%s, %s)", tenant)
-                    version = conn.execute(
-                        "select version from odl.odl_document_heads() where doc_id = %s", (doc_id,)
-                    ).fetchone()[0]
+        conninfo = server_conninfo(dbname=dbname, user="odl_app")
+        try:
+            with OdlConnection.connect(conninfo, tokens=login_tokens) as conn:
+                barrier.wait()
+                for attempt in range(attempts):
                     patch = [{"op": "add", "path": f"/meta/c{client}_{attempt}", "value": attempt}]
                     try:
-                        with conn.transaction():
-                            new_version = apply(conn, doc_id, patch, version).version
-                    except psycopg.Error as error:
-                        assert error.sqlstate == "ODV01"
+                        with conn.transaction(*tenant) as odl:
+                            new_version = odl.apply_patch(doc_id, patch, odl.head(doc_id).version).version
+                    except VersionConflict:
                         continue
-                with lock:
-                    committed.append(new_version)
+                    with lock:
+                        committed.append(new_version)
+        except BaseException as error:  # noqa: BLE001 - reported below, per client
+            failures.append(error)
 
     threads = [threading.Thread(target=race, args=(i,)) for i in range(clients)]
     for thread in threads:
@@ -216,7 +225,8 @@ def test_racing_clients_use_every_version_once_and_replay_to_the_final_hash(dbna
     for thread in threads:
         thread.join()
 
-    assert sorted(committed) == list(range(2, 2 + len(committed)))
+    assert not failures, failures
+    assert committed and sorted(committed) == list(range(2, 2 + len(committed)))
     with psycopg.connect(server_conninfo(dbname=dbname)) as conn:
         final_version, final_hash = conn.execute(
             "select version, doc_hash from odl.odl_documents where doc_id = %s", (doc_id,)

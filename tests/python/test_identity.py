@@ -23,7 +23,8 @@ import pytest
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from conftest import TOP, TenantAccess, server_conninfo
+from conftest import TOP, TenantAccess, login_service, server_conninfo, switch_token_mode
+from odl_client import ContextError, OdlAuth, OdlPool
 
 sys.path.insert(0, str(TOP))
 from fixtures import odlsd  # noqa: E402
@@ -162,17 +163,14 @@ def test_reads_work_in_read_only_transactions(people):
 
 
 @contextmanager
-def token_mode(dbname: str):
-    """Token mode on (a DBA's switch) for the block, off again after it."""
-    def switch(value: str) -> None:
-        with psycopg.connect(server_conninfo(dbname=dbname), autocommit=True) as su:
-            su.execute("update odl.settings set value = %s where name = 'require_context_token'", (value,))
-
-    switch("on")
+def token_mode(dbname: str, on: bool = True):
+    """Token mode on (or off: a DBA's switch) for the block, as it was after it."""
+    was = login_service(dbname).on
+    switch_token_mode(dbname, on)
     try:
         yield
     finally:
-        switch("off")
+        switch_token_mode(dbname, was)
 
 
 def issue_token(dbname: str, tenant_id: str, user_id: str, ttl: int = 300) -> str:
@@ -189,7 +187,7 @@ def app_connection(dbname: str) -> psycopg.Connection:
 
 
 def test_without_token_mode_an_application_needs_no_token(people):
-    with app_connection(people.dbname) as app:
+    with token_mode(people.dbname, False), app_connection(people.dbname) as app:
         app.execute("select odl.odl_set_context(%s, %s)", (people.tenant_id, people.guest_id))
         assert app.execute("select odl.odl_current_user_id()").fetchone()[0] == people.guest_id
 
@@ -226,6 +224,33 @@ def test_in_token_mode_the_application_needs_a_valid_token(people):
         with refused("ODC09"):
             app.execute(context, (people.tenant_id, people.guest_id, expiring))
         app.rollback()
+
+
+def test_the_client_sets_each_context_with_its_users_token(people):
+    conninfo = server_conninfo(dbname=people.dbname, user="odl_app")
+    auth_dsn = server_conninfo(dbname=people.dbname, options="-c role=odl_auth")
+    with token_mode(people.dbname), OdlAuth.connect(auth_dsn) as auth, OdlPool(conninfo, max_size=1) as pool:
+        with pytest.raises(ContextError) as refused:
+            with pool.transaction(people.tenant_id, people.guest_id):
+                pass
+        assert refused.value.sqlstate == "ODC07"
+        token = auth.issue_token(people.tenant_id, people.guest_id, ttl_seconds=60)
+        with pool.transaction(people.tenant_id, people.guest_id, token=token) as odl:
+            assert odl.get_document(people.doc_id).redacted
+        with pytest.raises(ContextError) as refused:
+            with pool.transaction(people.tenant_id, people.admin_id, token=token):
+                pass
+        assert refused.value.sqlstate == "ODC08"
+
+        tokens = auth.token_source()
+        assert tokens(people.tenant_id, people.guest_id) == tokens(people.tenant_id, people.guest_id)
+        with OdlPool(conninfo, max_size=1, tokens=tokens) as pooled:
+            for user in (people.guest_id, people.admin_id):
+                with pooled.transaction(people.tenant_id, user) as odl:
+                    assert odl.connection.execute("select odl.odl_current_user_id()").fetchone()[0] == user
+        with pytest.raises(ContextError) as refused:
+            auth.issue_token(people.tenant_id, "01" + "0" * 24)
+        assert refused.value.sqlstate == "ODC02"
 
 
 def test_only_the_login_service_issues_tokens(people):

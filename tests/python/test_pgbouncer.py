@@ -4,7 +4,9 @@ with the Python client and acts as exactly its user, nothing of a context
 reaches the next transaction on the same server connection, no prepared
 statement goes astray, and a context written by hand into a server
 connection's session (which transaction pooling hands to other clients) is
-no context."""
+no context. The module runs in both context modes (conftest's --token-mode):
+in token mode each client's contexts carry its user's token through the
+pooler."""
 
 from __future__ import annotations
 
@@ -31,6 +33,8 @@ from odl_client import OdlConnection
 SERVER_CONNECTIONS = 2
 CLIENTS = 8
 TRANSACTIONS_PER_CLIENT = 12
+
+pytestmark = pytest.mark.runs_in_token_mode
 
 
 def free_port() -> int:
@@ -163,7 +167,7 @@ def no_context_outside_a_transaction(conn: psycopg.Connection) -> None:
     assert row == (None, None)
 
 
-def pooled_workload(pgbouncer: str, tenants: list[PooledTenant], transaction_pooling: bool):
+def pooled_workload(pgbouncer: str, tenants: list[PooledTenant], transaction_pooling: bool, tokens):
     """Every user's client runs its transactions at once; returns the users
     each server connection acted for, and the clients' failures."""
     clients = [(t, user_id) for t in tenants for user_id in t.documents]
@@ -175,7 +179,7 @@ def pooled_workload(pgbouncer: str, tenants: list[PooledTenant], transaction_poo
         doc_id = tenant.documents[user_id]
         others = {d for t in tenants for d in t.documents.values()} - set(tenant.documents.values())
         try:
-            with OdlConnection.connect(pgbouncer, transaction_pooling=transaction_pooling) as conn:
+            with OdlConnection.connect(pgbouncer, transaction_pooling=transaction_pooling, tokens=tokens) as conn:
                 start.wait()
                 for n in range(TRANSACTIONS_PER_CLIENT):
                     with conn.transaction(tenant.tenant_id, user_id) as odl:
@@ -212,8 +216,8 @@ def pooled_workload(pgbouncer: str, tenants: list[PooledTenant], transaction_poo
     return served, failures
 
 
-def test_pooled_transactions_act_as_exactly_their_user(pgbouncer, tenants):
-    served, failures = pooled_workload(pgbouncer, tenants, transaction_pooling=True)
+def test_pooled_transactions_act_as_exactly_their_user(pgbouncer, tenants, login_tokens):
+    served, failures = pooled_workload(pgbouncer, tenants, transaction_pooling=True, tokens=login_tokens)
     assert not failures, failures
     # Eight clients, two server connections: each served several users.
     assert 1 <= len(served) <= SERVER_CONNECTIONS
@@ -221,13 +225,14 @@ def test_pooled_transactions_act_as_exactly_their_user(pgbouncer, tenants):
     assert max(len(users) for users in served.values()) >= 2
 
 
-def test_a_context_written_into_a_pooled_session_is_no_context(pgbouncer, tenants):
+def test_a_context_written_into_a_pooled_session_is_no_context(pgbouncer, tenants, login_tokens):
     victim, intruder = tenants
     intruder_id = next(iter(intruder.documents))
     victim_id, victim_doc = next(iter(victim.documents.items()))
     # The intruder takes a signed context of its own and writes it into the
     # session of both server connections, where it outlives the transaction.
-    holders = [OdlConnection.connect(pgbouncer, transaction_pooling=True) for _ in range(SERVER_CONNECTIONS)]
+    holders = [OdlConnection.connect(pgbouncer, transaction_pooling=True, tokens=login_tokens)
+               for _ in range(SERVER_CONNECTIONS)]
     written = set()
     try:
         sessions = [holder.transaction(intruder.tenant_id, intruder_id) for holder in holders]
@@ -256,7 +261,7 @@ def test_a_context_written_into_a_pooled_session_is_no_context(pgbouncer, tenant
             assert refused.value.sqlstate == "ODC01"
             other.rollback()
     # A client that sets its own context acts as itself on that connection.
-    with OdlConnection.connect(pgbouncer, transaction_pooling=True) as conn:
+    with OdlConnection.connect(pgbouncer, transaction_pooling=True, tokens=login_tokens) as conn:
         for _ in range(2 * SERVER_CONNECTIONS):
             with conn.transaction(victim.tenant_id, victim_id) as odl:
                 assert odl.get_document(victim_doc).document["$schema"] == DOCUMENT["$schema"]
@@ -264,10 +269,10 @@ def test_a_context_written_into_a_pooled_session_is_no_context(pgbouncer, tenant
             no_context_outside_a_transaction(conn.connection)
 
 
-def test_without_transaction_pooling_prepared_statements_collide(pgbouncer, tenants):
+def test_without_transaction_pooling_prepared_statements_collide(pgbouncer, tenants, login_tokens):
     """Why the client needs transaction_pooling=True behind pgbouncer 1.18:
     psycopg prepares a statement run five times, under one name per client
     connection, on whichever server connection it lands on."""
-    _, failures = pooled_workload(pgbouncer, tenants, transaction_pooling=False)
+    _, failures = pooled_workload(pgbouncer, tenants, transaction_pooling=False, tokens=login_tokens)
     sqlstates = {getattr(failure, "sqlstate", None) for failure in failures}
     assert sqlstates & {"42P05", "26000"}, failures
