@@ -23,7 +23,8 @@ tests/python/test_drill.py.
 6. Checks on B: the counts at the target exactly, every marker written before
    the target present and none after it, documents at the version and hash
    they had, every tenant's audit chain verifying against the digest taken
-   before (and its head at that digest's seq); every file of the repository
+   before (and its head at that digest's seq), and a digest taken after the
+   target reporting the events the restore lost; every file of the repository
    encrypted; `pgbackrest verify` clean.
 
 A fresh repository per drill means no timeline or history file of an earlier
@@ -242,6 +243,13 @@ class Drill:
             self.patch(name, f"drill:after:{name}", "after")
             self.event(name, f"after:{name}", "after")
 
+        # Digests of the chains as they stand after the target: the restore
+        # loses those events, and verification must say so.
+        self.late_digests = {
+            name: self.admin.execute("select odl.odl_audit_digest(%s)", (self.tenants[name]["tenant_id"],)).fetchone()[0]
+            for name in self.digests
+        }
+
         # The known trap: the target's WAL must be in the archive.
         with self.connect(self.port_a, "postgres", autocommit=True) as conn:
             segment = conn.execute("select pg_walfile_name(pg_switch_wal())").fetchone()[0]
@@ -369,6 +377,8 @@ class Drill:
 
     def check(self) -> list[str]:
         problems: list[str] = []
+        if self.result["newest_archived_commit"] <= self.target["time"]:
+            problems.append("the archive holds no commit after the target: the restore proves nothing about stopping")
         with self.connect(self.port_b) as conn:
             counts = self.count(conn)
             if counts != self.counts:
@@ -407,6 +417,13 @@ class Drill:
                                     f"{digest and digest['seq']}")
                 else:
                     verified += 1
+                if name in self.late_digests:
+                    late = conn.execute(
+                        "select odl.odl_audit_verify(%s, %s)", (tenant_id, Jsonb(self.late_digests[name]))
+                    ).fetchone()[0]
+                    if (late["ok"], late["reason"], late["first_broken_seq"]) != (False, "event missing", digest["seq"] + 1):
+                        problems.append(f"a digest taken after the target should find events missing at seq "
+                                        f"{digest['seq'] + 1} of {name}, verification said {late}")
             conn.rollback()
         self.result["chains_verified"] = verified
 
