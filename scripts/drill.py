@@ -494,6 +494,7 @@ def main() -> int:
                         default=os.environ.get("DRILL_PORTS"))
     parser.add_argument("--keep", action="store_true", help="keep the work directory (clusters stopped)")
     parser.add_argument("--pad-mb", type=int, default=0, help="pad cluster A with this many MB before the backup")
+    parser.add_argument("--result", help="also write the JSON summary to this file (for monitoring the last drill)")
     args = parser.parse_args()
 
     if shutil.which("pgbackrest") is None:
@@ -526,7 +527,11 @@ def main() -> int:
             log(f"kept {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
-    print(json.dumps(drill.result, sort_keys=True, default=str), flush=True)
+    drill.result["finished_at"] = datetime.datetime.now(datetime.timezone.utc).isoformat()
+    summary = json.dumps(drill.result, sort_keys=True, default=str)
+    if args.result:
+        Path(args.result).write_text(summary + "\n")
+    print(summary, flush=True)
     return 0 if drill.result["ok"] else 1
 
 
