@@ -9,7 +9,7 @@ DEMO_PORT ?= 54315
 # sqitch target: DATABASE_URL when set, else the libpq PG* variables.
 TARGET ?= $(if $(DATABASE_URL),db:pg:$(patsubst postgresql:%,%,$(patsubst postgres:%,%,$(DATABASE_URL))),db:pg:)
 
-.PHONY: help deps demo demo-stop test test-pgtap test-python deploy revert verify lint bench
+.PHONY: help deps demo demo-stop test test-pgtap test-python deploy revert verify lint bench drill
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -41,3 +41,6 @@ lint: deps ## sqlfluff (postgres dialect) on every SQL file, then srcguard check
 
 bench: deps ## Run the benchmarks in a throwaway cluster; writes benchmarks/RESULTS.md
 	@scripts/bench
+
+drill: deps ## Restore drill: pgBackRest backup (encrypted), workload, point-in-time restore, checks, RPO/RTO
+	@scripts/drill
