@@ -88,8 +88,10 @@ class LoginService:
     it gives none. The mode is read from the database."""
 
     def __init__(self, dbname: str):
+        # A release before token mode (the upgrade test's v0.1.0) has no
+        # odl.settings: no tokens there.
         with psycopg.connect(server_conninfo(dbname=dbname), autocommit=True) as su:
-            self.on = su.execute(
+            self.on = su.execute("select to_regclass('odl.settings') is not null").fetchone()[0] and su.execute(
                 "select value = 'on' from odl.settings where name = 'require_context_token'"
             ).fetchone()[0]
         self.dbname = dbname
