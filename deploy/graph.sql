@@ -99,6 +99,9 @@ comment on type odl.graph_hit is
 '(out: from to to, in: to to from, both), their kinds, the node''s labels, and the JSON pointers of the node and of '
 'the edges that reached it';
 
+-- odl.adopt_objects() hands over tables, views and routines, not types.
+alter type odl.graph_hit owner to odl_owner;
+
 call odl.adopt_objects();
 
 commit;

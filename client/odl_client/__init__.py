@@ -10,6 +10,7 @@ from .errors import (
     ContextError,
     DocumentError,
     GateError,
+    GraphError,
     HierarchyError,
     InsufficientPrivilege,
     InvalidValue,
@@ -40,10 +41,10 @@ from .models import (
 )
 
 __all__ = [
-    "ERROR_CLASSES", "ApprovalResult", "AuditError", "Change", "ChangeRequest", "ConstraintViolation",
-    "ContextError", "DocumentError", "DocumentHead", "DocumentRead", "Finding", "GateError", "HierarchyError",
+    "ERROR_CLASSES", "ApprovalResult", "AuditError", "Change", "ChangeRequest", "ConstraintViolation", "ContextError",
+    "DocumentError", "DocumentHead", "DocumentRead", "Finding", "GateError", "GraphError", "HierarchyError",
     "HistoryEntry", "InsufficientPrivilege", "InvalidValue", "Limit", "LimitError", "OdlAdmin", "OdlConnection",
     "OdlError", "OdlPool", "OdlSession", "PatchError", "PatchOperation", "PatchResult", "ProgramLimitExceeded",
-    "QueryCanceled", "RightsError", "SchemaError", "TransactionRollback", "UlidError", "UserRecord", "VersionConflict",
-    "connection_kwargs", "error_class",
+    "QueryCanceled", "RightsError", "SchemaError", "TransactionRollback", "UlidError", "UserRecord",
+    "VersionConflict", "connection_kwargs", "error_class",
 ]

@@ -8,7 +8,7 @@ insert into odl.error_codes (sqlstate, name, meaning) values
 ('ODN02', 'graph_walk_too_deep', 'A graph walk goes on beyond its max_depth')
 on conflict (sqlstate) do update set name = excluded.name, meaning = excluded.meaning;
 
-create or replace function odl.graph_node_rows(doc jsonb, of_section text, positions integer [] default null)
+create or replace function odl.graph_node_rows(doc jsonb, of_section text, positions integer[] default null)
 returns table (pointer text, section text, "position" integer, node_id text, label text) -- noqa: RF06
 language plpgsql
 immutable
@@ -50,12 +50,12 @@ begin
 end
 $$;
 
-revoke all on function odl.graph_node_rows(jsonb, text, integer []) from public;
-comment on function odl.graph_node_rows(jsonb, text, integer []) is
+revoke all on function odl.graph_node_rows(jsonb, text, integer[]) from public;
+comment on function odl.graph_node_rows(jsonb, text, integer[]) is
 'The graph nodes a document''s section (hierarchy or instances) gives, at the given positions of /instances or '
 'all: (pointer, section, position, node_id, label)';
 
-create or replace function odl.graph_elements(elements jsonb, positions integer [] default null)
+create or replace function odl.graph_elements(elements jsonb, positions integer[] default null)
 returns table (n integer, value jsonb)
 language plpgsql
 immutable
@@ -78,11 +78,11 @@ begin
 end
 $$;
 
-revoke all on function odl.graph_elements(jsonb, integer []) from public;
-comment on function odl.graph_elements(jsonb, integer []) is
+revoke all on function odl.graph_elements(jsonb, integer[]) from public;
+comment on function odl.graph_elements(jsonb, integer[]) is
 'The (index, value) pairs of a JSON array, at the given positions or all';
 
-create or replace function odl.graph_edge_rows(doc jsonb, of_section text, positions integer [] default null)
+create or replace function odl.graph_edge_rows(doc jsonb, of_section text, positions integer[] default null)
 returns table (
     pointer text,
     section text,
@@ -157,8 +157,8 @@ begin
 end
 $$;
 
-revoke all on function odl.graph_edge_rows(jsonb, text, integer []) from public;
-comment on function odl.graph_edge_rows(jsonb, text, integer []) is
+revoke all on function odl.graph_edge_rows(jsonb, text, integer[]) from public;
+comment on function odl.graph_edge_rows(jsonb, text, integer[]) is
 'The graph edges a document''s section (hierarchy, instances or connections) gives, at the given positions of '
 '/instances or /connections or all: (pointer, section, position, kind, from_id, from_port, to_id, to_port, '
 'connection_id)';
@@ -236,7 +236,7 @@ create or replace function odl.graph_sync(
     project_id text,
     doc jsonb,
     section text,
-    positions integer []
+    positions integer[]
 )
 returns void
 language plpgsql
@@ -316,8 +316,8 @@ begin
 end
 $$;
 
-revoke all on function odl.graph_sync(text, text, text, jsonb, text, integer []) from public;
-comment on function odl.graph_sync(text, text, text, jsonb, text, integer []) is
+revoke all on function odl.graph_sync(text, text, text, jsonb, text, integer[]) from public;
+comment on function odl.graph_sync(text, text, text, jsonb, text, integer[]) is
 'Makes the stored graph rows of one section of a document (at the given positions, or all) equal to those the '
 'document gives, writing only the rows that differ';
 

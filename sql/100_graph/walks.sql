@@ -6,7 +6,7 @@
 -- seen so far (cycles end there) and two limits that raise rather than cut
 -- a result short: ODN01 beyond max_nodes, ODN02 beyond max_depth.
 
-create or replace function odl.graph_scope(doc_id text, out tenant_id text, out project_id text, out sections text [])
+create or replace function odl.graph_scope(doc_id text, out tenant_id text, out project_id text, out sections text[])
 language plpgsql
 stable
 security invoker
@@ -64,9 +64,9 @@ comment on function odl.graph_scope(text) is
 create or replace function odl.graph_walk(
     tenant_id text,
     doc_id text,
-    sections text [],
+    sections text[],
     start text,
-    kinds text [],
+    kinds text[],
     direction text,
     max_depth integer,
     max_nodes integer,
@@ -164,16 +164,18 @@ begin
 end
 $$;
 
-revoke all on function odl.graph_walk(text, text, text [], text, text [], text, integer, integer, text, boolean) from public;
-comment on function odl.graph_walk(text, text, text [], text, text [], text, integer, integer, text, boolean) is
+revoke all on function odl.graph_walk(
+    text, text, text[], text, text[], text, integer, integer, text, boolean
+) from public;
+comment on function odl.graph_walk(text, text, text[], text, text[], text, integer, integer, text, boolean) is
 'Breadth-first walk of a document''s graph from a node: (depth, node_id) of every node reached, the start at depth '
 '0. ODN01 beyond max_nodes, ODN02 beyond max_depth, 22023 a limit out of range';
 
 create or replace function odl.graph_hits(
     tenant_id text,
     doc_id text,
-    sections text [],
-    kinds text [],
+    sections text[],
+    kinds text[],
     direction text,
     reached jsonb
 )
@@ -236,13 +238,13 @@ begin
 end
 $$;
 
-revoke all on function odl.graph_hits(text, text, text [], text [], text, jsonb) from public;
-comment on function odl.graph_hits(text, text, text [], text [], text, jsonb) is
+revoke all on function odl.graph_hits(text, text, text[], text[], text, jsonb) from public;
+comment on function odl.graph_hits(text, text, text[], text[], text, jsonb) is
 'The odl.graph_hit rows of a walk''s nodes: the edges that reached each from the depth before, and its readable '
 'pointers and labels';
 
 create or replace function odl.graph_reach(
-    doc_id text, node_id text, kinds text [], direction text, max_depth integer, max_nodes integer,
+    doc_id text, node_id text, kinds text[], direction text, max_depth integer, max_nodes integer,
     depth_bound boolean default true
 )
 returns setof odl.graph_hit
@@ -269,11 +271,11 @@ begin
 end
 $$;
 
-revoke all on function odl.graph_reach(text, text, text [], text, integer, integer, boolean) from public;
-comment on function odl.graph_reach(text, text, text [], text, integer, integer, boolean) is
+revoke all on function odl.graph_reach(text, text, text[], text, integer, integer, boolean) from public;
+comment on function odl.graph_reach(text, text, text[], text, integer, integer, boolean) is
 'Every node a walk from node_id reaches in a direction (out, in, both) along the readable edges of the kinds';
 
-create or replace function odl.odl_graph_neighbours(doc_id text, node_id text, kinds text [] default null)
+create or replace function odl.odl_graph_neighbours(doc_id text, node_id text, kinds text[] default null)
 returns setof odl.graph_hit
 language plpgsql
 stable
@@ -285,9 +287,9 @@ begin
 end
 $$;
 
-revoke all on function odl.odl_graph_neighbours(text, text, text []) from public;
-grant execute on function odl.odl_graph_neighbours(text, text, text []) to odl_app;
-comment on function odl.odl_graph_neighbours(text, text, text []) is
+revoke all on function odl.odl_graph_neighbours(text, text, text[]) from public;
+grant execute on function odl.odl_graph_neighbours(text, text, text[]) to odl_app;
+comment on function odl.odl_graph_neighbours(text, text, text[]) is
 'The nodes one readable edge of the kinds (null: any) away from node_id in the document, either way: direction out '
 '(node_id is the edge''s from or parent), in, or both; with the pointers of the edges and of the nodes. ODC01, '
 'ODD01, ODR01';
@@ -295,7 +297,7 @@ comment on function odl.odl_graph_neighbours(text, text, text []) is
 create or replace function odl.odl_graph_upstream(
     doc_id text,
     node_id text,
-    kinds text [] default '{dc_power,ac_power}',
+    kinds text[] default '{dc_power,ac_power}',
     max_depth integer default 64,
     max_nodes integer default 10000
 )
@@ -310,9 +312,9 @@ begin
 end
 $$;
 
-revoke all on function odl.odl_graph_upstream(text, text, text [], integer, integer) from public;
-grant execute on function odl.odl_graph_upstream(text, text, text [], integer, integer) to odl_app;
-comment on function odl.odl_graph_upstream(text, text, text [], integer, integer) is
+revoke all on function odl.odl_graph_upstream(text, text, text[], integer, integer) from public;
+grant execute on function odl.odl_graph_upstream(text, text, text[], integer, integer) to odl_app;
+comment on function odl.odl_graph_upstream(text, text, text[], integer, integer) is
 'Every node upstream of node_id: from which a chain of readable edges of the kinds (default the electrical ones, '
 'dc_power and ac_power) leads to it, by depth, each with the edges that reach it and its pointers. ODC01, ODD01, '
 'ODR01, ODN01, ODN02, 22023';
@@ -320,7 +322,7 @@ comment on function odl.odl_graph_upstream(text, text, text [], integer, integer
 create or replace function odl.odl_graph_downstream(
     doc_id text,
     node_id text,
-    kinds text [] default '{dc_power,ac_power}',
+    kinds text[] default '{dc_power,ac_power}',
     max_depth integer default 64,
     max_nodes integer default 10000
 )
@@ -335,9 +337,9 @@ begin
 end
 $$;
 
-revoke all on function odl.odl_graph_downstream(text, text, text [], integer, integer) from public;
-grant execute on function odl.odl_graph_downstream(text, text, text [], integer, integer) to odl_app;
-comment on function odl.odl_graph_downstream(text, text, text [], integer, integer) is
+revoke all on function odl.odl_graph_downstream(text, text, text[], integer, integer) from public;
+grant execute on function odl.odl_graph_downstream(text, text, text[], integer, integer) to odl_app;
+comment on function odl.odl_graph_downstream(text, text, text[], integer, integer) is
 'Every node downstream of node_id: to which a chain of readable edges of the kinds (default dc_power and '
 'ac_power) leads from it, by depth, each with the edges that reach it and its pointers. ODC01, ODD01, ODR01, '
 'ODN01, ODN02, 22023';
@@ -346,7 +348,7 @@ create or replace function odl.odl_graph_path(
     doc_id text,
     from_id text,
     to_id text,
-    kinds text [] default null,
+    kinds text[] default null,
     max_depth integer default 64,
     max_nodes integer default 10000
 )
@@ -422,20 +424,20 @@ begin
 end
 $$;
 
-revoke all on function odl.odl_graph_path(text, text, text, text [], integer, integer) from public;
-grant execute on function odl.odl_graph_path(text, text, text, text [], integer, integer) to odl_app;
-comment on function odl.odl_graph_path(text, text, text, text [], integer, integer) is
+revoke all on function odl.odl_graph_path(text, text, text, text[], integer, integer) from public;
+grant execute on function odl.odl_graph_path(text, text, text, text[], integer, integer) to odl_app;
+comment on function odl.odl_graph_path(text, text, text, text[], integer, integer) is
 'A shortest path from from_id to to_id over readable edges of the kinds (null: any), taken either way: one row '
 'per node from the start (depth 0), each with the edges from the node before (direction out: along them) and its '
 'pointers; no row when there is none. ODC01, ODD01, ODR01, ODN01, ODN02, 22023';
 
 create or replace function odl.odl_graph_components(
     doc_id text,
-    kinds text [] default '{dc_power,ac_power}',
+    kinds text[] default '{dc_power,ac_power}',
     max_depth integer default 64,
     max_nodes integer default 100000
 )
-returns table (component text, node_id text, labels text [], node_pointers text [], edge_pointers text [])
+returns table (component text, node_id text, labels text[], node_pointers text[], edge_pointers text[])
 language plpgsql
 stable
 security definer
@@ -534,9 +536,9 @@ begin
 end
 $$;
 
-revoke all on function odl.odl_graph_components(text, text [], integer, integer) from public;
-grant execute on function odl.odl_graph_components(text, text [], integer, integer) to odl_app;
-comment on function odl.odl_graph_components(text, text [], integer, integer) is
+revoke all on function odl.odl_graph_components(text, text[], integer, integer) from public;
+grant execute on function odl.odl_graph_components(text, text[], integer, integer) to odl_app;
+comment on function odl.odl_graph_components(text, text[], integer, integer) is
 'The connected components of the document''s graph over readable edges of the kinds (default dc_power and '
 'ac_power; null: any), taken either way: one row per node that ends such an edge, with its component (the '
 'smallest id in it), labels and pointers, and the pointers of its edges. ODC01, ODD01, ODR01, ODN01, ODN02, 22023';

@@ -69,7 +69,8 @@ select tables_are(
         'json_schemas', 'odl_documents', 'odl_document_versions', 'odl_patches',
         'audit_keys', 'audit_heads', 'audit_events', 'audit_partitions', 'audit_digests',
         'nodes', 'rbac_assignments', 'change_requests', 'approvals',
-        'document_projectors', 'document_instances'
+        'document_projectors', 'document_instances',
+        'graph_nodes', 'graph_edges'
     ]
     -- pg_partman names audit_events' monthly partitions after the month.
     || array(
@@ -122,7 +123,10 @@ select functions_are(
         'odl_audit_since',
         'run_projectors', 'project_instances', 'rebuild_instances', 'version_feed_order', 'odl_changes_since',
         'odl_change_channel', 'notify_version', 'notify_rights', 'notify_policy', 'odl_rights_stable_until',
-        'audit_export_status', 'audit_partition_status', 'odl_settings', 'odl_health'
+        'audit_export_status', 'audit_partition_status', 'odl_settings', 'odl_health',
+        'graph_node_rows', 'graph_elements', 'graph_edge_rows', 'project_graph', 'graph_sync', 'rebuild_graph',
+        'graph_scope', 'graph_walk', 'graph_hits', 'graph_reach', 'odl_graph_neighbours', 'odl_graph_upstream',
+        'odl_graph_downstream', 'odl_graph_path', 'odl_graph_components'
     ]
 );
 select domains_are('odl', array['ulid']);
@@ -316,7 +320,12 @@ select set_eq(
         ('odl.odl_check_action(text,text)', 'EXECUTE'),
         ('odl.odl_changes_since(text,integer)', 'EXECUTE'),
         ('odl.odl_rights_stable_until()', 'EXECUTE'),
-        ('odl.odl_change_channel()', 'EXECUTE')
+        ('odl.odl_change_channel()', 'EXECUTE'),
+        ('odl.odl_graph_neighbours(text,text,text[])', 'EXECUTE'),
+        ('odl.odl_graph_upstream(text,text,text[],integer,integer)', 'EXECUTE'),
+        ('odl.odl_graph_downstream(text,text,text[],integer,integer)', 'EXECUTE'),
+        ('odl.odl_graph_path(text,text,text,text[],integer,integer)', 'EXECUTE'),
+        ('odl.odl_graph_components(text,text[],integer,integer)', 'EXECUTE')
     $$,
     'odl_app holds exactly SELECT on the tenant tables, the views and the access policy, '
     || 'and EXECUTE on its odl_ functions'
@@ -406,6 +415,8 @@ select results_eq(
         ('ODL04', 'payload_too_large'),
         ('ODL05', 'schema_too_large'),
         ('ODL06', 'too_many_engine_operations'),
+        ('ODN01', 'graph_walk_too_large'),
+        ('ODN02', 'graph_walk_too_deep'),
         ('ODP01', 'malformed_patch'),
         ('ODP02', 'too_many_operations'),
         ('ODP03', 'path_not_found'),

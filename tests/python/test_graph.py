@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from psycopg.types.json import Jsonb
 
-from conftest import TOP, server_conninfo
+from conftest import TOP, TenantAccess, server_conninfo
 from test_change_feed import Model, app_session, create_document, new_project, stored_document
 
 sys.path.insert(0, str(TOP))
@@ -51,7 +51,8 @@ def graph_of(doc: dict) -> tuple[set, set]:
         for k, child in enumerate(children if isinstance(children, list) else []):
             if isinstance(ident, str):
                 if isinstance(child, str):
-                    edges.add((f"{pointer}/children/{k}", "hierarchy", None, "contains", ident, None, child, None, None))
+                    edges.add((f"{pointer}/children/{k}", "hierarchy", None, "contains", ident, None, child,
+                               None, None))
                 elif isinstance(child, dict) and isinstance(child.get("id"), str):
                     edges.add((f"{pointer}/children/{k}", "hierarchy", None, "contains", ident, None, child["id"],
                                None, None))
@@ -143,7 +144,8 @@ class GraphModel(Model):
     def instances(self, draw) -> list[dict]:
         items = self.doc["instances"]
         n = len(items)
-        kind = draw(st.sampled_from(("add", "remove", "parent", "unparent", "rename", "type", "move") if n else ("add",)))
+        kinds = ("add", "remove", "parent", "unparent", "rename", "type", "move")
+        kind = draw(st.sampled_from(kinds if n else ("add",)))
         if kind == "add":
             value = {"id": self.new_id(), "type_ref": draw(st.sampled_from(TYPE_REFS))}
             if draw(st.booleans()):
@@ -251,11 +253,11 @@ PLANTS = {
 def plants(dbname):
     """Each generated plant stored once, in one tenant whose user is a
     super_user at the portfolio: {name: (doc_id, doc)}."""
-    from conftest import TenantAccess
-
     with psycopg.connect(server_conninfo(dbname=dbname, user="postgres")) as admin:
         admin.execute("set role odl_admin")
-        tenant_id = admin.execute("select odl.odl_create_tenant(%s, 'EU')", (f"g-{uuid.uuid4().hex[:6]}",)).fetchone()[0]
+        tenant_id = admin.execute(
+            "select odl.odl_create_tenant(%s, 'EU')", (f"g-{uuid.uuid4().hex[:6]}",)
+        ).fetchone()[0]
         user_id = admin.execute(
             "select odl.odl_create_user(%s, %s, 'engineer')", (tenant_id, f"{uuid.uuid4().hex[:6]}@example.com")
         ).fetchone()[0]
@@ -325,7 +327,7 @@ def walk_rows(conn, tenant, function: str, doc_id: str, node: str, kinds=ELECTRI
 
 
 @pytest.mark.parametrize("plant", sorted(PLANTS))
-def test_upstream_and_downstream_equal_a_breadth_first_search(plants, plant):
+def test_upstream_and_downstream_equal_a_breadth_first_search(dbname, plants, plant):
     tenant, _, stored = plants
     doc_id, doc = stored[plant]
     edges = adjacency(doc, ELECTRICAL)
@@ -333,7 +335,7 @@ def test_upstream_and_downstream_equal_a_breadth_first_search(plants, plant):
     inverters = sorted(i["id"] for i in doc["instances"] if "INV" in i["id"] and "-S" not in i["id"])[:2]
     modules = sorted(i["id"] for i in doc["instances"] if "-M" in i["id"])[:2]
     assert inverters and modules
-    with app_session(dbname_of(plants), tenant) as app:
+    with app_session(dbname, tenant) as app:
         for function, direction, starts in (("odl_graph_upstream", "in", inverters + ["SUB-01"]),
                                             ("odl_graph_downstream", "out", modules)):
             for start in starts:
@@ -346,31 +348,22 @@ def test_upstream_and_downstream_equal_a_breadth_first_search(plants, plant):
                     assert set(pointers) == cited[node]
                     assert node_pointers == ([nodes[node]] if node in nodes else [])
     # Every string and module upstream of an inverter, as an engineer asks.
-    upstream = walk_rows_any(plants, "odl_graph_upstream", doc_id, inverters[0])
+    with app_session(dbname, tenant) as app:
+        upstream = set(walk_rows(app, tenant, "odl_graph_upstream", doc_id, inverters[0]))
     strings = {i["id"] for i in doc["instances"] if i.get("parent_ref") == inverters[0]}
     assert strings and strings <= upstream
     assert {i["id"] for i in doc["instances"] if i.get("parent_ref") in strings} <= upstream
 
 
-def dbname_of(plants) -> str:
-    return plants[1].dbname
-
-
-def walk_rows_any(plants, function: str, doc_id: str, node: str) -> set[str]:
-    tenant = plants[0]
-    with app_session(dbname_of(plants), tenant) as app:
-        return set(walk_rows(app, tenant, function, doc_id, node))
-
-
 @pytest.mark.parametrize("plant", sorted(PLANTS))
-def test_path_is_a_shortest_path_of_cited_edges(plants, plant):
+def test_path_is_a_shortest_path_of_cited_edges(dbname, plants, plant):
     tenant, _, stored = plants
     doc_id, doc = stored[plant]
     edges = adjacency(doc, None)
     by_pointer = {e[0]: e for e in edges}
     ids = sorted(i["id"] for i in doc["instances"])
     pairs = [(ids[0], ids[-1]), (ids[1], ids[len(ids) // 2]), ("SUB-01", ids[-2])]
-    with app_session(dbname_of(plants), tenant) as app:
+    with app_session(dbname, tenant) as app:
         for kinds in (None, list(ELECTRICAL)):
             usable = adjacency(doc, tuple(kinds) if kinds else None)
             for a, b in pairs:
@@ -395,10 +388,10 @@ def test_path_is_a_shortest_path_of_cited_edges(plants, plant):
 
 
 @pytest.mark.parametrize("plant", sorted(PLANTS))
-def test_components_equal_a_union_find(plants, plant):
+def test_components_equal_a_union_find(dbname, plants, plant):
     tenant, _, stored = plants
     doc_id, doc = stored[plant]
-    with app_session(dbname_of(plants), tenant) as app:
+    with app_session(dbname, tenant) as app:
         for kinds in (list(ELECTRICAL), ["data_modbus", "data_ethernet"], None):
             edges = adjacency(doc, tuple(kinds) if kinds else None)
             parent: dict[str, str] = {}
@@ -425,7 +418,7 @@ def test_components_equal_a_union_find(plants, plant):
             assert {r[1]: set(r[2]) for r in rows} == incident
 
 
-def test_neighbours_cite_the_edges_both_ways(plants):
+def test_neighbours_cite_the_edges_both_ways(dbname, plants):
     tenant, _, stored = plants
     doc_id, doc = stored["spec forms (type, nested)"]
     edges = adjacency(doc, None)
@@ -436,7 +429,7 @@ def test_neighbours_cite_the_edges_both_ways(plants):
             expected.setdefault(e[6], set()).add(("out", e[0]))
         if e[6] == inverter:
             expected.setdefault(e[4], set()).add(("in", e[0]))
-    with app_session(dbname_of(plants), tenant) as app:
+    with app_session(dbname, tenant) as app:
         rows = call(app, tenant, "select node_id, depth, direction, edge_pointers"
                                  " from odl.odl_graph_neighbours(%s, %s)", (doc_id, inverter))
     assert {r[0] for r in rows} == set(expected)
@@ -448,11 +441,11 @@ def test_neighbours_cite_the_edges_both_ways(plants):
     assert dict((r[0], r[2]) for r in rows)["PPC-01"] == "both"
 
 
-def test_the_walks_limits_raise_instead_of_cutting_a_result_short(plants):
+def test_the_walks_limits_raise_instead_of_cutting_a_result_short(dbname, plants):
     tenant, _, stored = plants
     doc_id, doc = stored["spec forms (type, nested)"]
     reached = len(bfs(adjacency(doc, ELECTRICAL), "SUB-01", "in")) - 1
-    with app_session(dbname_of(plants), tenant) as app:
+    with app_session(dbname, tenant) as app:
         for sql, args, sqlstate in (
             ("select * from odl.odl_graph_upstream(%s, 'SUB-01', max_nodes => %s)", (doc_id, reached - 1), "ODN01"),
             ("select * from odl.odl_graph_upstream(%s, 'SUB-01', max_depth => 2)", (doc_id,), "ODN02"),
@@ -479,16 +472,11 @@ def pointers_of(rows: list[tuple]) -> set[str]:
     return {p for r in rows for column in r[-2:] for p in column}
 
 
-def test_a_reader_learns_nothing_of_a_section_they_may_not_read(plants):
+def test_a_reader_learns_nothing_of_a_section_they_may_not_read(dbname, plants):
     tenant, access, stored = plants
-    dbname = dbname_of(plants)
     doc_id, doc = stored["spec forms (type, nested)"]
     block = "PLANT-01-B01"
     neighbours = "select * from odl.odl_graph_neighbours(%s, %s)"
-
-    def as_user(user_id: str, sql: str, args: tuple) -> list[tuple]:
-        with access.session(user_id) as conn:
-            return conn.execute(sql, args).fetchall()
 
     everything = call_as(access, access.user_id, neighbours, (doc_id, block))
     assert any(p.startswith("/hierarchy") for p in pointers_of(everything))
@@ -497,10 +485,10 @@ def test_a_reader_learns_nothing_of_a_section_they_may_not_read(plants):
     # gone, its instances' parent links stay.
     engineer = access.create_user("engineer")
     access.assign("engineer", engineer)
-    rows = as_user(engineer, neighbours, (doc_id, block))
+    rows = call_as(access, engineer, neighbours, (doc_id, block))
     assert rows and all(p.startswith("/instances/") for p in pointers_of(rows))
     assert {r[0] for r in rows} == {i["id"] for i in doc["instances"] if i.get("parent_ref") == block}
-    components = as_user(engineer, "select * from odl.odl_graph_components(%s, null)", (doc_id,))
+    components = call_as(access, engineer, "select * from odl.odl_graph_components(%s, null)", (doc_id,))
     assert not any(p.startswith("/hierarchy") for p in pointers_of(components))
 
     # A guest whose permission set is made to hold no R on connections gets
@@ -508,7 +496,7 @@ def test_a_reader_learns_nothing_of_a_section_they_may_not_read(plants):
     guest = access.create_user("guest", mfa_enabled=False)
     access.assign("guest", guest)
     inverter, module = "B01-INV01", "B01-INV01-S01-M01"
-    assert as_user(guest, "select count(*) from odl.odl_graph_upstream(%s, %s)", (doc_id, inverter)) != [(0,)]
+    assert call_as(access, guest, "select count(*) from odl.odl_graph_upstream(%s, %s)", (doc_id, inverter)) != [(0,)]
     with psycopg.connect(server_conninfo(dbname=dbname), autocommit=True) as su:
         def set_connections(rights: str) -> None:
             su.execute("update odl.rbac_set_rights set rights = %s"
@@ -517,11 +505,11 @@ def test_a_reader_learns_nothing_of_a_section_they_may_not_read(plants):
 
         set_connections("")
         try:
-            assert as_user(guest, "select * from odl.odl_graph_upstream(%s, %s)", (doc_id, inverter)) == []
-            assert as_user(guest, "select * from odl.odl_graph_path(%s, %s, %s, %s)",
+            assert call_as(access, guest, "select * from odl.odl_graph_upstream(%s, %s)", (doc_id, inverter)) == []
+            assert call_as(access, guest, "select * from odl.odl_graph_path(%s, %s, %s, %s)",
                            (doc_id, module, inverter, list(ELECTRICAL))) == []
-            assert as_user(guest, "select * from odl.odl_graph_components(%s)", (doc_id,)) == []
-            rows = as_user(guest, neighbours, (doc_id, inverter))
+            assert call_as(access, guest, "select * from odl.odl_graph_components(%s)", (doc_id,)) == []
+            rows = call_as(access, guest, neighbours, (doc_id, inverter))
             assert rows and not any(p.startswith("/connections") for p in pointers_of(rows))
             assert {r[3][0] for r in rows} == {"contains"}
         finally:
@@ -530,8 +518,8 @@ def test_a_reader_learns_nothing_of_a_section_they_may_not_read(plants):
         # the whole section from the graph, as a read would hide that part.
         su.execute("insert into odl.rbac_classified_parts values ('/connections/*/attributes', 'restricted')")
         try:
-            assert as_user(guest, "select * from odl.odl_graph_upstream(%s, %s)", (doc_id, inverter)) == []
-            assert as_user(access.user_id, "select count(*) from odl.odl_graph_upstream(%s, %s)",
+            assert call_as(access, guest, "select * from odl.odl_graph_upstream(%s, %s)", (doc_id, inverter)) == []
+            assert call_as(access, access.user_id, "select count(*) from odl.odl_graph_upstream(%s, %s)",
                            (doc_id, inverter)) != [(0,)]
         finally:
             su.execute("delete from odl.rbac_classified_parts where pointer = '/connections/*/attributes'")

@@ -81,6 +81,8 @@ BREAKAGE = {
     "change_notify": "drop trigger rbac_assignments_notify_rights on odl.rbac_assignments",
     "analyst_views": "alter view odl.analyst_patches reset (security_barrier)",
     "operations": "alter function odl.audit_export_status() owner to odl_owner",
+    "graph": "alter table odl.graph_edges no force row level security",
+    "graph_api": "drop function odl.odl_graph_path(text, text, text, text[], integer, integer)",
 }
 
 
