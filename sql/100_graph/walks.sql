@@ -196,24 +196,33 @@ begin
         from jsonb_array_elements(reached) as x (value)
     ),
 
+    -- An edge reached a node if its other end lies one depth nearer the
+    -- start: each node's edges come by index, their other ends are matched
+    -- to the depths by a hashed join (never every pair of two depths).
+    step as (
+        select r.node_id, 'out' as way, e.kind, e.pointer
+        from r
+        inner join odl.graph_edges as e
+            on e.tenant_id = graph_hits.tenant_id and e.doc_id = graph_hits.doc_id and r.node_id = e.to_id
+        inner join r as p on e.from_id = p.node_id and r.depth = p.depth + 1
+        where direction in ('out', 'both') and e.section = any(sections) and (kinds is null or e.kind = any(kinds))
+        union all
+        select r.node_id, 'in', e.kind, e.pointer
+        from r
+        inner join odl.graph_edges as e
+            on e.tenant_id = graph_hits.tenant_id and e.doc_id = graph_hits.doc_id and r.node_id = e.from_id
+        inner join r as p on e.to_id = p.node_id and r.depth = p.depth + 1
+        where direction in ('in', 'both') and e.section = any(sections) and (kinds is null or e.kind = any(kinds))
+    ),
+
     via as (
         select
-            r.node_id,
-            case
-                when bool_and(e.from_id = p.node_id) then 'out' when bool_and(e.to_id = p.node_id) then 'in' else 'both'
-            end as direction,
-            array_agg(distinct e.kind) as kinds,
-            array_agg(distinct e.pointer) as pointers
-        from r
-        inner join r as p on r.depth = p.depth + 1
-        inner join odl.graph_edges as e
-            on e.tenant_id = graph_hits.tenant_id and e.doc_id = graph_hits.doc_id
-            and (
-                direction in ('out', 'both') and e.from_id = p.node_id and e.to_id = r.node_id
-                or direction in ('in', 'both') and e.to_id = p.node_id and e.from_id = r.node_id
-            )
-        where e.section = any(sections) and (kinds is null or e.kind = any(kinds))
-        group by r.node_id
+            s.node_id,
+            case when min(s.way) = max(s.way) then min(s.way) else 'both' end as direction,
+            array_agg(distinct s.kind) as kinds,
+            array_agg(distinct s.pointer) as pointers
+        from step as s
+        group by s.node_id
     )
 
     select
@@ -369,13 +378,17 @@ declare
     step record;
     path odl.graph_hit [];
 begin
-    select jsonb_agg(jsonb_build_object('depth', w.depth, 'node_id', w.node_id)),
-        max(w.depth) filter (where w.node_id = odl_graph_path.to_id)
+    -- reached: {depth: [node ids]}, so that a step back unpacks one depth.
+    select jsonb_object_agg(l.depth, l.nodes), max(l.depth) filter (where l.found)
     into reached, found_at
-    from odl.graph_walk(
-        scope.tenant_id, odl_graph_path.doc_id, scope.sections, from_id, kinds, 'both', max_depth, max_nodes,
-        to_id
-    ) as w;
+    from (
+        select w.depth, jsonb_agg(w.node_id) as nodes, bool_or(w.node_id = odl_graph_path.to_id) as found
+        from odl.graph_walk(
+            scope.tenant_id, odl_graph_path.doc_id, scope.sections, from_id, kinds, 'both', max_depth, max_nodes,
+            to_id
+        ) as w
+        group by w.depth
+    ) as l;
     if found_at is null then
         return;
     end if;
@@ -388,15 +401,12 @@ begin
             case when bool_and(e.to_id = here) then 'out' when bool_and(e.from_id = here) then 'in' else 'both' end
                 as direction
         into step
-        from (
-            select x.value ->> 'node_id' as node_id
-            from jsonb_array_elements(reached) as x (value)
-            where (x.value ->> 'depth')::integer = depth - 1
-        ) as p
-        inner join odl.graph_edges as e
-            on e.tenant_id = scope.tenant_id and e.doc_id = odl_graph_path.doc_id
-            and (e.from_id = p.node_id and e.to_id = here or e.to_id = p.node_id and e.from_id = here)
-        where e.section = any(scope.sections) and (kinds is null or e.kind = any(kinds))
+        from odl.graph_edges as e
+        cross join lateral (select case when e.to_id = here then e.from_id else e.to_id end as node_id) as p
+        where e.tenant_id = scope.tenant_id and e.doc_id = odl_graph_path.doc_id
+            and (e.from_id = here or e.to_id = here)
+            and e.section = any(scope.sections) and (kinds is null or e.kind = any(kinds))
+            and p.node_id in (select x.id from jsonb_array_elements_text(reached -> (depth - 1)::text) as x (id))
         group by p.node_id
         order by p.node_id
         limit 1;
