@@ -4,7 +4,7 @@
 -- with their citations, rights and errors. The property test in
 -- tests/python/test_graph.py drives random patches and generated plants.
 begin;
-select plan(26);
+select plan(28);
 
 select has_table('odl', 'graph_nodes', 'graph nodes are a table');
 select has_table('odl', 'graph_edges', 'graph edges are a table');
@@ -244,6 +244,17 @@ select results_eq(
         ('/connections/3', 'INV', 'TX'), ('/connections/4', 'TX', 'INV')
     $$,
     'the patched connection''s edge follows it'
+);
+-- A rebuild (repair, and the first deploy) gives the same rows back.
+create temp table kept as
+select g.pointer, g.kind, g.from_id, g.to_id from odl.graph_edges as g where g.doc_id = current_setting('fixture.doc');
+delete from odl.graph_edges as g where g.doc_id = current_setting('fixture.doc') and g.section <> 'hierarchy';
+select is(odl.rebuild_graph(current_setting('fixture.doc')), 13, 'a rebuild counts the document''s edges');
+select set_eq(
+    $$select g.pointer, g.kind, g.from_id, g.to_id from odl.graph_edges as g
+    where g.doc_id = current_setting('fixture.doc')$$,
+    $$select * from kept$$,
+    'a rebuild restores the edges that were lost'
 );
 set local role odl_app;
 select odl.odl_set_context(current_setting('fixture.tenant'), current_setting('fixture.user'));
