@@ -218,7 +218,7 @@ class GraphModel(Model):
         return [{"op": "replace", "path": f"{pointer}/id", "value": self.new_id()}]
 
 
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_graph_equals_a_rebuild_after_random_patches(dbname, tenant, access, data):
     access.assign("super_user")
@@ -228,7 +228,7 @@ def test_graph_equals_a_rebuild_after_random_patches(dbname, tenant, access, dat
         assert stored_graph(su, doc_id) == graph_of(BASE) == rebuilt_graph(su, doc_id)
         model = GraphModel(BASE)
         version = 1
-        for _ in range(data.draw(st.integers(1, 10), label="steps")):
+        for _ in range(data.draw(st.integers(1, 15), label="steps")):
             app.execute("select odl.odl_set_context(%s, %s)", tenant)
             patch = model.patch(data.draw)
             (version,) = app.execute(
