@@ -10,6 +10,7 @@ from .errors import (
     ContextError,
     DocumentError,
     GateError,
+    GraphError,
     HierarchyError,
     InsufficientPrivilege,
     InvalidValue,
@@ -42,9 +43,9 @@ from .models import (
 
 __all__ = [
     "ERROR_CLASSES", "ApprovalResult", "AuditError", "Change", "ChangeRequest", "ConstraintViolation",
-    "ContextError", "DocumentError", "DocumentHead", "DocumentRead", "Finding", "GateError", "HierarchyError",
-    "HistoryEntry", "InsufficientPrivilege", "InvalidValue", "Limit", "LimitError", "OdlAdmin", "OdlAuth",
-    "OdlConnection", "OdlError", "OdlPool", "OdlSession", "PatchError", "PatchOperation", "PatchResult",
+    "ContextError", "DocumentError", "DocumentHead", "DocumentRead", "Finding", "GateError", "GraphError",
+    "HierarchyError", "HistoryEntry", "InsufficientPrivilege", "InvalidValue", "Limit", "LimitError", "OdlAdmin",
+    "OdlAuth", "OdlConnection", "OdlError", "OdlPool", "OdlSession", "PatchError", "PatchOperation", "PatchResult",
     "ProcurementError", "ProgramLimitExceeded", "QueryCanceled", "RightsError", "SchemaError", "TokenSource",
     "TransactionRollback", "UlidError", "UserRecord", "VersionConflict", "connection_kwargs", "error_class",
 ]

@@ -79,6 +79,12 @@ class LimitError(OdlError):
     sqlstate_class = "ODL"
 
 
+class GraphError(OdlError):
+    """ODN: a graph walk would go beyond its max_nodes or max_depth."""
+
+    sqlstate_class = "ODN"
+
+
 class PatchError(OdlError):
     """ODP: a malformed patch, too many operations, a missing path, a failed test."""
 
@@ -166,7 +172,7 @@ class QueryCanceled(OdlError):
 ERROR_CLASSES: dict[str, type[OdlError]] = {
     cls.sqlstate_class: cls
     for cls in (
-        AuditError, ContextError, DocumentError, GateError, HierarchyError, LimitError, PatchError,
+        AuditError, ContextError, DocumentError, GateError, GraphError, HierarchyError, LimitError, PatchError,
         ProcurementError, RightsError, SchemaError, UlidError, VersionConflict, InvalidValue, ConstraintViolation,
         TransactionRollback, InsufficientPrivilege, ProgramLimitExceeded, QueryCanceled,
     )

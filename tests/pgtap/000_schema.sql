@@ -72,7 +72,8 @@ select tables_are(
         'document_projectors', 'document_instances',
         'procurement_actions', 'procurement_transitions', 'suppliers', 'rfqs', 'rfq_lines', 'bids', 'bid_lines',
         'purchase_orders', 'po_lines', 'shipments', 'receipts', 'stock_balances', 'stock_moves', 'serials',
-        'warranty_claims', 'returns'
+        'warranty_claims', 'returns',
+        'graph_nodes', 'graph_edges'
     ]
     -- pg_partman names audit_events' monthly partitions after the month.
     || array(
@@ -134,7 +135,10 @@ select functions_are(
         'odl_create_supplier', 'odl_set_supplier_status', 'odl_create_rfq', 'odl_set_rfq_status', 'odl_issue_rfq',
         'odl_submit_bid', 'odl_award_rfq', 'odl_rfq_bids', 'odl_issue_po', 'odl_set_po_status', 'odl_po_lines',
         'odl_ship', 'odl_set_shipment_status', 'odl_receive', 'odl_move_stock', 'odl_open_warranty_claim',
-        'odl_set_claim_status', 'odl_open_return', 'odl_set_return_status'
+        'odl_set_claim_status', 'odl_open_return', 'odl_set_return_status',
+        'graph_node_rows', 'graph_elements', 'graph_edge_rows', 'project_graph', 'graph_sync', 'rebuild_graph',
+        'graph_scope', 'graph_walk', 'graph_hits', 'graph_reach', 'odl_graph_neighbours', 'odl_graph_upstream',
+        'odl_graph_downstream', 'odl_graph_path', 'odl_graph_components'
     ]
 );
 select domains_are('odl', array['ulid']);
@@ -359,7 +363,12 @@ select set_eq(
         ('odl.odl_open_warranty_claim(text,text,text,text,text)', 'EXECUTE'),
         ('odl.odl_set_claim_status(text,text)', 'EXECUTE'),
         ('odl.odl_open_return(text,numeric,text,text,text,text,text[])', 'EXECUTE'),
-        ('odl.odl_set_return_status(text,text,text)', 'EXECUTE')
+        ('odl.odl_set_return_status(text,text,text)', 'EXECUTE'),
+        ('odl.odl_graph_neighbours(text,text,text[])', 'EXECUTE'),
+        ('odl.odl_graph_upstream(text,text,text[],integer,integer)', 'EXECUTE'),
+        ('odl.odl_graph_downstream(text,text,text[],integer,integer)', 'EXECUTE'),
+        ('odl.odl_graph_path(text,text,text,text[],integer,integer)', 'EXECUTE'),
+        ('odl.odl_graph_components(text,text[],integer,integer)', 'EXECUTE')
     $$,
     'odl_app holds exactly SELECT on the tenant tables, the views and the access policy, '
     || 'and EXECUTE on its odl_ functions'
@@ -449,6 +458,8 @@ select results_eq(
         ('ODL04', 'payload_too_large'),
         ('ODL05', 'schema_too_large'),
         ('ODL06', 'too_many_engine_operations'),
+        ('ODN01', 'graph_walk_too_large'),
+        ('ODN02', 'graph_walk_too_deep'),
         ('ODP01', 'malformed_patch'),
         ('ODP02', 'too_many_operations'),
         ('ODP03', 'path_not_found'),

@@ -56,7 +56,12 @@ $$;
 
 select has_table('odl', 'document_projectors', 'the projector registry exists');
 select results_eq(
-    $$select p.projector, p.handler::text, p.enabled from odl.document_projectors as p order by p.run_order$$,
+    $$
+        select p.projector, p.handler::text, p.enabled
+        from odl.document_projectors as p
+        where p.projector in ('instances', 'notify')
+        order by p.run_order
+    $$,
     $$
         values
         ('instances', 'odl.project_instances(text,text,text,integer,jsonb,text[])', true),

@@ -83,6 +83,8 @@ BREAKAGE = {
     "operations": "alter function odl.audit_export_status() owner to odl_owner",
     "procurement": "alter table odl.stock_balances drop constraint stock_balances_never_negative",
     "procurement_api": "drop trigger stock_moves_apply on odl.stock_moves",
+    "graph": "alter table odl.graph_edges no force row level security",
+    "graph_api": "drop function odl.odl_graph_path(text, text, text, text[], integer, integer)",
 }
 
 

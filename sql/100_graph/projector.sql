@@ -1,0 +1,371 @@
+-- The graph projector: keeps odl.graph_nodes and odl.graph_edges equal to
+-- the graph of each current document, from the pointers each version
+-- changed. What the graph of a document is lies in two functions, which the
+-- projector, the rebuild and the tests share.
+
+insert into odl.error_codes (sqlstate, name, meaning) values
+('ODN01', 'graph_walk_too_large', 'A graph walk would reach more nodes than its max_nodes'),
+('ODN02', 'graph_walk_too_deep', 'A graph walk goes on beyond its max_depth')
+on conflict (sqlstate) do update set name = excluded.name, meaning = excluded.meaning;
+
+create or replace function odl.graph_node_rows(doc jsonb, of_section text, positions integer[] default null)
+returns table (pointer text, section text, "position" integer, node_id text, label text) -- noqa: RF06
+language plpgsql
+immutable
+security invoker
+set search_path = pg_catalog, odl, pg_temp
+as $$
+#variable_conflict use_column
+-- hierarchy: every node object of the tree from /hierarchy down through
+-- nested children that has a string id (a child given by id is no node of
+-- this document); its label is its type, else its level. instances: each
+-- element that is an object with a string id (at the given positions, or
+-- all). Every node is keyed by its pointer, so that a repeated id, which
+-- the spec allows in the hierarchy, is a node of its own.
+begin
+    if of_section = 'hierarchy' then
+        return query
+        with recursive tree (pointer, node) as (
+            select '/hierarchy', doc -> 'hierarchy'
+            where jsonb_typeof(doc -> 'hierarchy') = 'object'
+            union all
+            select t.pointer || '/children/' || (c.n - 1), c.value
+            from tree as t
+            cross join lateral jsonb_array_elements(
+                case when jsonb_typeof(t.node -> 'children') = 'array' then t.node -> 'children' else '[]' end
+            ) with ordinality as c (value, n)
+            where jsonb_typeof(c.value) = 'object'
+        )
+
+        select t.pointer, 'hierarchy', null::integer, t.node ->> 'id',
+            case when jsonb_typeof(t.node -> 'type') = 'string' then t.node ->> 'type' else t.node ->> 'level' end
+        from tree as t
+        where jsonb_typeof(t.node -> 'id') = 'string';
+    elsif of_section = 'instances' and jsonb_typeof(doc -> 'instances') = 'array' then
+        return query
+        select '/instances/' || e.n, 'instances', e.n, e.value ->> 'id', e.value ->> 'type_ref'
+        from odl.graph_elements(doc -> 'instances', positions) as e
+        where jsonb_typeof(e.value -> 'id') = 'string';
+    end if;
+end
+$$;
+
+revoke all on function odl.graph_node_rows(jsonb, text, integer[]) from public;
+comment on function odl.graph_node_rows(jsonb, text, integer[]) is
+'The graph nodes a document''s section (hierarchy or instances) gives, at the given positions of /instances or '
+'all: (pointer, section, position, node_id, label)';
+
+create or replace function odl.graph_elements(elements jsonb, positions integer[] default null)
+returns table (n integer, value jsonb)
+language plpgsql
+immutable
+security invoker
+set search_path = pg_catalog, odl, pg_temp
+as $$
+#variable_conflict use_column
+-- The elements of an array at the given positions (-> reaches each without
+-- copying the array around it), or all of them.
+begin
+    if positions is null then
+        return query
+        select (e.n - 1)::integer, e.value from jsonb_array_elements(elements) with ordinality as e (value, n);
+    else
+        return query
+        select p.n, elements -> p.n
+        from unnest(positions) as p (n)
+        where elements -> p.n is not null;
+    end if;
+end
+$$;
+
+revoke all on function odl.graph_elements(jsonb, integer[]) from public;
+comment on function odl.graph_elements(jsonb, integer[]) is
+'The (index, value) pairs of a JSON array, at the given positions or all';
+
+create or replace function odl.graph_edge_rows(doc jsonb, of_section text, positions integer[] default null)
+returns table (
+    pointer text,
+    section text,
+    "position" integer, -- noqa: RF06
+    kind text,
+    from_id text,
+    from_port text,
+    to_id text,
+    to_port text,
+    connection_id text
+)
+language plpgsql
+immutable
+security invoker
+set search_path = pg_catalog, odl, pg_temp
+as $$
+#variable_conflict use_column
+-- hierarchy: a node with a string id gives an edge from its parent_id (a
+-- string) and one to each child, given by id or as a node with a string id
+-- (both forms of the spec; a nested child naming its parent gives two edges,
+-- each citing its own pointer). instances: an element with a string id and
+-- a string parent_ref gives the edge parent_ref -> id. connections: an
+-- element whose from.instance_id and to.instance_id are strings gives the
+-- edge from -> to, with its ports, kind and id.
+begin
+    if of_section = 'hierarchy' then
+        return query
+        with recursive tree (pointer, node) as (
+            select '/hierarchy', doc -> 'hierarchy'
+            where jsonb_typeof(doc -> 'hierarchy') = 'object'
+            union all
+            select t.pointer || '/children/' || (c.n - 1), c.value
+            from tree as t
+            cross join lateral jsonb_array_elements(
+                case when jsonb_typeof(t.node -> 'children') = 'array' then t.node -> 'children' else '[]' end
+            ) with ordinality as c (value, n)
+            where jsonb_typeof(c.value) = 'object'
+        )
+
+        select t.pointer || '/parent_id', 'hierarchy', null::integer, 'contains',
+            t.node ->> 'parent_id', null, t.node ->> 'id', null, null
+        from tree as t
+        where jsonb_typeof(t.node -> 'id') = 'string' and jsonb_typeof(t.node -> 'parent_id') = 'string'
+        union all
+        select t.pointer || '/children/' || (c.n - 1), 'hierarchy', null::integer, 'contains',
+            t.node ->> 'id', null, coalesce(c.value ->> 'id', c.value #>> '{}'), null, null
+        from tree as t
+        cross join lateral jsonb_array_elements(
+            case when jsonb_typeof(t.node -> 'children') = 'array' then t.node -> 'children' else '[]' end
+        ) with ordinality as c (value, n)
+        where jsonb_typeof(t.node -> 'id') = 'string'
+            and (jsonb_typeof(c.value) = 'string' or jsonb_typeof(c.value -> 'id') = 'string');
+    elsif of_section = 'instances' and jsonb_typeof(doc -> 'instances') = 'array' then
+        return query
+        select '/instances/' || e.n || '/parent_ref', 'instances', e.n, 'contains',
+            e.value ->> 'parent_ref', null, e.value ->> 'id', null, null
+        from odl.graph_elements(doc -> 'instances', positions) as e
+        where jsonb_typeof(e.value -> 'id') = 'string' and jsonb_typeof(e.value -> 'parent_ref') = 'string';
+    elsif of_section = 'connections' and jsonb_typeof(doc -> 'connections') = 'array' then
+        return query
+        select '/connections/' || e.n, 'connections', e.n,
+            case when jsonb_typeof(e.value -> 'kind') = 'string' then e.value ->> 'kind' end,
+            e.value -> 'from' ->> 'instance_id',
+            case when jsonb_typeof(e.value -> 'from' -> 'port_id') = 'string' then e.value -> 'from' ->> 'port_id' end,
+            e.value -> 'to' ->> 'instance_id',
+            case when jsonb_typeof(e.value -> 'to' -> 'port_id') = 'string' then e.value -> 'to' ->> 'port_id' end,
+            case when jsonb_typeof(e.value -> 'id') = 'string' then e.value ->> 'id' end
+        from odl.graph_elements(doc -> 'connections', positions) as e
+        where jsonb_typeof(e.value -> 'from' -> 'instance_id') = 'string'
+            and jsonb_typeof(e.value -> 'to' -> 'instance_id') = 'string';
+    end if;
+end
+$$;
+
+revoke all on function odl.graph_edge_rows(jsonb, text, integer[]) from public;
+comment on function odl.graph_edge_rows(jsonb, text, integer[]) is
+'The graph edges a document''s section (hierarchy, instances or connections) gives, at the given positions of '
+'/instances or /connections or all: (pointer, section, position, kind, from_id, from_port, to_id, to_port, '
+'connection_id)';
+
+create or replace function odl.project_graph(
+    tenant_id text,
+    doc_id text,
+    project_id text,
+    version integer,
+    doc jsonb,
+    changed_pointers text[]
+)
+returns void
+language plpgsql
+volatile
+security invoker
+set search_path = pg_catalog, odl, pg_temp
+as $$
+-- A pointer at or below /hierarchy re-projects the hierarchy (a small
+-- tree); one below /instances/N or /connections/N re-projects that element
+-- only; /instances, /connections or the root re-project the whole array.
+-- Each re-projection compares the rows it computes with the stored rows of
+-- the same scope by set differences (hashed or sorted, never a nested loop
+-- over both) and writes only the difference, so that a plan cannot turn
+-- quadratic in the size of the graph.
+declare
+    scope record;
+begin
+    for scope in
+        with p as (
+            select
+                x.pointer,
+                split_part(x.pointer, '/', 2) as head,
+                split_part(x.pointer, '/', 3) as step
+            from unnest(coalesce(changed_pointers, '{""}')) as x (pointer)
+        ),
+
+        s as (
+            select
+                h.section,
+                p.pointer = '' or p.step = '' or p.step !~ '^(0|[1-9][0-9]{0,8})$' as whole,
+                case when p.step ~ '^(0|[1-9][0-9]{0,8})$' then p.step::integer end as n
+            from p
+            cross join lateral unnest(
+                case when p.pointer = '' then array['hierarchy', 'instances', 'connections'] else array[p.head] end
+            ) as h (section)
+            where h.section in ('hierarchy', 'instances', 'connections')
+        )
+
+        select
+            s.section,
+            case
+                when s.section = 'hierarchy' or bool_or(s.whole) then null
+                else array_agg(distinct s.n)
+            end as positions
+        from s
+        group by s.section
+    loop
+        perform odl.graph_sync(
+            project_graph.tenant_id, project_graph.doc_id, project_graph.project_id, doc, scope.section,
+            scope.positions
+        );
+    end loop;
+end
+$$;
+
+revoke all on function odl.project_graph(text, text, text, integer, jsonb, text[]) from public;
+comment on function odl.project_graph(text, text, text, integer, jsonb, text[]) is
+'The graph projector: keeps odl.graph_nodes and odl.graph_edges equal to the document''s graph, re-projecting the '
+'hierarchy, or the elements of /instances and /connections below which a pointer changed, else the whole array';
+
+create or replace function odl.graph_sync(
+    tenant_id text,
+    doc_id text,
+    project_id text,
+    doc jsonb,
+    section text,
+    positions integer[]
+)
+returns void
+language plpgsql
+volatile
+security invoker
+set search_path = pg_catalog, odl, pg_temp
+as $$
+#variable_conflict use_column
+-- Makes the stored nodes and edges of a section (at the positions, or all)
+-- equal to those the document gives, writing only rows that differ.
+declare
+    fresh_nodes odl.graph_nodes [];
+    gone_nodes text [];
+    fresh_edges odl.graph_edges [];
+    gone_edges text [];
+begin
+    with n as (
+        select r.pointer, r.section, r.position, r.node_id, r.label
+        from odl.graph_node_rows(doc, graph_sync.section, positions) as r
+    ),
+
+    o as (
+        select g.pointer, g.section, g.position, g.node_id, g.label
+        from odl.graph_nodes as g
+        where g.tenant_id = graph_sync.tenant_id and g.doc_id = graph_sync.doc_id
+            and g.section = graph_sync.section and (positions is null or g.position = any(positions))
+    )
+
+    select
+        array(
+            select row(
+                graph_sync.tenant_id, graph_sync.doc_id, f.pointer, graph_sync.project_id, f.section, f.position,
+                f.node_id, f.label
+            )::odl.graph_nodes
+            from (select * from n except select * from o) as f
+        ),
+        array(select o.pointer from o except select n.pointer from n)
+    into fresh_nodes, gone_nodes;
+
+    with n as (
+        select r.pointer, r.section, r.position, r.kind, r.from_id, r.from_port, r.to_id, r.to_port, r.connection_id
+        from odl.graph_edge_rows(doc, graph_sync.section, positions) as r
+    ),
+
+    o as (
+        select g.pointer, g.section, g.position, g.kind, g.from_id, g.from_port, g.to_id, g.to_port, g.connection_id
+        from odl.graph_edges as g
+        where g.tenant_id = graph_sync.tenant_id and g.doc_id = graph_sync.doc_id
+            and g.section = graph_sync.section and (positions is null or g.position = any(positions))
+    )
+
+    select
+        array(
+            select row(
+                graph_sync.tenant_id, graph_sync.doc_id, f.pointer, graph_sync.project_id, f.section, f.position,
+                f.kind, f.from_id, f.from_port, f.to_id, f.to_port, f.connection_id
+            )::odl.graph_edges
+            from (select * from n except select * from o) as f
+        ),
+        array(select o.pointer from o except select n.pointer from n)
+    into fresh_edges, gone_edges;
+
+    if cardinality(gone_nodes) + cardinality(fresh_nodes) > 0 then
+        delete from odl.graph_nodes as g
+        using (select x.pointer from unnest(gone_nodes) as x (pointer)
+            union all select f.pointer from unnest(fresh_nodes) as f) as d
+        where g.tenant_id = graph_sync.tenant_id and g.doc_id = graph_sync.doc_id and g.pointer = d.pointer;
+        insert into odl.graph_nodes select * from unnest(fresh_nodes);
+    end if;
+    if cardinality(gone_edges) + cardinality(fresh_edges) > 0 then
+        delete from odl.graph_edges as g
+        using (select x.pointer from unnest(gone_edges) as x (pointer)
+            union all select f.pointer from unnest(fresh_edges) as f) as d
+        where g.tenant_id = graph_sync.tenant_id and g.doc_id = graph_sync.doc_id and g.pointer = d.pointer;
+        insert into odl.graph_edges select * from unnest(fresh_edges);
+    end if;
+end
+$$;
+
+revoke all on function odl.graph_sync(text, text, text, jsonb, text, integer[]) from public;
+comment on function odl.graph_sync(text, text, text, jsonb, text, integer[]) is
+'Makes the stored graph rows of one section of a document (at the given positions, or all) equal to those the '
+'document gives, writing only the rows that differ';
+
+create or replace function odl.rebuild_graph(doc_id text)
+returns integer
+language plpgsql
+volatile
+security invoker
+set search_path = pg_catalog, odl, pg_temp
+as $$
+declare
+    stored record;
+begin
+    select d.tenant_id, d.project_id, d.version, d.doc_json into stored
+    from odl.odl_documents as d
+    where d.doc_id = rebuild_graph.doc_id;
+    if not found then
+        raise exception using
+            errcode = 'ODD01',
+            message = 'document does not exist',
+            detail = format('doc_id %s', quote_nullable(rebuild_graph.doc_id));
+    end if;
+    perform odl.project_graph(
+        stored.tenant_id, rebuild_graph.doc_id, stored.project_id, stored.version, stored.doc_json, '{""}'
+    );
+    return (
+        select count(*)
+        from odl.graph_edges as e
+        where e.tenant_id = stored.tenant_id and e.doc_id = rebuild_graph.doc_id
+    );
+end
+$$;
+
+revoke all on function odl.rebuild_graph(text) from public;
+comment on function odl.rebuild_graph(text) is
+'Projects a stored document''s graph again from its current version, as a new document would be; returns how '
+'many edges it has. For repair, tests and the first deploy of the projector';
+
+insert into odl.document_projectors (projector, handler, run_order)
+values ('graph', 'odl.project_graph(text, text, text, integer, jsonb, text[])', 200)
+on conflict (projector) do update set handler = excluded.handler, run_order = excluded.run_order;
+
+-- Documents stored before the projector existed are projected once here;
+-- later deploys find them projected.
+do $$
+begin
+    perform odl.project_graph(d.tenant_id, d.doc_id, d.project_id, d.version, d.doc_json, '{""}')
+    from odl.odl_documents as d
+    where not exists (select from odl.graph_nodes as g where g.tenant_id = d.tenant_id and g.doc_id = d.doc_id);
+end
+$$;
