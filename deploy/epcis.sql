@@ -90,7 +90,8 @@ comment on column odl.epcis_events.disposition is 'disposition, expanded to its 
 comment on column odl.epcis_events.read_point is 'readPoint.id, normalised as the event hash normalises it';
 comment on column odl.epcis_events.biz_location is 'bizLocation.id, normalised as the event hash normalises it';
 comment on column odl.epcis_events.event is 'The event as captured, with eventID set to the event hash';
-comment on column odl.epcis_events.context is 'The JSON-LD prefixes in force for the event (document and event @context)';
+comment on column odl.epcis_events.context is
+'The JSON-LD prefixes in force for the event (document and event @context)';
 comment on column odl.epcis_events.captured_by is 'The user whose call captured the event';
 comment on constraint epcis_events_type on odl.epcis_events is 'The five EPCIS 2.0 event types';
 comment on constraint epcis_events_action on odl.epcis_events is 'EPCIS actions; TransformationEvent has none';
@@ -193,8 +194,10 @@ $$;
 
 -- Monthly partitions on the time of capture, which only moves forward:
 -- events of any eventTime land in this month's partition, never in the
--- default one. Four months are made ahead; with automatic_maintenance on,
--- pg_partman's run_maintenance() (its background worker, or cron) makes more.
+-- default one. Four months are made ahead; odl.epcis_maintenance()
+-- (sql/100_epcis/partitions.sql), run daily, makes more and gives them to
+-- odl_owner. automatic_maintenance is off, so that pg_partman's background
+-- worker never makes a partition that nobody adopts.
 do $$
 declare
     partman_schema text;
@@ -210,7 +213,7 @@ begin
         ' p_premake := 4, p_start_partition := %L, p_automatic_maintenance := %L)',
         partman_schema, 'odl.epcis_events', 'record_time',
         case when split_part(partman_version, '.', 1)::int < 5 then 'native' else 'range' end,
-        '1 month', date_trunc('month', now())::text, 'on'
+        '1 month', date_trunc('month', now())::text, 'off'
     );
     execute format(
         'update %I.part_config set infinite_time_partitions = true where parent_table = %L',

@@ -16,3 +16,8 @@ select 1 / (
     || 'epcListepc=https://id.gs1.org/01/04012345111118/21/1action=OBSERVE'
 )::int;
 select odl.epcis_check_event('{}', '', '{}') where false;
+-- Every partition adopted by odl.epcis_maintenance().
+select 1 / (count(*) = 0)::int
+from pg_catalog.pg_inherits as i
+inner join pg_catalog.pg_class as c on i.inhrelid = c.oid
+where i.inhparent = 'odl.epcis_events'::regclass and c.relowner <> 'odl_owner'::regrole;

@@ -9,6 +9,7 @@ from .errors import (
     ConstraintViolation,
     ContextError,
     DocumentError,
+    EpcisError,
     GateError,
     HierarchyError,
     InsufficientPrivilege,
@@ -41,7 +42,8 @@ from .models import (
 
 __all__ = [
     "ERROR_CLASSES", "ApprovalResult", "AuditError", "Change", "ChangeRequest", "ConstraintViolation",
-    "ContextError", "DocumentError", "DocumentHead", "DocumentRead", "Finding", "GateError", "HierarchyError",
+    "ContextError", "DocumentError", "DocumentHead", "DocumentRead", "EpcisError", "Finding", "GateError",
+    "HierarchyError",
     "HistoryEntry", "InsufficientPrivilege", "InvalidValue", "Limit", "LimitError", "OdlAdmin", "OdlConnection",
     "OdlError", "OdlPool", "OdlSession", "PatchError", "PatchOperation", "PatchResult", "ProgramLimitExceeded",
     "QueryCanceled", "RightsError", "SchemaError", "TransactionRollback", "UlidError", "UserRecord", "VersionConflict",

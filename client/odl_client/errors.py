@@ -61,6 +61,13 @@ class DocumentError(OdlError):
     sqlstate_class = "ODD"
 
 
+class EpcisError(OdlError):
+    """ODE: a malformed EPCIS event (the detail names its JSON pointer), an eventID that is not its
+    hash, an event captured twice, an error declaration of an unknown or already declared event."""
+
+    sqlstate_class = "ODE"
+
+
 class GateError(OdlError):
     """ODG: a phase gate or the order of phases."""
 
@@ -159,7 +166,7 @@ class QueryCanceled(OdlError):
 ERROR_CLASSES: dict[str, type[OdlError]] = {
     cls.sqlstate_class: cls
     for cls in (
-        AuditError, ContextError, DocumentError, GateError, HierarchyError, LimitError, PatchError,
+        AuditError, ContextError, DocumentError, EpcisError, GateError, HierarchyError, LimitError, PatchError,
         RightsError, SchemaError, UlidError, VersionConflict, InvalidValue, ConstraintViolation,
         TransactionRollback, InsufficientPrivilege, ProgramLimitExceeded, QueryCanceled,
     )

@@ -3,7 +3,7 @@
 -- and recorded, or none is (one statement).
 
 create or replace function odl.odl_capture_epcis(project_id text, doc jsonb)
-returns text []
+returns text[]
 language plpgsql
 volatile
 security definer

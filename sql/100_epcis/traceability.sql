@@ -35,7 +35,7 @@ returns table (
     via text,
     project_id text,
     declared boolean,
-    corrective_event_ids text []
+    corrective_event_ids text[]
 )
 language plpgsql
 stable
@@ -183,11 +183,11 @@ begin
     with chosen as (
         select b.event_id
         from odl.epcis_event_biz_transactions as b
-        where biz_transaction is not null and b.tenant_id = context.tenant_id and b.biz_transaction = wanted
+        where odl_epcis_document.biz_transaction is not null and b.tenant_id = context.tenant_id and b.biz_transaction = wanted
         union
         select t.event_id
-        from odl.odl_epcis_trace(epc) as t
-        where epc is not null
+        from odl.odl_epcis_trace(odl_epcis_document.epc) as t
+        where odl_epcis_document.epc is not null
     ),
     chosen_events as (
         select e.event_id, e.event_time, e.event, e.context, d.declaration
@@ -202,7 +202,9 @@ begin
         (
             select coalesce(
                 jsonb_agg(
-                    x.event || coalesce(jsonb_build_object('errorDeclaration', x.declaration), '{}')
+                    x.event || case
+                        when x.declaration is null then '{}' else jsonb_build_object('errorDeclaration', x.declaration)
+                    end
                     order by x.event_time, x.event_id
                 ),
                 '[]'

@@ -69,7 +69,9 @@ select tables_are(
         'json_schemas', 'odl_documents', 'odl_document_versions', 'odl_patches',
         'audit_keys', 'audit_heads', 'audit_events', 'audit_partitions', 'audit_digests',
         'nodes', 'rbac_assignments', 'change_requests', 'approvals',
-        'document_projectors', 'document_instances'
+        'document_projectors', 'document_instances',
+        'epcis_status_steps', 'epcis_event_ids', 'epcis_events', 'epcis_event_epcs', 'epcis_event_biz_transactions',
+        'epcis_error_declarations', 'epcis_corrective_events'
     ]
     -- pg_partman names audit_events' monthly partitions after the month.
     || array(
@@ -122,7 +124,11 @@ select functions_are(
         'odl_audit_since',
         'run_projectors', 'project_instances', 'rebuild_instances', 'version_feed_order', 'odl_changes_since',
         'odl_change_channel', 'notify_version', 'notify_rights', 'notify_policy', 'odl_rights_stable_until',
-        'audit_export_status', 'audit_partition_status', 'odl_settings', 'odl_health'
+        'audit_export_status', 'audit_partition_status', 'odl_settings', 'odl_health',
+        'epcis_trim', 'epcis_time', 'epcis_scalar', 'gs1_check_digit', 'epcis_digital_link', 'epcis_uri',
+        'epcis_vocab', 'epcis_prefixes', 'epcis_extension', 'epcis_extensions', 'epcis_members', 'epcis_prehash',
+        'odl_epcis_event_hash', 'epcis_refuse', 'epcis_check_event', 'odl_capture_epcis', 'epcis_readable_projects',
+        'odl_epcis_trace', 'odl_epcis_where', 'odl_epcis_document', 'odl_epcis_status_step', 'epcis_maintenance'
     ]
 );
 select domains_are('odl', array['ulid']);
@@ -316,7 +322,13 @@ select set_eq(
         ('odl.odl_check_action(text,text)', 'EXECUTE'),
         ('odl.odl_changes_since(text,integer)', 'EXECUTE'),
         ('odl.odl_rights_stable_until()', 'EXECUTE'),
-        ('odl.odl_change_channel()', 'EXECUTE')
+        ('odl.odl_change_channel()', 'EXECUTE'),
+        ('odl.odl_epcis_event_hash(jsonb,jsonb)', 'EXECUTE'),
+        ('odl.odl_capture_epcis(text,jsonb)', 'EXECUTE'),
+        ('odl.odl_epcis_trace(text)', 'EXECUTE'),
+        ('odl.odl_epcis_where(text)', 'EXECUTE'),
+        ('odl.odl_epcis_document(text,text)', 'EXECUTE'),
+        ('odl.odl_epcis_status_step(text)', 'EXECUTE')
     $$,
     'odl_app holds exactly SELECT on the tenant tables, the views and the access policy, '
     || 'and EXECUTE on its odl_ functions'
@@ -396,6 +408,11 @@ select results_eq(
         ('ODD01', 'unknown_document'),
         ('ODD02', 'unknown_project'),
         ('ODD03', 'unknown_version'),
+        ('ODE01', 'invalid_epcis_event'),
+        ('ODE02', 'epcis_event_id_mismatch'),
+        ('ODE03', 'duplicate_epcis_event'),
+        ('ODE04', 'unknown_epcis_event'),
+        ('ODE05', 'epcis_event_already_declared'),
         ('ODG01', 'phase_gate'),
         ('ODG02', 'phase_order'),
         ('ODH01', 'invalid_hierarchy'),
