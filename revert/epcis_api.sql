@@ -22,7 +22,6 @@ drop function odl.epcis_digital_link(text);
 drop function odl.gs1_check_digit(text);
 drop function odl.epcis_scalar(jsonb);
 drop function odl.epcis_time(text);
-drop function odl.epcis_trim(text);
 drop procedure odl.epcis_maintenance();
 delete from odl.error_codes where sqlstate in ('ODE01', 'ODE02', 'ODE03', 'ODE04', 'ODE05');
 

@@ -137,7 +137,7 @@ declare
         'uri', 'plain', 'plain', 'plain', 'plain', 'plain', 'plain', 'plain', 'uri'
     ];
 begin
-    out := 'eventType=' || odl.epcis_trim(event ->> 'type')
+    out := 'eventType=' || btrim(event ->> 'type', E' \t\n\r\f')
         || odl.epcis_members(event, array['eventTime', 'eventTimeZoneOffset'], array['time', 'plain'], prefixes);
 
     -- Sequences 4 to 12: the lists of identifiers and quantities.

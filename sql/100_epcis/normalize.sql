@@ -13,21 +13,6 @@ insert into odl.error_codes (sqlstate, name, meaning) values
 ('ODE05', 'epcis_event_already_declared', 'The event was declared erroneous already')
 on conflict (sqlstate) do update set name = excluded.name, meaning = excluded.meaning;
 
-create or replace function odl.epcis_trim(value text)
-returns text
-language sql
-immutable
-strict
-parallel safe
-security invoker
-set search_path = pg_catalog, pg_temp
-as $$
-    select regexp_replace(value, '^\s+|\s+$', '', 'g')
-$$;
-
-revoke all on function odl.epcis_trim(text) from public;
-comment on function odl.epcis_trim(text) is 'The value without leading and trailing whitespace (event hash rule 5)';
-
 create or replace function odl.epcis_time(value text)
 returns text
 language sql
@@ -57,10 +42,11 @@ parallel safe
 security invoker
 set search_path = pg_catalog, pg_temp
 as $$
-    -- Numbers without trailing zeros (rule 6), strings trimmed (rule 5).
+    -- Numbers without trailing zeros (rule 6), strings without leading
+    -- and trailing whitespace (rule 5).
     select case jsonb_typeof(value)
         when 'number' then trim_scale(value::text::numeric)::text
-        when 'string' then odl.epcis_trim(value #>> '{}')
+        when 'string' then btrim(value #>> '{}', E' \t\n\r\f')
         when 'boolean' then value::text
         when 'null' then ''
         else value::text
@@ -194,43 +180,46 @@ comment on function odl.epcis_digital_link(text) is
 
 create or replace function odl.epcis_uri(value text, prefixes jsonb)
 returns text
-language sql
+language plpgsql
 immutable
 parallel safe
 security invoker
 set search_path = pg_catalog, odl, pg_temp
 as $$
-    -- CBV URNs become GS1 Web URIs (rule 14), CURIEs are expanded (rule 15)
-    -- with the standard prefixes and those of the event's @context, EPCs
-    -- become Digital Links (rules 17 and 18).
-    with trimmed as (select odl.epcis_trim(value) as v)
-    select case
-        when t.v ~ '^urn:epcglobal:cbv:(bizstep|disp|btt|sdt|er):' then
-            'https://ref.gs1.org/cbv/'
-            || case split_part(t.v, ':', 4)
-                when 'bizstep' then 'BizStep'
-                when 'disp' then 'Disp'
-                when 'btt' then 'BTT'
-                when 'sdt' then 'SDT'
-                else 'ER'
-            end
-            || '-' || substr(t.v, length('urn:epcglobal:cbv:' || split_part(t.v, ':', 4) || ':') + 1)
-        when t.v ~ '^[A-Za-z][A-Za-z0-9._-]*:' and t.v !~ '^[^:]*://'
-            and (
-                split_part(t.v, ':', 1) in ('gs1', 'cbv', 'epcis')
-                or jsonb_typeof(prefixes -> split_part(t.v, ':', 1)) = 'string'
-            ) then
-            coalesce(
-                case split_part(t.v, ':', 1)
-                    when 'gs1' then 'https://gs1.org/voc/'
-                    when 'cbv' then 'https://ref.gs1.org/cbv/'
-                    when 'epcis' then 'https://ref.gs1.org/epcis/'
-                end,
-                prefixes ->> split_part(t.v, ':', 1)
-            ) || substr(t.v, length(split_part(t.v, ':', 1)) + 2)
-        else odl.epcis_digital_link(t.v)
-    end
-    from trimmed as t
+-- EPCs become Digital Links (rules 17 and 18), CBV URNs GS1 Web URIs
+-- (rule 14), CURIEs are expanded (rule 15) with the standard prefixes and
+-- those of the event's @context. PL/pgSQL, not SQL: a SQL function with a
+-- pinned search_path is never inlined, and this one runs for every
+-- identifier of every event.
+declare
+    v text := btrim(value, E' \t\n\r\f');
+    prefix text;
+    namespace text;
+begin
+    if v is null then
+        return null;
+    elsif starts_with(v, 'urn:epc:') or starts_with(v, 'http://') or starts_with(v, 'https://') then
+        return odl.epcis_digital_link(v);
+    elsif v ~ '^urn:epcglobal:cbv:(bizstep|disp|btt|sdt|er):' then
+        prefix := split_part(v, ':', 4);
+        return 'https://ref.gs1.org/cbv/'
+            || case prefix when 'bizstep' then 'BizStep' when 'disp' then 'Disp' when 'btt' then 'BTT'
+                when 'sdt' then 'SDT' else 'ER' end
+            || '-' || substr(v, length('urn:epcglobal:cbv:' || prefix || ':') + 1);
+    elsif v ~ '^[A-Za-z][A-Za-z0-9._-]*:' and v !~ '^[^:]*://' then
+        prefix := split_part(v, ':', 1);
+        namespace := case prefix
+            when 'gs1' then 'https://gs1.org/voc/'
+            when 'cbv' then 'https://ref.gs1.org/cbv/'
+            when 'epcis' then 'https://ref.gs1.org/epcis/'
+            else prefixes ->> prefix
+        end;
+        if namespace is not null then
+            return namespace || substr(v, length(prefix) + 2);
+        end if;
+    end if;
+    return v;
+end
 $$;
 
 revoke all on function odl.epcis_uri(text, jsonb) from public;
@@ -240,23 +229,26 @@ comment on function odl.epcis_uri(text, jsonb) is
 
 create or replace function odl.epcis_vocab(value text, vocabulary text, prefixes jsonb)
 returns text
-language sql
+language plpgsql
 immutable
 parallel safe
 security invoker
 set search_path = pg_catalog, odl, pg_temp
 as $$
-    -- A bare word of the standard vocabulary (rule 16): bizStep shipping is
-    -- https://ref.gs1.org/cbv/BizStep-shipping; a sensor type Temperature
-    -- is https://gs1.org/voc/Temperature. Anything else is a URI.
-    select case
-        when odl.epcis_trim(value) !~ ':' then
-            case vocabulary
-                when 'gs1' then 'https://gs1.org/voc/'
-                else 'https://ref.gs1.org/cbv/' || vocabulary || '-'
-            end || odl.epcis_trim(value)
-        else odl.epcis_uri(value, prefixes)
-    end
+-- A bare word of the standard vocabulary (rule 16): bizStep shipping is
+-- https://ref.gs1.org/cbv/BizStep-shipping; a sensor type Temperature is
+-- https://gs1.org/voc/Temperature. Anything else is a URI.
+declare
+    v text := btrim(value, E' \t\n\r\f');
+begin
+    if strpos(v, ':') = 0 then
+        return case vocabulary
+            when 'gs1' then 'https://gs1.org/voc/'
+            else 'https://ref.gs1.org/cbv/' || vocabulary || '-'
+        end || v;
+    end if;
+    return odl.epcis_uri(v, prefixes);
+end
 $$;
 
 revoke all on function odl.epcis_vocab(text, text, jsonb) from public;

@@ -125,7 +125,7 @@ select functions_are(
         'run_projectors', 'project_instances', 'rebuild_instances', 'version_feed_order', 'odl_changes_since',
         'odl_change_channel', 'notify_version', 'notify_rights', 'notify_policy', 'odl_rights_stable_until',
         'audit_export_status', 'audit_partition_status', 'odl_settings', 'odl_health',
-        'epcis_trim', 'epcis_time', 'epcis_scalar', 'gs1_check_digit', 'epcis_digital_link', 'epcis_uri',
+        'epcis_time', 'epcis_scalar', 'gs1_check_digit', 'epcis_digital_link', 'epcis_uri',
         'epcis_vocab', 'epcis_prefixes', 'epcis_extension', 'epcis_extensions', 'epcis_members', 'epcis_prehash',
         'odl_epcis_event_hash', 'epcis_refuse', 'epcis_check_event', 'odl_capture_epcis', 'epcis_readable_projects',
         'odl_epcis_trace', 'odl_epcis_where', 'odl_epcis_document', 'odl_epcis_status_step', 'epcis_maintenance'
