@@ -11,6 +11,7 @@ drop function odl.odl_capture_epcis(text, jsonb);
 drop function odl.epcis_check_event(jsonb, text, jsonb);
 drop function odl.epcis_refuse(text, text);
 drop function odl.odl_epcis_event_hash(jsonb, jsonb);
+drop function odl.epcis_event_id(jsonb, jsonb);
 drop function odl.epcis_prehash(jsonb, jsonb);
 drop function odl.epcis_members(jsonb, text[], text[], jsonb);
 drop function odl.epcis_extensions(jsonb, text[], jsonb);

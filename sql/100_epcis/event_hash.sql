@@ -256,7 +256,7 @@ comment on function odl.epcis_prehash(jsonb, jsonb) is
 'The CBV 2.0 pre-hash string of an EPCIS 2.0 JSON event, with prefixes (odl.epcis_prefixes()) for its CURIEs '
 'and extensions';
 
-create or replace function odl.odl_epcis_event_hash(event jsonb, prefixes jsonb default '{}')
+create or replace function odl.epcis_event_id(event jsonb, prefixes jsonb)
 returns text
 language sql
 stable
@@ -268,7 +268,29 @@ as $$
         || '?ver=CBV2.0'
 $$;
 
+revoke all on function odl.epcis_event_id(jsonb, jsonb) from public;
+comment on function odl.epcis_event_id(jsonb, jsonb) is
+'The CBV 2.0 event hash id of a checked EPCIS 2.0 JSON event (odl.epcis_check_event() first)';
+
+-- Validation is in sql/100_epcis/validate.sql, included after this file;
+-- PL/pgSQL resolves the call when it first runs.
+create or replace function odl.odl_epcis_event_hash(event jsonb, prefixes jsonb default '{}')
+returns text
+language plpgsql
+stable
+parallel safe
+security invoker
+set search_path = pg_catalog, odl, pg_temp
+as $$
+begin
+    perform odl.check_json(event, null, 'document_bytes', 'the event');
+    perform odl.epcis_check_event(event, '', coalesce(prefixes, '{}'));
+    return odl.epcis_event_id(event, coalesce(prefixes, '{}'));
+end
+$$;
+
 revoke all on function odl.odl_epcis_event_hash(jsonb, jsonb) from public;
 grant execute on function odl.odl_epcis_event_hash(jsonb, jsonb) to odl_app, odl_analyst;
 comment on function odl.odl_epcis_event_hash(jsonb, jsonb) is
-'The CBV 2.0 event hash id of an EPCIS 2.0 JSON event: ni:///sha-256;<hex>?ver=CBV2.0 (README, "EPCIS events")';
+'The CBV 2.0 event hash id of an EPCIS 2.0 JSON event, ni:///sha-256;<hex>?ver=CBV2.0 (README, "EPCIS events"), '
+'with the JSON-LD prefixes its extension members use; ODE01 for a malformed event (the detail names the pointer)';

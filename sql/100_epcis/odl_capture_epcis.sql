@@ -52,7 +52,7 @@ begin
         pointer := coalesce(base || item.i, '');
         prefixes := doc_prefixes || odl.epcis_prefixes(item.event -> '@context');
         perform odl.epcis_check_event(item.event, pointer, prefixes);
-        hash_id := odl.odl_epcis_event_hash(item.event, prefixes);
+        hash_id := odl.epcis_event_id(item.event, prefixes);
         if item.event ? 'eventID' and item.event ->> 'eventID' <> hash_id then
             raise exception using
                 errcode = 'ODE02',

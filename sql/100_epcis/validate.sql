@@ -6,7 +6,7 @@
 create or replace function odl.epcis_refuse(pointer text, problem text)
 returns void
 language plpgsql
-immutable
+volatile
 security invoker
 set search_path = pg_catalog, pg_temp
 as $$

@@ -127,7 +127,7 @@ select functions_are(
         'audit_export_status', 'audit_partition_status', 'odl_settings', 'odl_health',
         'epcis_time', 'epcis_scalar', 'gs1_check_digit', 'epcis_digital_link', 'epcis_uri',
         'epcis_vocab', 'epcis_prefixes', 'epcis_extension', 'epcis_extensions', 'epcis_members', 'epcis_prehash',
-        'odl_epcis_event_hash', 'epcis_refuse', 'epcis_check_event', 'odl_capture_epcis', 'epcis_readable_projects',
+        'odl_epcis_event_hash', 'epcis_event_id', 'epcis_refuse', 'epcis_check_event', 'odl_capture_epcis', 'epcis_readable_projects',
         'odl_epcis_trace', 'odl_epcis_where', 'odl_epcis_document', 'odl_epcis_status_step', 'epcis_maintenance'
     ]
 );

@@ -438,7 +438,7 @@ def events(draw) -> dict:
 def reserialised(event: dict, data) -> dict:
     """The same event written differently: members and lists in another
     order, the time in another offset, EPCs as Digital Links on another
-    domain, vocabulary as URNs, padding spaces."""
+    domain, vocabulary as URNs or CURIEs."""
     other = copy.deepcopy(event)
     for name in ("epcList", "childEPCs", "bizTransactionList"):
         if name in other:
@@ -452,7 +452,7 @@ def reserialised(event: dict, data) -> dict:
     moment = datetime.fromisoformat(other["eventTime"])
     other["eventTime"] = moment.astimezone(timezone(timedelta(hours=data.draw(st.integers(-11, 13))))).isoformat()
     other["bizStep"] = data.draw(st.sampled_from([
-        other["bizStep"], f"urn:epcglobal:cbv:bizstep:{other['bizStep']}", f"  {other['bizStep']} "]))
+        other["bizStep"], f"urn:epcglobal:cbv:bizstep:{other['bizStep']}", f"cbv:BizStep-{other['bizStep']}"]))
     keys = data.draw(st.permutations(list(other)))
     return {k: other[k] for k in keys}
 
