@@ -1,12 +1,15 @@
 -- Reading the events back: a shipment's or a serial's events as an EPCIS
 -- 2.0 document, a serial's history, and where it is now. A reader sees
 -- the events of the projects where it holds R on instances, the section
--- that capture writes.
+-- that capture writes. The functions that return sets say how many rows
+-- they return (rows): with the default 1000 the planner hashes the whole
+-- odl.epcis_event_ids instead of looking the few ids up.
 
 create or replace function odl.epcis_readable_projects()
 returns table (project_id text)
 language sql
 stable
+rows 10
 security invoker
 set search_path = pg_catalog, odl, pg_temp
 as $$
@@ -39,6 +42,7 @@ returns table (
 )
 language plpgsql
 stable
+rows 20
 security definer
 set search_path = pg_catalog, odl, pg_temp
 as $$
