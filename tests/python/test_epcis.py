@@ -740,6 +740,13 @@ def test_commissioned_maps_to_acceptance_not_to_cbv_commissioning(world, conn):
     assert conn.execute("select count(*) from odl.epcis_status_steps where biz_step = 'commissioning'").fetchone() == (0,)
 
 
+def test_the_readme_shows_the_status_mapping_of_the_database(conn):
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("**ODL-SD statuses and CBV steps**", 1)[1].split("\n\n**", 1)[0]
+    rows = set(re.findall(r"^\| (\w+) \| (\w+) \| (\w+) \|$", section, re.M)) - {("ODL", "CBV", "CBV")}
+    assert rows == set(conn.execute("select status, biz_step, disposition from odl.epcis_status_steps").fetchall())
+
+
 def test_export_needs_exactly_one_key(world):
     with pytest.raises(psycopg.Error) as raised:
         world.call(world.engineer, "select odl.odl_epcis_document()")
