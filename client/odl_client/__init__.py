@@ -9,6 +9,7 @@ from .errors import (
     ConstraintViolation,
     ContextError,
     DocumentError,
+    EpcisError,
     GateError,
     GraphError,
     HierarchyError,
@@ -43,9 +44,10 @@ from .models import (
 
 __all__ = [
     "ERROR_CLASSES", "ApprovalResult", "AuditError", "Change", "ChangeRequest", "ConstraintViolation",
-    "ContextError", "DocumentError", "DocumentHead", "DocumentRead", "Finding", "GateError", "GraphError",
-    "HierarchyError", "HistoryEntry", "InsufficientPrivilege", "InvalidValue", "Limit", "LimitError", "OdlAdmin",
-    "OdlAuth", "OdlConnection", "OdlError", "OdlPool", "OdlSession", "PatchError", "PatchOperation", "PatchResult",
-    "ProcurementError", "ProgramLimitExceeded", "QueryCanceled", "RightsError", "SchemaError", "TokenSource",
-    "TransactionRollback", "UlidError", "UserRecord", "VersionConflict", "connection_kwargs", "error_class",
+    "ContextError", "DocumentError", "DocumentHead", "DocumentRead", "EpcisError", "Finding", "GateError",
+    "GraphError", "HierarchyError", "HistoryEntry", "InsufficientPrivilege", "InvalidValue", "Limit", "LimitError",
+    "OdlAdmin", "OdlAuth", "OdlConnection", "OdlError", "OdlPool", "OdlSession", "PatchError", "PatchOperation",
+    "PatchResult", "ProcurementError", "ProgramLimitExceeded", "QueryCanceled", "RightsError", "SchemaError",
+    "TokenSource", "TransactionRollback", "UlidError", "UserRecord", "VersionConflict", "connection_kwargs",
+    "error_class",
 ]

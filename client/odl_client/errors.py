@@ -61,6 +61,13 @@ class DocumentError(OdlError):
     sqlstate_class = "ODD"
 
 
+class EpcisError(OdlError):
+    """ODE: a malformed EPCIS event (the detail names its JSON pointer), an eventID that is not its
+    hash, an event captured twice, an error declaration of an unknown or already declared event."""
+
+    sqlstate_class = "ODE"
+
+
 class GateError(OdlError):
     """ODG: a phase gate or the order of phases."""
 
@@ -174,6 +181,7 @@ ERROR_CLASSES: dict[str, type[OdlError]] = {
     for cls in (
         AuditError, ContextError, DocumentError, GateError, GraphError, HierarchyError, LimitError, PatchError,
         ProcurementError, RightsError, SchemaError, UlidError, VersionConflict, InvalidValue, ConstraintViolation,
+        EpcisError,
         TransactionRollback, InsufficientPrivilege, ProgramLimitExceeded, QueryCanceled,
     )
 }

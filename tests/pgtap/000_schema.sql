@@ -73,7 +73,9 @@ select tables_are(
         'procurement_actions', 'procurement_transitions', 'suppliers', 'rfqs', 'rfq_lines', 'bids', 'bid_lines',
         'purchase_orders', 'po_lines', 'shipments', 'receipts', 'stock_balances', 'stock_moves', 'serials',
         'warranty_claims', 'returns',
-        'graph_nodes', 'graph_edges'
+        'graph_nodes', 'graph_edges',
+        'epcis_status_steps', 'epcis_event_ids', 'epcis_events', 'epcis_event_epcs', 'epcis_event_biz_transactions',
+        'epcis_error_declarations', 'epcis_corrective_events'
     ]
     -- pg_partman names audit_events' monthly partitions after the month.
     || array(
@@ -138,7 +140,11 @@ select functions_are(
         'odl_set_claim_status', 'odl_open_return', 'odl_set_return_status',
         'graph_node_rows', 'graph_elements', 'graph_edge_rows', 'project_graph', 'graph_sync', 'rebuild_graph',
         'graph_scope', 'graph_walk', 'graph_hits', 'graph_reach', 'odl_graph_neighbours', 'odl_graph_upstream',
-        'odl_graph_downstream', 'odl_graph_path', 'odl_graph_components'
+        'odl_graph_downstream', 'odl_graph_path', 'odl_graph_components',
+        'epcis_time', 'epcis_scalar', 'gs1_check_digit', 'epcis_digital_link', 'epcis_uri',
+        'epcis_vocab', 'epcis_prefixes', 'epcis_extension', 'epcis_extensions', 'epcis_members', 'epcis_prehash',
+        'odl_epcis_event_hash', 'epcis_event_id', 'epcis_refuse', 'epcis_check_event', 'odl_capture_epcis', 'epcis_readable_projects',
+        'odl_epcis_trace', 'odl_epcis_where', 'odl_epcis_document', 'odl_epcis_status_step', 'epcis_maintenance'
     ]
 );
 select domains_are('odl', array['ulid']);
@@ -368,7 +374,13 @@ select set_eq(
         ('odl.odl_graph_upstream(text,text,text[],integer,integer)', 'EXECUTE'),
         ('odl.odl_graph_downstream(text,text,text[],integer,integer)', 'EXECUTE'),
         ('odl.odl_graph_path(text,text,text,text[],integer,integer)', 'EXECUTE'),
-        ('odl.odl_graph_components(text,text[],integer,integer)', 'EXECUTE')
+        ('odl.odl_graph_components(text,text[],integer,integer)', 'EXECUTE'),
+        ('odl.odl_epcis_event_hash(jsonb,jsonb)', 'EXECUTE'),
+        ('odl.odl_capture_epcis(text,jsonb)', 'EXECUTE'),
+        ('odl.odl_epcis_trace(text)', 'EXECUTE'),
+        ('odl.odl_epcis_where(text)', 'EXECUTE'),
+        ('odl.odl_epcis_document(text,text)', 'EXECUTE'),
+        ('odl.odl_epcis_status_step(text)', 'EXECUTE')
     $$,
     'odl_app holds exactly SELECT on the tenant tables, the views and the access policy, '
     || 'and EXECUTE on its odl_ functions'
@@ -448,6 +460,11 @@ select results_eq(
         ('ODD01', 'unknown_document'),
         ('ODD02', 'unknown_project'),
         ('ODD03', 'unknown_version'),
+        ('ODE01', 'invalid_epcis_event'),
+        ('ODE02', 'epcis_event_id_mismatch'),
+        ('ODE03', 'duplicate_epcis_event'),
+        ('ODE04', 'unknown_epcis_event'),
+        ('ODE05', 'epcis_event_already_declared'),
         ('ODG01', 'phase_gate'),
         ('ODG02', 'phase_order'),
         ('ODH01', 'invalid_hierarchy'),

@@ -85,6 +85,8 @@ BREAKAGE = {
     "procurement_api": "drop trigger stock_moves_apply on odl.stock_moves",
     "graph": "alter table odl.graph_edges no force row level security",
     "graph_api": "drop function odl.odl_graph_path(text, text, text, text[], integer, integer)",
+    "epcis": "alter table odl.epcis_event_epcs no force row level security",
+    "epcis_api": "drop function odl.odl_capture_epcis(text, jsonb)",
 }
 
 

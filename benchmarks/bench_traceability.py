@@ -1,0 +1,367 @@
+"""Traceability: the EPCIS questions at 1M events and 100k serials.
+
+Two tenants in one database, loaded alike: a small one (1,000 serials,
+about 10,000 events) and a large one (100,000 serials, about 1,000,000
+events, spread over twelve monthly partitions of `odl.epcis_events`). Each
+serial travels packed on a pallet of 100 (AggregationEvent ADD, the
+pallet's shipping and receiving events naming its shipment, AggregationEvent
+DELETE), then has its own events (installing, inspecting, repairing, ...).
+
+Timed, through the API as `odl_app` with the tenant's context, a random
+serial or shipment per call:
+
+1. `odl_epcis_where(epc)`: where is serial X now;
+2. `odl_epcis_trace(epc)`: how did it get there (its events and its
+   pallet's while packed);
+3. `odl_epcis_document(biz_transaction)`: a shipment's events as an EPCIS
+   document;
+4. `odl_epcis_document(epc => ...)`: a serial's events as an EPCIS document.
+
+The small tenant is the baseline: a ratio near 1 says the question costs
+the same whatever the size of the table, as an index lookup should. The
+events are loaded by SQL, not through capture (a million captures would take
+the whole time box): their ids have the form of CBV hashes but hash the
+serial and position. Capture itself is timed on its own (documents of 10
+real events through `odl_capture_epcis()`), and the plans of the lookups
+inside the functions are shown (index-only scans on the key tables, one
+partition read per event through run-time pruning).
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import uuid
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from harness import Context, Section, Stopwatch, compare, one_cpu
+
+TITLE = "Traceability (EPCIS)"
+
+SIZES = {"small": 1_000, "large": 100_000}   # serials per tenant
+PALLET = 100                                 # serials per pallet and shipment
+OWN_EVENTS = 10                              # events of each serial of its own
+MONTHS = 12                                  # partitions the events' record_time spreads over
+ROUNDS = 200                                 # per question, after 10 warm-up rounds
+CAPTURE_DOCS = 50                            # documents of 10 events through odl_capture_epcis()
+SET_CONTEXT = "select odl.odl_set_context(%s, %s)"
+STEPS = ("installing", "inspecting", "repairing", "holding", "inspecting", "installing", "storing", "picking",
+         "loading", "removing")
+
+QUESTIONS = {
+    "where": ("where is serial X now: `odl_epcis_where(epc)`", "select * from odl.odl_epcis_where(%s)"),
+    "trace": ("how did it get there: `odl_epcis_trace(epc)`", "select * from odl.odl_epcis_trace(%s)"),
+    "shipment": ("a shipment as an EPCIS document: `odl_epcis_document(biz_transaction)`",
+                 "select odl.odl_epcis_document(%s)"),
+    "serial": ("a serial as an EPCIS document: `odl_epcis_document(epc => ...)`",
+               "select odl.odl_epcis_document(epc => %s)"),
+}
+
+# Everything about one tenant's events from the serial numbers, in SQL:
+# serial s is 'urn:..sgtin..' || s, normalised as capture normalises it;
+# pallet p = s / PALLET, its shipment 'urn:example:desadv:<tenant>:<p>'.
+LOAD = """
+create temporary table bench_events on commit drop as
+with pallets as (
+    select p, 'https://id.gs1.org/00/0' || lpad(p::text, 16, '0') || '0' as sscc,
+        'urn:example:desadv:' || %(tag)s || ':' || p as shipment
+    from generate_series(0, %(serials)s / %(pallet)s - 1) as p
+),
+pallet_events as (
+    select
+        p.p, k, p.sscc, p.shipment,
+        timestamptz '2025-01-01' + make_interval(days => p.p %% 300, hours => k * 6) as event_time,
+        case k when 0 then 'AggregationEvent' when 3 then 'AggregationEvent' else 'ObjectEvent' end as event_type,
+        case k when 0 then 'ADD' when 3 then 'DELETE' else 'OBSERVE' end as action,
+        case k when 0 then 'packing' when 1 then 'shipping' when 2 then 'receiving' else 'unpacking' end as step
+    from pallets as p
+    cross join generate_series(0, 3) as k
+),
+serial_events as (
+    select
+        s, k,
+        timestamptz '2025-01-01' + make_interval(days => (s / %(pallet)s) %% 300 + 2 + k * 3, hours => s %% 24)
+            as event_time
+    from generate_series(0, %(serials)s - 1) as s
+    cross join generate_series(1, %(own)s) as k
+)
+select
+    'ni:///sha-256;' || encode(sha256(convert_to(%(tag)s || ':pallet:' || e.p || ':' || e.k, 'UTF8')), 'hex')
+        || '?ver=CBV2.0' as event_id,
+    e.event_type, e.action, e.step, e.event_time, e.sscc as epc, 'pallet' as kind, e.p as pallet,
+    e.shipment, null::bigint as s
+from pallet_events as e
+union all
+select
+    'ni:///sha-256;' || encode(sha256(convert_to(%(tag)s || ':serial:' || e.s || ':' || e.k, 'UTF8')), 'hex')
+        || '?ver=CBV2.0',
+    'ObjectEvent', 'OBSERVE', (array['installing', 'inspecting', 'repairing', 'holding', 'inspecting',
+        'installing', 'storing', 'picking', 'loading', 'removing'])[1 + (e.k - 1) %% 10],
+    e.event_time, 'https://id.gs1.org/01/04012345111118/21/' || %(tag)s || e.s, 'serial', e.s / %(pallet)s,
+    null, e.s
+from serial_events as e;
+
+insert into odl.epcis_event_ids (tenant_id, event_id, project_id, event_type, event_time, record_time)
+select %(tenant)s, b.event_id, %(project)s, b.event_type, b.event_time,
+    date_trunc('month', now()) - make_interval(months => (abs(hashtext(b.event_id)) %% %(months)s))
+        + make_interval(secs => abs(hashtext(b.event_id || 'r')) %% 2000000)
+from bench_events as b;
+
+insert into odl.epcis_events (
+    tenant_id, event_id, record_time, project_id, event_type, event_time, action, biz_step, disposition,
+    read_point, biz_location, event, context, captured_by
+)
+select
+    %(tenant)s, b.event_id, i.record_time, %(project)s, b.event_type, b.event_time, b.action,
+    'https://ref.gs1.org/cbv/BizStep-' || b.step, null, null,
+    'https://id.gs1.org/414/40123450' || lpad(((coalesce(b.s, b.pallet)) %% 1000)::text, 4, '0') || '0',
+    jsonb_build_object(
+        'type', b.event_type, 'eventID', b.event_id,
+        'eventTime', to_char(b.event_time at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+        'eventTimeZoneOffset', '+00:00', 'action', b.action, 'bizStep', b.step,
+        'recordTime', to_char(i.record_time at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+        'bizLocation', jsonb_build_object('id',
+            'https://id.gs1.org/414/40123450' || lpad(((coalesce(b.s, b.pallet)) %% 1000)::text, 4, '0') || '0')
+    )
+    || case
+        when b.event_type = 'AggregationEvent' then jsonb_build_object(
+            'parentID', b.epc,
+            'childEPCs', (
+                select jsonb_agg('https://id.gs1.org/01/04012345111118/21/' || %(tag)s || c)
+                from generate_series(b.pallet * %(pallet)s, b.pallet * %(pallet)s + %(pallet)s - 1) as c
+            ))
+        else jsonb_build_object('epcList', jsonb_build_array(b.epc))
+    end
+    || case when b.shipment is not null and b.event_type = 'ObjectEvent' then jsonb_build_object(
+        'bizTransactionList', jsonb_build_array(jsonb_build_object('bizTransaction', b.shipment, 'type', 'desadv')))
+        else '{}' end,
+    '{}', null
+from bench_events as b
+inner join odl.epcis_event_ids as i on i.tenant_id = %(tenant)s and i.event_id = b.event_id;
+
+insert into odl.epcis_event_epcs (tenant_id, epc, event_time, event_id, role)
+select %(tenant)s, b.epc, b.event_time, b.event_id,
+    case when b.event_type = 'AggregationEvent' then 'parent' else 'epc' end
+from bench_events as b
+union all
+select %(tenant)s, 'https://id.gs1.org/01/04012345111118/21/' || %(tag)s || c, b.event_time, b.event_id, 'child'
+from bench_events as b
+cross join generate_series(b.pallet * %(pallet)s, b.pallet * %(pallet)s + %(pallet)s - 1) as c
+where b.event_type = 'AggregationEvent';
+
+insert into odl.epcis_event_biz_transactions (tenant_id, biz_transaction, event_time, event_id, type)
+select %(tenant)s, b.shipment, b.event_time, b.event_id, 'https://ref.gs1.org/cbv/BTT-desadv'
+from bench_events as b
+where b.shipment is not null and b.event_type = 'ObjectEvent';
+"""
+
+
+class Tenant:
+    """A tenant whose user is an engineer (W on instances) at the node of one project."""
+
+    def __init__(self, ctx: Context, tag: str):
+        self.tag = tag
+        with ctx.connect(user="postgres", autocommit=True) as admin:
+            admin.execute("set role odl_admin")
+            self.tenant = admin.execute("select odl.odl_create_tenant(%s, 'EU')", (f"trace-{tag}",)).fetchone()[0]
+            tenant_admin = admin.execute(
+                "select odl.odl_create_user(%s, %s, 'super_user')", (self.tenant, f"admin-{tag}@example.com")
+            ).fetchone()[0]
+            self.user = admin.execute(
+                "select odl.odl_create_user(%s, %s, 'engineer')", (self.tenant, f"bench-{tag}@example.com")
+            ).fetchone()[0]
+        self.app = ctx.connect(user="odl_app")
+        self.app.execute(SET_CONTEXT, (self.tenant, self.user))
+        self.project = self.app.execute("select odl.odl_create_project(%s)", (f"trace-{tag}",)).fetchone()[0]
+        self.app.commit()
+        self.app.execute(SET_CONTEXT, (self.tenant, tenant_admin))
+        (node,) = self.app.execute("select odl.odl_create_node(null, 'PORTFOLIO', %s)", (tag,)).fetchone()
+        self.app.execute("select odl.odl_attach_project(%s, %s)", (self.project, node))
+        self.app.execute("select odl.odl_assign_role(%s, %s, 'engineer')", (self.user, node))
+        self.app.commit()
+
+    def load(self, su: psycopg.Connection, serials: int) -> None:
+        psycopg.ClientCursor(su).execute(LOAD, {"tag": self.tag, "serials": serials, "pallet": PALLET, "own": OWN_EVENTS,
+                          "tenant": self.tenant, "project": self.project, "months": MONTHS})
+        su.commit()
+
+    def key(self, question: str, rng: random.Random, serials: int) -> str:
+        if question == "shipment":
+            return f"urn:example:desadv:{self.tag}:{rng.randrange(serials // PALLET)}"
+        return f"urn:epc:id:sgtin:4012345.011111.{self.tag}{rng.randrange(serials)}"
+
+    def ask(self, sql: str, key: str) -> tuple[float, int]:
+        cur = self.app.cursor()
+        cur.execute(SET_CONTEXT, (self.tenant, self.user), prepare=True)
+        with Stopwatch() as sw:
+            rows = cur.execute(sql, (key,), prepare=True).fetchall()
+        self.app.commit()
+        return sw.seconds, len(rows)
+
+
+def p95(values: list[float]) -> float:
+    return statistics.quantiles(values, n=20)[-1]
+
+
+def without_init_plans(lines: list[str]) -> list[str]:
+    """The plan without the InitPlans of the RLS policies (the context
+    lookup, once per query), which would bury the scans."""
+    kept, skip_deeper_than = [], None
+    for line in lines:
+        depth = len(line) - len(line.lstrip())
+        if skip_deeper_than is not None and depth > skip_deeper_than:
+            continue
+        skip_deeper_than = None
+        if line.lstrip().startswith("InitPlan"):
+            skip_deeper_than = depth
+            continue
+        kept.append(line)
+    return kept
+
+
+def plans(su: psycopg.Connection, tenant: Tenant) -> str:
+    """EXPLAIN ANALYZE of the lookups the functions make, as odl_owner (the
+    functions' owner) under the tenant's context, so RLS applies."""
+    su.execute("set role odl_owner")
+    su.execute("select odl.set_session_context(%s, %s)", (tenant.tenant, tenant.user))
+    epc = f"https://id.gs1.org/01/04012345111118/21/{tenant.tag}4242"
+    shipment = f"urn:example:desadv:{tenant.tag}:42"
+    statements = {
+        "the events of a serial (odl.epcis_event_epcs)": (
+            "select x.event_time, x.event_id, x.role from odl.epcis_event_epcs as x"
+            " where x.tenant_id = %s and x.epc = %s", (tenant.tenant, epc)),
+        "the events of a shipment (odl.epcis_event_biz_transactions)": (
+            "select b.event_id from odl.epcis_event_biz_transactions as b"
+            " where b.tenant_id = %s and b.biz_transaction = %s", (tenant.tenant, shipment)),
+        "their rows in the partitioned odl.epcis_events": (
+            "select e.event_type, e.action, e.biz_location from odl.epcis_event_epcs as x"
+            " inner join odl.epcis_event_ids as i on i.tenant_id = x.tenant_id and i.event_id = x.event_id"
+            " inner join odl.epcis_events as e on e.tenant_id = i.tenant_id and e.event_id = i.event_id"
+            " and e.record_time = i.record_time where x.tenant_id = %s and x.epc = %s", (tenant.tenant, epc)),
+    }
+    out = []
+    for label, (sql, params) in statements.items():
+        rows = su.execute("explain (analyze, costs off, timing off, summary off) " + sql, params).fetchall()
+        out.append(f"{label}:\n\n```\n" + "\n".join(without_init_plans([r[0] for r in rows])) + "\n```")
+    su.rollback()
+    return "\n\n".join(out)
+
+
+def capture_rate(tenant: Tenant, seed: int) -> tuple[float, float, float]:
+    """Documents of ten real events through odl_capture_epcis(): events per
+    second, and p50 / p95 ms per document."""
+    rng = random.Random(seed)
+    seconds = []
+    cur = tenant.app.cursor()
+    for d in range(CAPTURE_DOCS):
+        events = [{
+            "type": "ObjectEvent", "eventTime": f"2026-02-01T{rng.randrange(24):02d}:{rng.randrange(60):02d}:00Z",
+            "eventTimeZoneOffset": "+00:00", "action": "OBSERVE", "bizStep": "receiving",
+            "epcList": [f"urn:epc:id:sgtin:4012345.011111.cap{d}x{i}x{uuid.uuid4().hex[:6]}"],
+            "bizLocation": {"id": "urn:epc:id:sgln:4012345.00012.0"},
+            "bizTransactionList": [{"bizTransaction": f"urn:example:desadv:cap:{d}", "type": "desadv"}],
+        } for i in range(10)]
+        doc = {"@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
+               "type": "EPCISDocument", "schemaVersion": "2.0", "creationDate": "2026-02-01T00:00:00Z",
+               "epcisBody": {"eventList": events}}
+        cur.execute(SET_CONTEXT, (tenant.tenant, tenant.user), prepare=True)
+        with Stopwatch() as sw:
+            cur.execute("select odl.odl_capture_epcis(%s, %s)", (tenant.project, Jsonb(doc)), prepare=True)
+            tenant.app.commit()
+        seconds.append(sw.seconds)
+    return 10 * len(seconds) / sum(seconds), statistics.median(seconds) * 1e3, p95(seconds) * 1e3
+
+
+def run(ctx: Context) -> Section:
+    su = ctx.connect(user="postgres")
+    tenants = {label: Tenant(ctx, label[0]) for label in SIZES}
+    facts = {}
+    with Stopwatch() as sw:
+        # Past months' partitions, so that record_time spreads as it would
+        # after a year of capture; odl.epcis_maintenance() adopts them.
+        months = su.execute(
+            "select array_agg(date_trunc('month', now()) - make_interval(months => m))"
+            " from generate_series(1, %s) as m", (MONTHS - 1,)).fetchone()[0]
+        su.execute("select partman.create_partition_time('odl.epcis_events', %s)", (months,))
+        su.commit()
+        su.execute("call odl.epcis_maintenance()")
+        su.commit()
+        for label, tenant in tenants.items():
+            ctx.log(f"loading {SIZES[label]:,} serials ({label})")
+            tenant.load(su, SIZES[label])
+        su.autocommit = True
+        su.execute("vacuum analyze odl.epcis_events, odl.epcis_event_ids, odl.epcis_event_epcs,"
+                   " odl.epcis_event_biz_transactions")
+    facts["load"] = f"{sw.seconds:.0f} s"
+    counts = {}
+    for label, tenant in tenants.items():
+        counts[label] = su.execute(
+            "select (select count(*) from odl.epcis_events where tenant_id = %(t)s),"
+            " (select count(*) from odl.epcis_event_epcs where tenant_id = %(t)s),"
+            " (select count(distinct tableoid) from odl.epcis_events where tenant_id = %(t)s)",
+            {"t": tenant.tenant}).fetchone()
+    su.autocommit = False
+    facts["events"] = ", ".join(f"{label}: {c[0]:,} events, {c[1]:,} EPC keys, {c[2]} partitions"
+                                for label, c in counts.items())
+    facts["table sizes"] = su.execute(
+        "select string_agg(format('%s %s', c, pg_size_pretty(pg_total_relation_size(c))), ', ')"
+        " from unnest(array['odl.epcis_event_epcs', 'odl.epcis_event_ids', 'odl.epcis_event_biz_transactions']"
+        "::regclass[]) as c").fetchone()[0] + ", odl.epcis_events " + su.execute(
+        "select pg_size_pretty(sum(pg_total_relation_size(i.inhrelid))) from pg_inherits as i"
+        " where i.inhparent = 'odl.epcis_events'::regclass").fetchone()[0]
+    su.commit()
+
+    rng = random.Random(ctx.seed)
+    results: dict[str, dict[str, list[float]]] = {q: {"small": [], "large": []} for q in QUESTIONS}
+    sizes: dict[str, list[int]] = {q: [] for q in QUESTIONS}
+    with one_cpu(tenants["small"].app, tenants["large"].app) as pinning:
+        for question, (_, sql) in QUESTIONS.items():
+            ctx.log(f"{question}: {ROUNDS} rounds")
+            for r in range(ROUNDS + 10):
+                order = ("small", "large") if r % 2 else ("large", "small")
+                for label in order:
+                    seconds, rows = tenants[label].ask(sql, tenants[label].key(question, rng, SIZES[label]))
+                    if r >= 10:
+                        results[question][label].append(seconds * 1e3)
+                        if label == "large":
+                            sizes[question].append(rows)
+        rate, capture_p50, capture_p95 = capture_rate(tenants["large"], ctx.seed)
+    facts["capture"] = (f"{rate:.0f} events/s through `odl_capture_epcis()` in documents of 10 events "
+                        f"(p50 {capture_p50:.1f} ms, p95 {capture_p95:.1f} ms per document), next to 1M events")
+    explained = plans(su, tenants["large"])
+    for tenant in tenants.values():
+        tenant.app.close()
+    su.close()
+
+    rows = []
+    p95s = []
+    for question, (text, _) in QUESTIONS.items():
+        small, large = results[question]["small"], results[question]["large"]
+        rows.append(compare(f"{text}, 100k serials vs 1k serials", "ms/call", small, large, None, ctx.seed))
+        p95s.append(f"{question}: p95 {p95(large):.2f} ms at 100k serials ({p95(small):.2f} ms at 1k)")
+    return Section(
+        compared="The EPCIS traceability questions at 100,000 serials and about 1,000,000 events against the same "
+        "questions at 1,000 serials and about 10,000 events, through the API: how their cost grows with the "
+        "table.",
+        method="\n".join([
+            f"- Two tenants, loaded alike by SQL: each serial packed on a pallet of {PALLET} (AggregationEvent ADD, "
+            "the pallet shipped and received under its shipment's bizTransaction, AggregationEvent DELETE), then "
+            f"{OWN_EVENTS} events of its own; record_time spread over {MONTHS} monthly partitions. Event ids have "
+            "the form of CBV hashes (hashes of serial and position, not of the events).",
+            f"- Per question {ROUNDS} rounds after 10 warm-up rounds; each round asks both tenants about a random "
+            "serial or shipment, in alternating order, as `odl_app` with the tenant's context, one transaction per "
+            "call (context, call, commit; only the call timed). Ratios are medians of per-round ratios with a 95% "
+            "bootstrap interval.",
+            f"- {pinning} (see harness.one_cpu).",
+        ]),
+        rows=rows,
+        notes="p95: " + "; ".join(p95s) + f". Rows returned at 100k serials (median): "
+        + ", ".join(f"{q} {statistics.median(s):.0f}" for q, s in sizes.items())
+        + ".\n\nPlans at 100k serials (EXPLAIN ANALYZE as odl_owner under the tenant's context):\n\n" + explained,
+        facts=facts,
+        baseline_name="1k serials",
+        candidate_name="100k serials",
+    )
+
