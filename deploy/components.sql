@@ -288,6 +288,8 @@ on odl.component_index (tenant_id, status, brand, part_number)
 include (component_id, rating_w, project_id);
 -- The projector re-projects the entries a patch touched.
 create index component_index_entry_idx on odl.component_index (tenant_id, doc_id, entry);
+-- It re-projects a whole document when a name repeats in it.
+create index component_index_repeated_idx on odl.component_index (tenant_id, doc_id) where occurrences > 1;
 comment on table odl.component_index is
 'Projection of /libraries/components of every current document, kept equal to it by the components projector '
 '(one row per component name; the first entry wins when a name repeats)';

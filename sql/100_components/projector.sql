@@ -29,6 +29,8 @@ as $$
     ),
 
     -- #> reaches a touched entry without walking the members before it.
+    -- Entries sort as jsonb keeps them: array indexes in order, map keys by
+    -- length, then bytes.
     top as (
         select (e.n - 1)::text as entry, e.n as ord, null::text as map_key, e.value
         from container as c
@@ -40,14 +42,14 @@ as $$
         cross join unnest(entries) as x (entry)
         where jsonb_typeof(c.value) = 'array' and x.entry ~ '^(0|[1-9][0-9]{0,8})$'
         union all
-        select e.key, e.n, e.key, e.value
+        select e.key, octet_length(e.key)::bigint, e.key, e.value
         from container as c
-        cross join lateral jsonb_each(c.value) with ordinality as e (key, value, n)
+        cross join lateral jsonb_each(c.value) as e (key, value)
         where jsonb_typeof(c.value) = 'object' and entries is null
         union all
-        select x.entry, x.n, x.entry, c.value -> x.entry
+        select x.entry, octet_length(x.entry)::bigint, x.entry, c.value -> x.entry
         from container as c
-        cross join unnest(entries) with ordinality as x (entry, n)
+        cross join unnest(entries) as x (entry)
         where jsonb_typeof(c.value) = 'object' and c.value ? x.entry
     ),
 
@@ -81,7 +83,10 @@ as $$
                 c.value #> '{component_management,classification}'
             ) as codes,
             count(*) over (partition by c.component_key) as occurrences,
-            row_number() over (partition by c.component_key order by c.ord, c.sub) as rank
+            row_number() over (
+                partition by c.component_key
+                order by c.ord, convert_to(c.entry, 'UTF8'), c.sub
+            ) as rank
         from components as c
         where c.component_key is not null
     )
@@ -196,9 +201,14 @@ begin
             where i.tenant_id = project_components.tenant_id and i.doc_id = project_components.doc_id
                 and i.entry = any(touched)
         );
-        -- A name shared with a member left untouched needs the whole view.
+        -- A name that repeats, before or after, needs the whole view: the
+        -- first entry using it may be one left untouched.
         whole := jsonb_typeof(container) is distinct from 'object' and jsonb_typeof(container) is distinct from 'array'
-            or exists (select from unnest(old) as o where o.occurrences > 1)
+            or exists (
+                select from odl.component_index as i
+                where i.tenant_id = project_components.tenant_id and i.doc_id = project_components.doc_id
+                    and i.occurrences > 1
+            )
             or exists (
                 select from unnest(fresh) as f
                 inner join odl.component_index as i
