@@ -120,10 +120,10 @@ create table odl.component_transitions (
     from_status text not null references odl.component_statuses (status),
     to_status text not null references odl.component_statuses (status),
     direction text not null,
-    roles text [] not null,
-    approver_roles text [] not null default '{}',
+    roles text[] not null,
+    approver_roles text[] not null default '{}',
     needs_approval boolean not null default false,
-    required text [] not null default '{}',
+    required text[] not null default '{}',
     trigger_event text not null,
     primary key (from_status, to_status),
     constraint component_transitions_moves check (from_status <> to_status),
@@ -165,33 +165,47 @@ insert into odl.component_transitions (
 select t.from_status, t.to_status, t.direction, t.roles, t.approver_roles, t.needs_approval, t.required, t.trigger_event
 from (
     values
-    ('draft', 'parsed', 'forward', '{engineer}'::text [], '{expert}'::text [], false, '{datasheet}'::text [],
-        'datasheet uploaded, parsed'),
+    (
+        'draft', 'parsed', 'forward', '{engineer}'::text[], '{expert}'::text[], false, '{datasheet}'::text[],
+        'datasheet uploaded, parsed'
+    ),
     ('draft', 'archived', 'side', '{engineer}', '{expert}', false, '{}', 'archived'),
-    ('parsed', 'enriched', 'forward', '{engineer}', '{expert}', false,
-        '{brand,part_number,rating_w,classification}', 'fields normalised, codes assigned'),
+    (
+        'parsed', 'enriched', 'forward', '{engineer}', '{expert}', false,
+        '{brand,part_number,rating_w,classification}', 'fields normalised, codes assigned'
+    ),
     ('parsed', 'draft', 'back', '{engineer}', '{expert}', false, '{}', 'back one step'),
     ('parsed', 'archived', 'side', '{engineer}', '{expert}', false, '{}', 'archived'),
     ('enriched', 'dedupe_pending', 'forward', '{engineer}', '{expert}', false, '{}', 'duplicate check begins'),
     ('enriched', 'parsed', 'back', '{engineer}', '{expert}', false, '{}', 'back one step'),
     ('enriched', 'archived', 'side', '{engineer}', '{expert}', false, '{}', 'archived'),
-    ('dedupe_pending', 'compliance_pending', 'forward', '{engineer}', '{expert}', false, '{}',
-        'duplicates resolved, one master record'),
+    (
+        'dedupe_pending', 'compliance_pending', 'forward', '{engineer}', '{expert}', false, '{}',
+        'duplicates resolved, one master record'
+    ),
     ('dedupe_pending', 'enriched', 'back', '{engineer}', '{expert}', false, '{}', 'back one step'),
     ('dedupe_pending', 'archived', 'side', '{engineer}', '{expert}', false, '{}', 'archived'),
-    ('compliance_pending', 'approved', 'forward', '{engineer}', '{expert}', true,
+    (
+        'compliance_pending', 'approved', 'forward', '{engineer}', '{expert}', true,
         '{brand,part_number,classification,datasheet,tracking_level,supplier,approval_record}',
-        'certificates checked, mandatory fields, approval record'),
+        'certificates checked, mandatory fields, approval record'
+    ),
     ('compliance_pending', 'dedupe_pending', 'back', '{engineer}', '{expert}', false, '{}', 'back one step'),
     ('compliance_pending', 'archived', 'side', '{engineer}', '{expert}', false, '{}', 'archived'),
-    ('approved', 'available', 'forward', '{supplier_manager}', '{project_manager,expert}', true,
-        '{supplier,margins}', 'suppliers and margins set; approval gate'),
-    ('approved', 'compliance_pending', 'back', '{supplier_manager}', '{project_manager,expert}', false, '{}',
-        'back one step'),
+    (
+        'approved', 'available', 'forward', '{supplier_manager}', '{project_manager,expert}', true,
+        '{supplier,margins}', 'suppliers and margins set; approval gate'
+    ),
+    (
+        'approved', 'compliance_pending', 'back', '{supplier_manager}', '{project_manager,expert}', false, '{}',
+        'back one step'
+    ),
     ('approved', 'archived', 'side', '{supplier_manager}', '{project_manager,expert}', false, '{}', 'archived'),
     ('available', 'rfq_open', 'forward', '{supplier_manager}', '{project_manager}', true, '{}', 'RFQ issued'),
-    ('available', 'installed', 'side', '{supplier_manager}', '{project_manager}', false, '{}',
-        'installed from stock'),
+    (
+        'available', 'installed', 'side', '{supplier_manager}', '{project_manager}', false, '{}',
+        'installed from stock'
+    ),
     ('available', 'approved', 'back', '{supplier_manager}', '{project_manager}', false, '{}', 'back one step'),
     ('available', 'archived', 'side', '{supplier_manager}', '{project_manager}', false, '{}', 'archived'),
     ('rfq_open', 'rfq_awarded', 'forward', '{supplier_manager}', '{project_manager}', true, '{}', 'award made'),
@@ -200,12 +214,16 @@ from (
     ('rfq_awarded', 'purchasing', 'forward', '{supplier_manager}', '{project_manager}', true, '{}', 'PO generated'),
     ('rfq_awarded', 'available', 'back', '{supplier_manager}', '{project_manager}', false, '{}', 'award withdrawn'),
     ('rfq_awarded', 'archived', 'side', '{supplier_manager}', '{project_manager}', false, '{}', 'archived'),
-    ('purchasing', 'ordered', 'forward', '{supplier_manager}', '{project_manager}', false, '{}',
-        'supplier acknowledges PO'),
+    (
+        'purchasing', 'ordered', 'forward', '{supplier_manager}', '{project_manager}', false, '{}',
+        'supplier acknowledges PO'
+    ),
     ('purchasing', 'available', 'back', '{supplier_manager}', '{project_manager}', false, '{}', 'PO withdrawn'),
     ('purchasing', 'archived', 'side', '{supplier_manager}', '{project_manager}', false, '{}', 'archived'),
-    ('ordered', 'shipped', 'forward', '{supplier_manager}', '{project_manager}', false, '{}',
-        'dispatch (pickup event)'),
+    (
+        'ordered', 'shipped', 'forward', '{supplier_manager}', '{project_manager}', false, '{}',
+        'dispatch (pickup event)'
+    ),
     ('ordered', 'purchasing', 'back', '{supplier_manager}', '{project_manager}', false, '{}', 'back one step'),
     ('ordered', 'archived', 'side', '{supplier_manager}', '{project_manager}', false, '{}', 'archived'),
     ('shipped', 'received', 'forward', '{engineer}', '{}', false, '{}', 'delivered + goods receipt'),
@@ -224,10 +242,14 @@ from (
     ('operational', 'warranty_active', 'forward', '{technician_operator}', '{}', false, '{}', 'warranty start'),
     ('operational', 'commissioned', 'back', '{technician_operator}', '{}', false, '{}', 'back one step'),
     ('operational', 'retired', 'side', '{technician_operator}', '{}', false, '{}', 'end of life'),
-    ('warranty_active', 'operational', 'back', '{technician_operator}', '{compliance_officer}', false, '{}',
-        'claim closed'),
-    ('warranty_active', 'retired', 'side', '{technician_operator}', '{compliance_officer}', false, '{}',
-        'expiry, end of life'),
+    (
+        'warranty_active', 'operational', 'back', '{technician_operator}', '{compliance_officer}', false, '{}',
+        'claim closed'
+    ),
+    (
+        'warranty_active', 'retired', 'side', '{technician_operator}', '{compliance_officer}', false, '{}',
+        'expiry, end of life'
+    ),
     ('retired', 'archived', 'forward', '{engineer}', '{expert}', false, '{}', 'decommissioned')
 ) as t (from_status, to_status, direction, roles, approver_roles, needs_approval, required, trigger_event);
 
@@ -323,10 +345,8 @@ create policy tenant_isolation on odl.component_index
 using (tenant_id = (select c.tenant_id from odl.current_context as c))
 with check (tenant_id = (select c.tenant_id from odl.current_context as c));
 
--- The machine is no secret: applications read it to offer the next steps.
 revoke all on odl.component_statuses, odl.component_requirements, odl.component_transitions,
 odl.component_index from public;
-grant select on odl.component_statuses, odl.component_requirements, odl.component_transitions to odl_app;
 
 call odl.adopt_objects();
 

@@ -19,7 +19,8 @@ select
 from odl.analyst_component_instances where false;
 select 1 / (count(*) = 2)::int
 from pg_catalog.pg_class as c
-where c.oid in ('odl.readable_components'::regclass, 'odl.analyst_component_instances'::regclass)
+where
+    c.oid in ('odl.readable_components'::regclass, 'odl.analyst_component_instances'::regclass)
     and 'security_barrier=true' = any(c.reloptions)
     and pg_catalog.has_table_privilege('odl_analyst', c.oid, 'SELECT')
     and not pg_catalog.has_table_privilege('odl_app', c.oid, 'SELECT');

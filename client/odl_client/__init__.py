@@ -6,6 +6,7 @@ from .client import OdlAdmin, OdlConnection, OdlPool, OdlSession, connection_kwa
 from .errors import (
     ERROR_CLASSES,
     AuditError,
+    ComponentError,
     ConstraintViolation,
     ContextError,
     DocumentError,
@@ -40,8 +41,8 @@ from .models import (
 )
 
 __all__ = [
-    "ERROR_CLASSES", "ApprovalResult", "AuditError", "Change", "ChangeRequest", "ConstraintViolation",
-    "ContextError", "DocumentError", "DocumentHead", "DocumentRead", "Finding", "GateError", "HierarchyError",
+    "ERROR_CLASSES", "ApprovalResult", "AuditError", "Change", "ChangeRequest", "ComponentError",
+    "ConstraintViolation", "ContextError", "DocumentError", "DocumentHead", "DocumentRead", "Finding", "GateError", "HierarchyError",
     "HistoryEntry", "InsufficientPrivilege", "InvalidValue", "Limit", "LimitError", "OdlAdmin", "OdlConnection",
     "OdlError", "OdlPool", "OdlSession", "PatchError", "PatchOperation", "PatchResult", "ProgramLimitExceeded",
     "QueryCanceled", "RightsError", "SchemaError", "TransactionRollback", "UlidError", "UserRecord", "VersionConflict",

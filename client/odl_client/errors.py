@@ -49,6 +49,12 @@ class AuditError(OdlError):
     sqlstate_class = "ODA"
 
 
+class ComponentError(OdlError):
+    """ODK: a component status transition the machine forbids (from, to and why), or an unknown component."""
+
+    sqlstate_class = "ODK"
+
+
 class ContextError(OdlError):
     """ODC: no tenant context, a user outside the tenant, an unknown tenant, MFA."""
 
@@ -159,7 +165,7 @@ class QueryCanceled(OdlError):
 ERROR_CLASSES: dict[str, type[OdlError]] = {
     cls.sqlstate_class: cls
     for cls in (
-        AuditError, ContextError, DocumentError, GateError, HierarchyError, LimitError, PatchError,
+        AuditError, ComponentError, ContextError, DocumentError, GateError, HierarchyError, LimitError, PatchError,
         RightsError, SchemaError, UlidError, VersionConflict, InvalidValue, ConstraintViolation,
         TransactionRollback, InsufficientPrivilege, ProgramLimitExceeded, QueryCanceled,
     )

@@ -15,7 +15,7 @@ create or replace function odl.component_rows(
     doc_id text,
     project_id text,
     doc jsonb,
-    entries text []
+    entries text[]
 )
 returns setof odl.component_index
 language sql
@@ -124,8 +124,8 @@ as $$
     where f.rank = 1
 $$;
 
-revoke all on function odl.component_rows(text, text, text, jsonb, text []) from public;
-comment on function odl.component_rows(text, text, text, jsonb, text []) is
+revoke all on function odl.component_rows(text, text, text, jsonb, text[]) from public;
+comment on function odl.component_rows(text, text, text, jsonb, text[]) is
 'The odl.component_index rows of a document''s /libraries/components: all (entries null), or those of the given '
 'members (map keys, or array indexes as text)';
 
@@ -152,7 +152,7 @@ create or replace function odl.project_components(
     project_id text,
     version integer,
     doc jsonb,
-    changed_pointers text []
+    changed_pointers text[]
 )
 returns void
 language plpgsql
@@ -280,8 +280,8 @@ begin
 end
 $$;
 
-revoke all on function odl.project_components(text, text, text, integer, jsonb, text []) from public;
-comment on function odl.project_components(text, text, text, integer, jsonb, text []) is
+revoke all on function odl.project_components(text, text, text, integer, jsonb, text[]) from public;
+comment on function odl.project_components(text, text, text, integer, jsonb, text[]) is
 'The components projector: keeps odl.component_index equal to the document''s /libraries/components, '
 're-projecting only the members below which a pointer changed (else all, writing only rows that differ), and '
 'raises ODK01..ODK04 when the write changes a component''s status as odl.component_transitions forbids';

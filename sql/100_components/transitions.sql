@@ -15,8 +15,8 @@ on conflict (sqlstate) do update set name = excluded.name, meaning = excluded.me
 create or replace function odl.component_transition_refusal(
     from_status text,
     to_status text,
-    author_roles text [],
-    approver_roles text [],
+    author_roles text[],
+    approver_roles text[],
     component jsonb,
     out code text,
     out reason text
@@ -112,8 +112,8 @@ begin
 end
 $$;
 
-revoke all on function odl.component_transition_refusal(text, text, text [], text [], jsonb) from public;
-comment on function odl.component_transition_refusal(text, text, text [], text [], jsonb) is
+revoke all on function odl.component_transition_refusal(text, text, text[], text[], jsonb) from public;
+comment on function odl.component_transition_refusal(text, text, text[], text[], jsonb) is
 'Why odl.component_transitions forbids a component''s status to change from from_status (null: a new component) '
 'to to_status, by an author holding author_roles and decided by an approver holding approver_roles, the '
 'component (its library entry) being as given after the change: (code: ODK01..ODK04, reason), or two nulls '
@@ -128,8 +128,8 @@ create or replace function odl.component_write_roles(
     tenant_id text,
     doc_id text,
     project_id text,
-    out author_roles text [],
-    out approver_roles text []
+    out author_roles text[],
+    out approver_roles text[]
 )
 language plpgsql
 stable

@@ -35,8 +35,8 @@ select
     i.gtin,
     i.status,
     i.tracking_level,
-    odl.component_pointer(i.entry, i.group_key, i.component_key) as pointer,
-    i.occurrences
+    i.occurrences,
+    odl.component_pointer(i.entry, i.group_key, i.component_key) as pointer
 from odl.component_index as i
 inner join odl.projects as p on i.tenant_id = p.tenant_id and i.project_id = p.project_id
 where p.node_id in (select rn.node_id from readable_nodes as rn);
@@ -48,7 +48,20 @@ comment on view odl.readable_components is
 'Every library component of the current documents of projects where the reader may read the libraries section, '
 'with its identity, classification codes and status, kept equal to the documents by the components projector '
 '(odl_analyst). Filter by status, brand and part_number to use the covering index';
+comment on column odl.readable_components.project_id is 'The project';
+comment on column odl.readable_components.doc_id is 'The document whose /libraries/components holds it';
 comment on column odl.readable_components.component_key is 'The name instances use in type_ref';
+comment on column odl.readable_components.brand is 'component_identity.brand, else metadata.manufacturer';
+comment on column odl.readable_components.part_number is 'component_identity.part_number, else metadata.model';
+comment on column odl.readable_components.rating_w is 'component_identity.rating_w, else the entry''s rating_w';
+comment on column odl.readable_components.name is 'component_identity.name (Brand_PartNumber_RatingW)';
+comment on column odl.readable_components.category is 'The component''s category';
+comment on column odl.readable_components.subcategory is 'The component''s subcategory';
+comment on column odl.readable_components.unspsc is 'The UNSPSC code (8 digits)';
+comment on column odl.readable_components.eclass is 'The eCl@ss code';
+comment on column odl.readable_components.hs_code is 'The HS code (6 digits and an optional national suffix)';
+comment on column odl.readable_components.gtin is 'The GTIN (8, 12, 13 or 14 digits)';
+comment on column odl.readable_components.tracking_level is 'tracking_policy.level: quantity, lot or serial';
 comment on column odl.readable_components.component_id is
 'The CMP id (component_identity.component_id), else the entry''s id, else metadata.id, else component_key';
 comment on column odl.readable_components.status is 'component_management.status (odl.component_statuses)';
@@ -83,7 +96,16 @@ grant select on odl.analyst_component_instances to odl_analyst;
 comment on view odl.analyst_component_instances is
 'Every instance whose type_ref names a library component of a document of its project, with that component''s '
 'identity and status, over odl.readable_instances and odl.readable_components (odl_analyst)';
+comment on column odl.analyst_component_instances.project_id is 'The project';
 comment on column odl.analyst_component_instances.instance_doc_id is 'The document holding the instance';
+comment on column odl.analyst_component_instances.instance_id is 'The instance''s id';
+comment on column odl.analyst_component_instances.parent_ref is 'The hierarchy node or instance it belongs to';
+comment on column odl.analyst_component_instances.component_key is 'The component it names in type_ref';
+comment on column odl.analyst_component_instances.component_id is
+'The component''s CMP id, else its id, metadata.id or name';
+comment on column odl.analyst_component_instances.brand is 'The component''s brand (or manufacturer)';
+comment on column odl.analyst_component_instances.part_number is 'The component''s part number (or model)';
+comment on column odl.analyst_component_instances.rating_w is 'The component''s rating in W';
 comment on column odl.analyst_component_instances.component_doc_id is 'The document holding the component';
 comment on column odl.analyst_component_instances.lifecycle_status is 'The instance''s lifecycle_status';
 comment on column odl.analyst_component_instances.component_status is 'The component record''s status';

@@ -69,7 +69,8 @@ select tables_are(
         'json_schemas', 'odl_documents', 'odl_document_versions', 'odl_patches',
         'audit_keys', 'audit_heads', 'audit_events', 'audit_partitions', 'audit_digests',
         'nodes', 'rbac_assignments', 'change_requests', 'approvals',
-        'document_projectors', 'document_instances'
+        'document_projectors', 'document_instances',
+        'component_statuses', 'component_requirements', 'component_transitions', 'component_index'
     ]
     -- pg_partman names audit_events' monthly partitions after the month.
     || array(
@@ -82,7 +83,8 @@ select views_are(
     array[
         'current_context', 'project_summary', 'audit_trail', 'readable_documents', 'readable_instances',
         'analyst_projects', 'analyst_patches', 'analyst_patches_daily', 'analyst_change_requests',
-        'analyst_instance_counts', 'analyst_audit_actions'
+        'analyst_instance_counts', 'analyst_audit_actions',
+        'readable_components', 'analyst_component_instances'
     ]
 );
 select materialized_views_are('odl', array['rbac_role_rights']);
@@ -122,7 +124,9 @@ select functions_are(
         'odl_audit_since',
         'run_projectors', 'project_instances', 'rebuild_instances', 'version_feed_order', 'odl_changes_since',
         'odl_change_channel', 'notify_version', 'notify_rights', 'notify_policy', 'odl_rights_stable_until',
-        'audit_export_status', 'audit_partition_status', 'odl_settings', 'odl_health'
+        'audit_export_status', 'audit_partition_status', 'odl_settings', 'odl_health',
+        'component_transition_refusal', 'component_write_roles', 'component_rows', 'component_pointer',
+        'project_components', 'rebuild_components', 'odl_set_component_status'
     ]
 );
 select domains_are('odl', array['ulid']);
@@ -316,7 +320,8 @@ select set_eq(
         ('odl.odl_check_action(text,text)', 'EXECUTE'),
         ('odl.odl_changes_since(text,integer)', 'EXECUTE'),
         ('odl.odl_rights_stable_until()', 'EXECUTE'),
-        ('odl.odl_change_channel()', 'EXECUTE')
+        ('odl.odl_change_channel()', 'EXECUTE'),
+        ('odl.odl_set_component_status(text,text,text,integer,text,boolean)', 'EXECUTE')
     $$,
     'odl_app holds exactly SELECT on the tenant tables, the views and the access policy, '
     || 'and EXECUTE on its odl_ functions'
@@ -400,6 +405,11 @@ select results_eq(
         ('ODG02', 'phase_order'),
         ('ODH01', 'invalid_hierarchy'),
         ('ODH02', 'unknown_node'),
+        ('ODK01', 'illegal_transition'),
+        ('ODK02', 'transition_role_denied'),
+        ('ODK03', 'transition_needs_approval'),
+        ('ODK04', 'transition_fields_missing'),
+        ('ODK05', 'unknown_component'),
         ('ODL01', 'document_too_large'),
         ('ODL02', 'nesting_too_deep'),
         ('ODL03', 'patch_too_large'),

@@ -60,9 +60,11 @@ select results_eq(
     $$
         values
         ('instances', 'odl.project_instances(text,text,text,integer,jsonb,text[])', true),
+        ('components', 'odl.project_components(text,text,text,integer,jsonb,text[])', true),
         ('notify', 'odl.notify_version(text,text,text,integer,jsonb,text[])', true)
     $$,
-    'the instances projector and the notify projector (045_change_notify) are registered and enabled'
+    'the instances projector, the components projector (100_components) and the notify projector '
+    || '(045_change_notify) are registered and enabled'
 );
 select ok(
     not pg_catalog.has_function_privilege(
