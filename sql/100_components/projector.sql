@@ -18,12 +18,16 @@ create or replace function odl.component_rows(
     entries text[]
 )
 returns setof odl.component_index
-language sql
+language plpgsql
 immutable
 parallel safe
 security invoker
 set search_path = pg_catalog, odl, pg_temp
 as $$
+-- PL/pgSQL keeps the plan for the session: a SQL function with a pinned
+-- search_path is never inlined, and would be planned on every call.
+begin
+    return query
     with container as (
         select doc #> '{libraries,components}' as value
     ),
@@ -92,10 +96,10 @@ as $$
     )
 
     select
-        component_rows.tenant_id,
-        component_rows.doc_id,
+        component_rows.tenant_id::odl.ulid,
+        component_rows.doc_id::odl.ulid,
         f.component_key,
-        component_rows.project_id,
+        component_rows.project_id::odl.ulid,
         f.entry,
         f.group_key,
         f.occurrences::integer,
@@ -121,7 +125,8 @@ as $$
         f.record ->> 'status',
         f.record #>> '{tracking_policy,level}'
     from fields as f
-    where f.rank = 1
+    where f.rank = 1;
+end
 $$;
 
 revoke all on function odl.component_rows(text, text, text, jsonb, text[]) from public;

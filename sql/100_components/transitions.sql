@@ -157,9 +157,9 @@ begin
     author_roles := array(
         select r.role_id from odl.user_roles(author, node) as r where r.usable order by r.role_id
     );
-    approver_roles := array(
+    approver_roles := case when author = context.user_id then author_roles else array(
         select r.role_id from odl.user_roles(context.user_id, node) as r where r.usable order by r.role_id
-    );
+    ) end;
 end
 $$;
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import itertools
-import json
 import uuid
 
 import psycopg
@@ -178,7 +177,9 @@ def test_every_pair_of_statuses_for_every_pair_of_roles_is_decided_as_the_facts_
         cross join unnest(%(targets)s::text[]) as t (status)
         cross join unnest(%(roles)s::text[]) as a (role)
         cross join unnest(%(roles)s::text[]) as p (role)
-        cross join lateral odl.component_transition_refusal(s.status, t.status, array[a.role], array[p.role], %(record)s) as r
+        cross join lateral odl.component_transition_refusal(
+            s.status, t.status, array[a.role], array[p.role], %(record)s
+        ) as r
         where s.status is distinct from t.status or s.status is null
         """,
         {"sources": sources, "targets": targets, "roles": ROLES, "record": Jsonb(record(None))},
@@ -420,8 +421,9 @@ def test_analysts_read_components_and_their_instances_where_they_may_read_librar
     doc["instances"] = [{"id": "INV-1", "type_ref": "inv", "lifecycle_status": "installed"}]
     project, doc_id = team.project(doc=doc)
     viewer = team.users["project_manager"]
-    assert team.analyst(viewer, "select component_key, brand, status, pointer from odl.readable_components "
-                        "where project_id = %s", (project,)) == [("inv", "ACME", "approved", "/libraries/components/inv")]
+    shown = team.analyst(viewer, "select component_key, brand, status, pointer from odl.readable_components "
+                         "where project_id = %s", (project,))
+    assert shown == [("inv", "ACME", "approved", "/libraries/components/inv")]
     assert team.analyst(viewer, "select instance_id, component_key, component_status "
                         "from odl.analyst_component_instances where project_id = %s", (project,)) == [
         ("INV-1", "inv", "approved")]
@@ -563,8 +565,9 @@ def random_patch(draw, doc: dict) -> tuple[str, list[dict]]:
         return "super_user", [{"op": "remove", "path": draw(st.sampled_from(found))[4]}]
     if kind == "move" and found:
         if isinstance(components, list):
-            return "super_user", [{"op": "move", "from": f"/libraries/components/{draw(st.integers(0, len(components) - 1))}",
-                                   "path": f"/libraries/components/{draw(st.integers(0, len(components) - 1))}"}]
+            last = len(components) - 1
+            return "super_user", [{"op": "move", "from": f"/libraries/components/{draw(st.integers(0, last))}",
+                                   "path": f"/libraries/components/{draw(st.integers(0, last))}"}]
         source = draw(st.sampled_from(found))[4]
         target = "/libraries/components/" + draw(st.sampled_from(["moved", "inv2", "mod"]))
         if target == source or target.startswith(source + "/") or target[len("/libraries/components/"):] in components:
