@@ -2,10 +2,10 @@
 
 begin;
 
-\ir ../sql/100_components/transitions.sql
-\ir ../sql/100_components/projector.sql
-\ir ../sql/100_components/odl_set_component_status.sql
-\ir ../sql/100_components/views.sql
+\ir ../sql/110_components/transitions.sql
+\ir ../sql/110_components/projector.sql
+\ir ../sql/110_components/odl_set_component_status.sql
+\ir ../sql/110_components/views.sql
 
 call odl.adopt_objects();
 

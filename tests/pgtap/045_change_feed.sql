@@ -63,7 +63,7 @@ select results_eq(
         ('components', 'odl.project_components(text,text,text,integer,jsonb,text[])', true),
         ('notify', 'odl.notify_version(text,text,text,integer,jsonb,text[])', true)
     $$,
-    'the instances projector, the components projector (100_components) and the notify projector '
+    'the instances projector, the components projector (110_components) and the notify projector '
     || '(045_change_notify) are registered and enabled'
 );
 select ok(
