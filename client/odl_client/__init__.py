@@ -6,6 +6,7 @@ from .client import OdlAdmin, OdlAuth, OdlConnection, OdlPool, OdlSession, Token
 from .errors import (
     ERROR_CLASSES,
     AuditError,
+    ComponentError,
     ConstraintViolation,
     ContextError,
     DocumentError,
@@ -43,11 +44,11 @@ from .models import (
 )
 
 __all__ = [
-    "ERROR_CLASSES", "ApprovalResult", "AuditError", "Change", "ChangeRequest", "ConstraintViolation",
-    "ContextError", "DocumentError", "DocumentHead", "DocumentRead", "EpcisError", "Finding", "GateError",
-    "GraphError", "HierarchyError", "HistoryEntry", "InsufficientPrivilege", "InvalidValue", "Limit", "LimitError",
-    "OdlAdmin", "OdlAuth", "OdlConnection", "OdlError", "OdlPool", "OdlSession", "PatchError", "PatchOperation",
-    "PatchResult", "ProcurementError", "ProgramLimitExceeded", "QueryCanceled", "RightsError", "SchemaError",
-    "TokenSource", "TransactionRollback", "UlidError", "UserRecord", "VersionConflict", "connection_kwargs",
-    "error_class",
+    "ERROR_CLASSES", "ApprovalResult", "AuditError", "Change", "ChangeRequest", "ComponentError",
+    "ConstraintViolation", "ContextError", "DocumentError", "DocumentHead", "DocumentRead", "EpcisError", "Finding",
+    "GateError", "GraphError", "HierarchyError", "HistoryEntry", "InsufficientPrivilege", "InvalidValue", "Limit",
+    "LimitError", "OdlAdmin", "OdlAuth", "OdlConnection", "OdlError", "OdlPool", "OdlSession", "PatchError",
+    "PatchOperation", "PatchResult", "ProcurementError", "ProgramLimitExceeded", "QueryCanceled", "RightsError",
+    "SchemaError", "TokenSource", "TransactionRollback", "UlidError", "UserRecord", "VersionConflict",
+    "connection_kwargs", "error_class",
 ]

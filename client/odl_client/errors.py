@@ -49,6 +49,12 @@ class AuditError(OdlError):
     sqlstate_class = "ODA"
 
 
+class ComponentError(OdlError):
+    """ODK: a component status transition the machine forbids (from, to and why), or an unknown component."""
+
+    sqlstate_class = "ODK"
+
+
 class ContextError(OdlError):
     """ODC: no tenant context, a user outside the tenant, an unknown tenant, MFA."""
 
@@ -181,7 +187,7 @@ ERROR_CLASSES: dict[str, type[OdlError]] = {
     for cls in (
         AuditError, ContextError, DocumentError, GateError, GraphError, HierarchyError, LimitError, PatchError,
         ProcurementError, RightsError, SchemaError, UlidError, VersionConflict, InvalidValue, ConstraintViolation,
-        EpcisError,
+        EpcisError, ComponentError,
         TransactionRollback, InsufficientPrivilege, ProgramLimitExceeded, QueryCanceled,
     )
 }

@@ -75,7 +75,8 @@ select tables_are(
         'warranty_claims', 'returns',
         'graph_nodes', 'graph_edges',
         'epcis_status_steps', 'epcis_event_ids', 'epcis_events', 'epcis_event_epcs', 'epcis_event_biz_transactions',
-        'epcis_error_declarations', 'epcis_corrective_events'
+        'epcis_error_declarations', 'epcis_corrective_events',
+        'component_statuses', 'component_requirements', 'component_transitions', 'component_index'
     ]
     -- pg_partman names audit_events' monthly partitions after the month.
     || array(
@@ -89,7 +90,8 @@ select views_are(
         'current_context', 'project_summary', 'audit_trail', 'readable_documents', 'readable_instances',
         'analyst_projects', 'analyst_patches', 'analyst_patches_daily', 'analyst_change_requests',
         'analyst_instance_counts', 'analyst_audit_actions',
-        'analyst_open_warranty_claims', 'analyst_order_lines', 'analyst_stock'
+        'analyst_open_warranty_claims', 'analyst_order_lines', 'analyst_stock',
+        'readable_components', 'analyst_component_instances'
     ]
 );
 select materialized_views_are('odl', array['rbac_role_rights']);
@@ -144,7 +146,9 @@ select functions_are(
         'epcis_time', 'epcis_scalar', 'gs1_check_digit', 'epcis_digital_link', 'epcis_uri',
         'epcis_vocab', 'epcis_prefixes', 'epcis_extension', 'epcis_extensions', 'epcis_members', 'epcis_prehash',
         'odl_epcis_event_hash', 'epcis_event_id', 'epcis_refuse', 'epcis_check_event', 'odl_capture_epcis', 'epcis_readable_projects',
-        'odl_epcis_trace', 'odl_epcis_where', 'odl_epcis_document', 'odl_epcis_status_step', 'epcis_maintenance'
+        'odl_epcis_trace', 'odl_epcis_where', 'odl_epcis_document', 'odl_epcis_status_step', 'epcis_maintenance',
+        'component_transition_refusal', 'component_write_roles', 'component_rows', 'component_pointer',
+        'project_components', 'rebuild_components', 'odl_set_component_status'
     ]
 );
 select domains_are('odl', array['ulid']);
@@ -380,7 +384,8 @@ select set_eq(
         ('odl.odl_epcis_trace(text)', 'EXECUTE'),
         ('odl.odl_epcis_where(text)', 'EXECUTE'),
         ('odl.odl_epcis_document(text,text)', 'EXECUTE'),
-        ('odl.odl_epcis_status_step(text)', 'EXECUTE')
+        ('odl.odl_epcis_status_step(text)', 'EXECUTE'),
+        ('odl.odl_set_component_status(text,text,text,integer,text,boolean)', 'EXECUTE')
     $$,
     'odl_app holds exactly SELECT on the tenant tables, the views and the access policy, '
     || 'and EXECUTE on its odl_ functions'
@@ -469,6 +474,11 @@ select results_eq(
         ('ODG02', 'phase_order'),
         ('ODH01', 'invalid_hierarchy'),
         ('ODH02', 'unknown_node'),
+        ('ODK01', 'illegal_transition'),
+        ('ODK02', 'transition_role_denied'),
+        ('ODK03', 'transition_needs_approval'),
+        ('ODK04', 'transition_fields_missing'),
+        ('ODK05', 'unknown_component'),
         ('ODL01', 'document_too_large'),
         ('ODL02', 'nesting_too_deep'),
         ('ODL03', 'patch_too_large'),

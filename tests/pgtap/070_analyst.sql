@@ -18,6 +18,7 @@ select results_eq(
         values
         ('analyst_audit_actions', 'odl_owner', true, false),
         ('analyst_change_requests', 'odl_owner', true, false),
+        ('analyst_component_instances', 'odl_owner', true, false),
         ('analyst_instance_counts', 'odl_owner', true, false),
         ('analyst_open_warranty_claims', 'odl_owner', true, false),
         ('analyst_order_lines', 'odl_owner', true, false),

@@ -87,6 +87,8 @@ BREAKAGE = {
     "graph_api": "drop function odl.odl_graph_path(text, text, text, text[], integer, integer)",
     "epcis": "alter table odl.epcis_event_epcs no force row level security",
     "epcis_api": "drop function odl.odl_capture_epcis(text, jsonb)",
+    "components": "alter table odl.component_index no force row level security",
+    "components_api": "delete from odl.document_projectors where projector = 'components'",
 }
 
 
