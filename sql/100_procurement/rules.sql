@@ -6,7 +6,7 @@
 -- project is.
 
 insert into odl.error_codes (sqlstate, name, meaning) values
-('ODQ01', 'illegal_transition', 'The procurement record cannot move from its state to the one asked for'),
+('ODQ01', 'illegal_procurement_transition', 'The procurement record cannot move from its state to the one asked for'),
 (
     'ODQ02', 'unknown_procurement_record',
     'No supplier, RFQ, bid, PO, line, shipment, claim or return with that id is visible'
