@@ -264,11 +264,9 @@ def test_every_pair_of_statuses_is_decided_by_the_writer_as_the_facts_say(team):
                             "select outcome from odl.odl_set_component_status(%s, %s, %s, %s)",
                             (doc_id, source, target, version),
                         )
-                    team.conn.execute("reset role")
-                    decided[role, source, target] = team.conn.execute(index, (doc_id, source)).fetchone()[0]
+                    decided[role, source, target] = team.as_role("postgres", index, (doc_id, source))[0][0]
                 except psycopg.Error as error:
                     decided[role, source, target] = error.sqlstate
-        team.conn.execute("set role odl_app")
     wanted = {}
     for role, source, target in decided:
         want = expected(source, target, role, role)
@@ -622,13 +620,13 @@ def test_the_index_equals_a_rebuild_after_any_patches(team, data):
                 doc = after
             else:
                 assert merged == want, patch
-            team.conn.execute("reset role")
+            team.become("postgres")
             try:
                 before, rebuilt = rebuilt_index(team.conn, doc_id)
                 assert before == rebuilt
                 assert stored_index(team.conn, doc_id) == reference(doc)
             finally:
-                team.conn.execute("set role odl_app")
+                team.become("odl_app")
 
 
 # --- the seed's question from the index alone -----------------------------------
