@@ -179,7 +179,9 @@ set search_path = pg_catalog, odl, pg_temp
 as $$
 -- A pointer at or below /hierarchy re-projects the hierarchy (a small
 -- tree); one below /instances/N or /connections/N re-projects that element
--- only; /instances, /connections or the root re-project the whole array.
+-- only, unless it names a member the graph does not read (an instance's
+-- lifecycle_status, a connection's attributes); /instances, /connections
+-- or the root re-project the whole array.
 -- Each re-projection compares the rows it computes with the stored rows of
 -- the same scope by set differences (hashed or sorted, never a nested loop
 -- over both) and writes only the difference, so that a plan cannot turn
@@ -192,7 +194,8 @@ begin
             select
                 x.pointer,
                 split_part(x.pointer, '/', 2) as head,
-                split_part(x.pointer, '/', 3) as step
+                split_part(x.pointer, '/', 3) as step,
+                split_part(x.pointer, '/', 4) as member
             from unnest(coalesce(changed_pointers, '{""}')) as x (pointer)
         ),
 
@@ -206,6 +209,13 @@ begin
                 case when p.pointer = '' then array['hierarchy', 'instances', 'connections'] else array[p.head] end
             ) as h (section)
             where h.section in ('hierarchy', 'instances', 'connections')
+                -- The members graph_node_rows and graph_edge_rows read.
+                and (
+                    p.member = ''
+                    or h.section = 'hierarchy'
+                    or h.section = 'instances' and p.member in ('id', 'type_ref', 'parent_ref')
+                    or h.section = 'connections' and p.member in ('id', 'kind', 'from', 'to')
+                )
         )
 
         select
