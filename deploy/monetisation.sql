@@ -18,14 +18,16 @@ create table odl.plans (
     currency text not null,
     priced_per text not null,
     psu_included_per_seat integer,
-    psu_soft_thresholds smallint [] not null,
+    psu_soft_thresholds smallint[] not null,
     constraint plans_code_format check (plan_code ~ '^[A-Z][A-Z0-9_]{0,31}$'),
     constraint plans_recurring_valid check (recurring in ('monthly', 'annual', 'none')),
     constraint plans_price_not_negative check (price_minor >= 0),
     constraint plans_currency_format check (currency ~ '^[A-Z]{3}$'),
     constraint plans_priced_per_valid check (priced_per in ('seat', 'organisation')),
     constraint plans_psu_not_negative check (psu_included_per_seat >= 0),
-    constraint plans_thresholds_percent check (0 < all(psu_soft_thresholds) and 100 >= all(psu_soft_thresholds))
+    constraint plans_thresholds_percent check (
+        0 < all(psu_soft_thresholds) and 100 >= all(psu_soft_thresholds)
+    )
 );
 comment on table odl.plans is
 'The plans a tenant subscribes to (FREE, PRO, ENTERPRISE), with their price and fair-use PSU allowance';
@@ -90,7 +92,7 @@ create table odl.psu_budgets (
     consumed bigint not null default 0,
     reserved bigint not null default 0,
     remaining bigint not null,
-    soft_thresholds smallint [] not null,
+    soft_thresholds smallint[] not null,
     primary key (tenant_id, budget_id),
     foreign key (tenant_id, user_id) references odl.users (tenant_id, user_id),
     constraint psu_budgets_natural_key unique nulls not distinct (tenant_id, user_id, period_start),
@@ -178,7 +180,7 @@ create table odl.psu_ledger (
         case kind
             when 'charge' then consumed_delta > 0 and reserved_delta = 0
             when 'reserve' then consumed_delta = 0 and reserved_delta > 0
-            when 'consume' then consumed_delta >= 0 and reserved_delta < 0 and consumed_delta <= -reserved_delta
+            when 'consume' then consumed_delta between 0 and -reserved_delta and reserved_delta < 0
             else consumed_delta = 0 and reserved_delta < 0
         end
     ),
@@ -192,7 +194,8 @@ comment on column odl.psu_ledger.kind is
 comment on column odl.psu_ledger.idempotency_key is
 'The caller''s key of a charge or reservation: a retry with it returns this entry''s result';
 comment on column odl.psu_ledger.tenant_remaining is 'The tenant budget''s remaining PSU after this entry';
-comment on column odl.psu_ledger.user_remaining is 'The user budget''s remaining PSU after this entry; null without one';
+comment on column odl.psu_ledger.user_remaining is
+'The user budget''s remaining PSU after this entry; null without one';
 comment on constraint psu_ledger_idempotency_key on odl.psu_ledger is 'A key names one charge or reservation';
 comment on constraint psu_ledger_kind_valid on odl.psu_ledger is 'charge, reserve, consume, release or expire';
 comment on constraint psu_ledger_keyed on odl.psu_ledger is 'Charges and reservations carry the caller''s key';
@@ -432,6 +435,7 @@ create type odl.psu_result as (
     expires_at timestamptz,
     replayed boolean
 );
+alter type odl.psu_result owner to odl_owner;
 comment on type odl.psu_result is
 'A movement of PSU: the ledger entry, its reservation, its kind and amount, the remaining PSU of the tenant''s '
 'and the user''s budget after it, when a reservation expires, and whether this call replayed an earlier one';

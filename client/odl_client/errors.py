@@ -79,6 +79,14 @@ class LimitError(OdlError):
     sqlstate_class = "ODL"
 
 
+class MonetisationError(OdlError):
+    """ODM: a PSU budget exceeded or missing, a reservation no longer held, an
+    idempotency key reused for another request, an unknown plan, order,
+    escrow or governance event, an escrow whose state forbids the act."""
+
+    sqlstate_class = "ODM"
+
+
 class PatchError(OdlError):
     """ODP: a malformed patch, too many operations, a missing path, a failed test."""
 
@@ -159,7 +167,7 @@ class QueryCanceled(OdlError):
 ERROR_CLASSES: dict[str, type[OdlError]] = {
     cls.sqlstate_class: cls
     for cls in (
-        AuditError, ContextError, DocumentError, GateError, HierarchyError, LimitError, PatchError,
+        AuditError, ContextError, DocumentError, GateError, HierarchyError, LimitError, MonetisationError, PatchError,
         RightsError, SchemaError, UlidError, VersionConflict, InvalidValue, ConstraintViolation,
         TransactionRollback, InsufficientPrivilege, ProgramLimitExceeded, QueryCanceled,
     )

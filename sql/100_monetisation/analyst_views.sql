@@ -10,10 +10,11 @@ as
 with reader as (
     select
         c.user_id,
-        exists (
+        exists(
             select
             from odl.users as u
-            where u.tenant_id = c.tenant_id and u.user_id = c.user_id and u.role = 'super_user'
+            where
+                u.tenant_id = c.tenant_id and u.user_id = c.user_id and u.role = 'super_user'
                 and u.agent is null and u.mfa_enabled
         ) as is_admin
     from odl.current_context as c
@@ -25,7 +26,7 @@ select
     u.agent is not null as by_agent,
     coalesce(l.tool, v.tool) as tool,
     case when odl.readable_project(coalesce(l.project_id, v.project_id)) then coalesce(l.project_id, v.project_id) end
-    as project_id,
+        as project_id,
     count(*) filter (where l.kind in ('charge', 'consume')) as charges,
     sum(l.consumed_delta) as psu_consumed,
     sum(l.reserved_delta) filter (where l.kind = 'reserve') as psu_reserved
@@ -70,7 +71,8 @@ select
         when b.user_id = c.user_id or exists (
             select
             from odl.users as a
-            where a.tenant_id = c.tenant_id and a.user_id = c.user_id and a.role = 'super_user'
+            where
+                a.tenant_id = c.tenant_id and a.user_id = c.user_id and a.role = 'super_user'
                 and a.agent is null and a.mfa_enabled
         ) then u.email
     end as user_email
@@ -83,6 +85,13 @@ grant select on odl.analyst_psu_budgets to odl_analyst;
 comment on view odl.analyst_psu_budgets is
 'The tenant''s PSU budgets per period: granted = consumed + reserved + remaining (odl_analyst); a user budget''s '
 'e-mail shows to that user and the administrator only';
+comment on column odl.analyst_psu_budgets.budget_id is 'The budget';
+comment on column odl.analyst_psu_budgets.period_start is 'When the period starts';
+comment on column odl.analyst_psu_budgets.period_end is 'When it ends (exclusive)';
+comment on column odl.analyst_psu_budgets.granted is 'PSU granted: the hard limit';
+comment on column odl.analyst_psu_budgets.consumed is 'PSU charged';
+comment on column odl.analyst_psu_budgets.reserved is 'PSU held by reservations';
+comment on column odl.analyst_psu_budgets.remaining is 'PSU left';
 comment on column odl.analyst_psu_budgets.scope is 'tenant (the organisation''s budget) or user';
 comment on column odl.analyst_psu_budgets.user_email is 'The user of a user budget; null unless reader or admin';
 
@@ -116,6 +125,12 @@ grant select on odl.analyst_escrows to odl_analyst;
 comment on view odl.analyst_escrows is
 'Escrows of the projects the reader may read: amounts in minor units, released and refunded, milestones released, '
 'disputes (odl_analyst)';
+comment on column odl.analyst_escrows.escrow_id is 'The escrow';
+comment on column odl.analyst_escrows.project_id is 'The project of its order';
+comment on column odl.analyst_escrows.flow is 'The order''s marketplace flow';
+comment on column odl.analyst_escrows.currency is 'ISO 4217 currency of the amounts';
+comment on column odl.analyst_escrows.status is 'open, partially_released, released, disputed or refunded';
+comment on column odl.analyst_escrows.created_at is 'When the escrow was opened';
 comment on column odl.analyst_escrows.amount_minor is 'Escrowed, in minor units of currency';
 comment on column odl.analyst_escrows.released_minor is 'Released by governance events so far';
 comment on column odl.analyst_escrows.refunded_minor is 'Refunded after a lost dispute';

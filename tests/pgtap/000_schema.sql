@@ -69,7 +69,10 @@ select tables_are(
         'json_schemas', 'odl_documents', 'odl_document_versions', 'odl_patches',
         'audit_keys', 'audit_heads', 'audit_events', 'audit_partitions', 'audit_digests',
         'nodes', 'rbac_assignments', 'change_requests', 'approvals',
-        'document_projectors', 'document_instances'
+        'document_projectors', 'document_instances',
+        'plans', 'subscriptions', 'psu_budgets', 'psu_reservations', 'psu_ledger', 'marketplace_flows', 'fee_schedule',
+        'marketplace_orders', 'marketplace_order_shares', 'governance_event_names', 'escrows', 'escrow_milestones',
+        'escrow_disputes'
     ]
     -- pg_partman names audit_events' monthly partitions after the month.
     || array(
@@ -82,7 +85,8 @@ select views_are(
     array[
         'current_context', 'project_summary', 'audit_trail', 'readable_documents', 'readable_instances',
         'analyst_projects', 'analyst_patches', 'analyst_patches_daily', 'analyst_change_requests',
-        'analyst_instance_counts', 'analyst_audit_actions'
+        'analyst_instance_counts', 'analyst_audit_actions',
+        'analyst_psu_usage', 'analyst_psu_budgets', 'analyst_escrows'
     ]
 );
 select materialized_views_are('odl', array['rbac_role_rights']);
@@ -122,7 +126,11 @@ select functions_are(
         'odl_audit_since',
         'run_projectors', 'project_instances', 'rebuild_instances', 'version_feed_order', 'odl_changes_since',
         'odl_change_channel', 'notify_version', 'notify_rights', 'notify_policy', 'odl_rights_stable_until',
-        'audit_export_status', 'audit_partition_status', 'odl_settings', 'odl_health'
+        'audit_export_status', 'audit_partition_status', 'odl_settings', 'odl_health',
+        'psu_expire_held', 'psu_lock_budget', 'psu_soft_limits', 'psu_take', 'odl_psu_charge', 'odl_psu_reserve',
+        'odl_psu_settle', 'odl_psu_expire', 'odl_psu_balance', 'require_tenant_admin', 'odl_psu_grant', 'odl_subscribe',
+        'odl_fee_shares', 'odl_create_order', 'escrow_apply', 'odl_governance_event', 'odl_escrow_apply_event',
+        'odl_open_escrow', 'odl_open_dispute', 'odl_resolve_dispute'
     ]
 );
 select domains_are('odl', array['ulid']);
@@ -316,7 +324,21 @@ select set_eq(
         ('odl.odl_check_action(text,text)', 'EXECUTE'),
         ('odl.odl_changes_since(text,integer)', 'EXECUTE'),
         ('odl.odl_rights_stable_until()', 'EXECUTE'),
-        ('odl.odl_change_channel()', 'EXECUTE')
+        ('odl.odl_change_channel()', 'EXECUTE'),
+        ('odl.odl_psu_charge(bigint,text,text,text)', 'EXECUTE'),
+        ('odl.odl_psu_reserve(bigint,text,interval,text,text)', 'EXECUTE'),
+        ('odl.odl_psu_settle(text,bigint)', 'EXECUTE'),
+        ('odl.odl_psu_expire()', 'EXECUTE'),
+        ('odl.odl_psu_balance()', 'EXECUTE'),
+        ('odl.odl_psu_grant(bigint,text,timestamp with time zone,timestamp with time zone)', 'EXECUTE'),
+        ('odl.odl_subscribe(text,integer,text,timestamp with time zone)', 'EXECUTE'),
+        ('odl.odl_fee_shares(text,bigint)', 'EXECUTE'),
+        ('odl.odl_create_order(text,text,text,bigint,bigint)', 'EXECUTE'),
+        ('odl.odl_governance_event(text,text,jsonb)', 'EXECUTE'),
+        ('odl.odl_escrow_apply_event(bigint)', 'EXECUTE'),
+        ('odl.odl_open_escrow(text,jsonb)', 'EXECUTE'),
+        ('odl.odl_open_dispute(text,text,bigint)', 'EXECUTE'),
+        ('odl.odl_resolve_dispute(text,text)', 'EXECUTE')
     $$,
     'odl_app holds exactly SELECT on the tenant tables, the views and the access policy, '
     || 'and EXECUTE on its odl_ functions'
@@ -406,6 +428,15 @@ select results_eq(
         ('ODL04', 'payload_too_large'),
         ('ODL05', 'schema_too_large'),
         ('ODL06', 'too_many_engine_operations'),
+        ('ODM01', 'psu_budget_exceeded'),
+        ('ODM02', 'no_psu_budget'),
+        ('ODM03', 'reservation_not_held'),
+        ('ODM04', 'idempotency_conflict'),
+        ('ODM05', 'unknown_plan'),
+        ('ODM06', 'budget_below_use'),
+        ('ODM07', 'unknown_order'),
+        ('ODM08', 'escrow_state'),
+        ('ODM09', 'unknown_governance_event'),
         ('ODP01', 'malformed_patch'),
         ('ODP02', 'too_many_operations'),
         ('ODP03', 'path_not_found'),

@@ -81,6 +81,8 @@ BREAKAGE = {
     "change_notify": "drop trigger rbac_assignments_notify_rights on odl.rbac_assignments",
     "analyst_views": "alter view odl.analyst_patches reset (security_barrier)",
     "operations": "alter function odl.audit_export_status() owner to odl_owner",
+    "monetisation": "alter table odl.psu_budgets drop constraint psu_budgets_balance",
+    "monetisation_api": "alter view odl.analyst_psu_usage reset (security_barrier)",
 }
 
 
