@@ -76,19 +76,35 @@ comment on function odl.psu_expire_held(text) is
 
 create or replace function odl.psu_lock_budget(tenant_id text, user_id text)
 returns odl.psu_budgets
-language sql
+language plpgsql
 volatile
 security invoker
 set search_path = pg_catalog, odl, pg_temp
 as $$
-    select b.*
-    from odl.psu_budgets as b
-    where b.tenant_id = psu_lock_budget.tenant_id
-        and b.user_id is not distinct from psu_lock_budget.user_id
-        and b.period_start <= now() and b.period_end > now()
-    order by b.period_start desc
-    limit 1
-    for update
+-- PL/pgSQL rather than SQL: its plans are kept for the session, and this
+-- runs on every movement of PSU.
+declare
+    budget odl.psu_budgets;
+begin
+    if psu_lock_budget.user_id is null then
+        select b.* into budget
+        from odl.psu_budgets as b
+        where b.tenant_id = psu_lock_budget.tenant_id and b.user_id is null
+            and b.period_start <= now() and b.period_end > now()
+        order by b.period_start desc
+        limit 1
+        for update;
+    else
+        select b.* into budget
+        from odl.psu_budgets as b
+        where b.tenant_id = psu_lock_budget.tenant_id and b.user_id = psu_lock_budget.user_id
+            and b.period_start <= now() and b.period_end > now()
+        order by b.period_start desc
+        limit 1
+        for update;
+    end if;
+    return budget;
+end
 $$;
 
 revoke all on function odl.psu_lock_budget(text, text) from public;
@@ -150,7 +166,10 @@ declare
     user_budget odl.psu_budgets;
     prior record;
     result odl.psu_result;
-    new_reservation text;
+    -- The ids are made before the lock is taken: a session's first ULID
+    -- loads the PL/Python modules, which must not hold up the tenant.
+    new_entry text := odl.odl_ulid();
+    new_reservation text := case when psu_take.kind = 'reserve' then odl.odl_ulid() end;
     expires timestamptz;
 begin
     if psu_take.amount is null or psu_take.idempotency_key is null then
@@ -250,7 +269,6 @@ begin
     where b.tenant_id = context.tenant_id and b.budget_id in (tenant_budget.budget_id, user_budget.budget_id);
 
     if psu_take.kind = 'reserve' then
-        new_reservation := odl.odl_ulid();
         expires := now() + coalesce(psu_take.ttl, interval '15 minutes');
         insert into odl.psu_reservations (
             tenant_id, reservation_id, user_id, tenant_budget_id, user_budget_id, amount, expires_at
@@ -260,7 +278,7 @@ begin
         );
     end if;
     result := row(
-        odl.odl_ulid(), new_reservation, psu_take.kind, psu_take.amount, tenant_budget.remaining - psu_take.amount,
+        new_entry, new_reservation, psu_take.kind, psu_take.amount, tenant_budget.remaining - psu_take.amount,
         user_budget.remaining - psu_take.amount, expires, false
     )::odl.psu_result;
     insert into odl.psu_ledger (
@@ -353,6 +371,7 @@ declare
     tenant_left bigint;
     user_left bigint;
     result odl.psu_result;
+    new_entry text := odl.odl_ulid();
 begin
     if odl_psu_settle.reservation_id is null then
         raise exception using errcode = '22004', message = 'reservation_id must not be null';
@@ -433,7 +452,7 @@ begin
         settled_at = now()
     where v.tenant_id = context.tenant_id and v.reservation_id = held.reservation_id;
     result := row(
-        odl.odl_ulid(), held.reservation_id, case when odl_psu_settle.consume is null then 'release' else 'consume' end,
+        new_entry, held.reservation_id, case when odl_psu_settle.consume is null then 'release' else 'consume' end,
         coalesce(odl_psu_settle.consume, 0), tenant_left, user_left, held.expires_at, false
     )::odl.psu_result;
     insert into odl.psu_ledger (

@@ -44,6 +44,7 @@ class Tenant:
     user_id: str
     granted: int
     user_granted: int | None
+    admin_id: str = ""
 
 
 @dataclass
@@ -58,6 +59,7 @@ class Outcome:
     errors: list[str] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
     snapshots: int = 0
+    top_ups: int = 0
     violations: list[tuple] = field(default_factory=list)
     lock = threading.Lock()
 
@@ -91,7 +93,7 @@ def make_tenants(
                 admin.execute("select odl.odl_set_context(%s, %s)", (tenant_id, boss))
                 admin.execute("select odl.odl_psu_grant(%s, %s)", (mine, user_id))
         admin.execute("reset role")
-        tenants.append(Tenant(tenant_id, user_id, granted, mine))
+        tenants.append(Tenant(tenant_id, user_id, granted, mine, boss))
     return tenants
 
 
@@ -192,15 +194,45 @@ def sampler(connect: Callable[[], psycopg.Connection], tenant_ids: list[str], st
         conn.close()
 
 
+def topper(connect: Callable[[], psycopg.Connection], tenants: list[Tenant], top_up: int, seed: int,
+           stop: threading.Event, out: Outcome) -> None:
+    """The tenants' administrators raise a tenant budget by top_up PSU now
+    and then while the charges run (a Boost Pack bought), so that budgets
+    run out, refill and run out again."""
+    rng = random.Random(seed)
+    conn = connect()
+    try:
+        while not stop.is_set():
+            tenant = rng.choice(tenants)
+            try:
+                with conn.transaction():
+                    conn.execute("select odl.odl_set_context(%s, %s)", (tenant.tenant_id, tenant.admin_id))
+                    conn.execute(
+                        "select odl.odl_psu_grant(b.granted + %s) from odl.odl_psu_balance() as b "
+                        "where b.scope = 'tenant'",
+                        (top_up,),
+                    )
+                with out.lock:
+                    out.top_ups += 1
+            except psycopg.Error as error:
+                with out.lock:
+                    out.errors.append(f"top-up of {tenant.tenant_id}: {error.sqlstate} {error}")
+            time.sleep(0.02)
+    finally:
+        conn.close()
+
+
 def run(
     connect_app: Callable[[], psycopg.Connection], connect_super: Callable[[], psycopg.Connection],
-    tenants: list[Tenant], connections: int, operations: int, seed: int = 13,
+    tenants: list[Tenant], connections: int, operations: int, seed: int = 13, top_up: int = 20,
 ) -> Outcome:
     out = Outcome()
     stop = threading.Event()
     tenant_ids = [t.tenant_id for t in tenants]
     watch = threading.Thread(target=sampler, args=(connect_super, tenant_ids, stop, out))
     watch.start()
+    grants = threading.Thread(target=topper, args=(connect_app, tenants, top_up, seed, stop, out))
+    grants.start()
     workers = [
         threading.Thread(target=client, args=(connect_app, tenants, operations, seed + i, out))
         for i in range(connections)
@@ -211,6 +243,7 @@ def run(
         w.join()
     stop.set()
     watch.join()
+    grants.join()
     return out
 
 

@@ -1,6 +1,7 @@
 """PSU charges under concurrency: 64 connections charging tenants with tiny
 budgets, 20% retries with the same idempotency key, 5% aborted
-transactions, 10% reservations consumed: no overshoot, no lost or double
+transactions, 10% reservations consumed, while administrators top budgets up:
+no overshoot, no lost or double
 charge, and granted = consumed + reserved + remaining in every snapshot
 taken while they run. make test runs 64 x 25 operations (well under 40 s on
 2 cores); benchmarks/bench_psu.py runs the full 64 x 1,000."""
@@ -38,4 +39,5 @@ def test_concurrent_charges_never_overshoot_lose_or_double_count(dbname):
     assert out.retries > CONNECTIONS * OPERATIONS * 0.1
     assert len(out.aborted) > 0
     assert out.snapshots > 3
+    assert out.top_ups > 3
     assert sum(amount for _, amount, _ in out.committed.values()) > 0
