@@ -72,7 +72,7 @@ select tables_are(
         'document_projectors', 'document_instances',
         'plans', 'subscriptions', 'psu_budgets', 'psu_reservations', 'psu_ledger', 'marketplace_flows', 'fee_schedule',
         'marketplace_orders', 'marketplace_order_shares', 'governance_event_names', 'escrows', 'escrow_milestones',
-        'escrow_disputes'
+        'escrow_disputes', 'tool_call_traces'
     ]
     -- pg_partman names audit_events' monthly partitions after the month.
     || array(
@@ -86,7 +86,7 @@ select views_are(
         'current_context', 'project_summary', 'audit_trail', 'readable_documents', 'readable_instances',
         'analyst_projects', 'analyst_patches', 'analyst_patches_daily', 'analyst_change_requests',
         'analyst_instance_counts', 'analyst_audit_actions',
-        'analyst_psu_usage', 'analyst_psu_budgets', 'analyst_escrows'
+        'analyst_psu_usage', 'analyst_psu_budgets', 'analyst_escrows', 'analyst_tool_costs'
     ]
 );
 select materialized_views_are('odl', array['rbac_role_rights']);
@@ -130,7 +130,7 @@ select functions_are(
         'psu_expire_held', 'psu_lock_budget', 'psu_soft_limits', 'psu_take', 'odl_psu_charge', 'odl_psu_reserve',
         'odl_psu_settle', 'odl_psu_expire', 'odl_psu_balance', 'require_tenant_admin', 'odl_psu_grant', 'odl_subscribe',
         'odl_fee_shares', 'odl_create_order', 'escrow_apply', 'odl_governance_event', 'odl_escrow_apply_event',
-        'odl_open_escrow', 'odl_open_dispute', 'odl_resolve_dispute'
+        'odl_open_escrow', 'odl_open_dispute', 'odl_resolve_dispute', 'odl_record_tool_call', 'trace_maintenance'
     ]
 );
 select domains_are('odl', array['ulid']);
@@ -338,7 +338,12 @@ select set_eq(
         ('odl.odl_escrow_apply_event(bigint)', 'EXECUTE'),
         ('odl.odl_open_escrow(text,jsonb)', 'EXECUTE'),
         ('odl.odl_open_dispute(text,text,bigint)', 'EXECUTE'),
-        ('odl.odl_resolve_dispute(text,text)', 'EXECUTE')
+        ('odl.odl_resolve_dispute(text,text)', 'EXECUTE'),
+        (
+            'odl.odl_record_tool_call(text,text,text,timestamp with time zone,timestamp with time zone,bigint,'
+            || 'integer,integer,text,text,text,text,boolean,text)',
+            'EXECUTE'
+        )
     $$,
     'odl_app holds exactly SELECT on the tenant tables, the views and the access policy, '
     || 'and EXECUTE on its odl_ functions'

@@ -24,7 +24,8 @@ select results_eq(
         ('analyst_patches_daily', 'odl_owner', true, false),
         ('analyst_projects', 'odl_owner', true, false),
         ('analyst_psu_budgets', 'odl_owner', true, false),
-        ('analyst_psu_usage', 'odl_owner', true, false)
+        ('analyst_psu_usage', 'odl_owner', true, false),
+        ('analyst_tool_costs', 'odl_owner', true, false)
     $$,
     'every analyst view is a security barrier that runs as odl_owner, whom RLS binds'
 );

@@ -83,6 +83,8 @@ BREAKAGE = {
     "operations": "alter function odl.audit_export_status() owner to odl_owner",
     "monetisation": "alter table odl.psu_budgets drop constraint psu_budgets_balance",
     "monetisation_api": "alter view odl.analyst_psu_usage reset (security_barrier)",
+    "traces": "alter table odl.tool_call_traces no force row level security",
+    "traces_api": "drop procedure odl.trace_maintenance(interval)",
 }
 
 
