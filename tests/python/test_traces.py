@@ -88,15 +88,19 @@ def test_the_cost_view_reconciles_with_the_psu_ledger(metered, dbname, connect):
     rng = random.Random(13)
     other = metered.create_user("engineer")
     now = datetime.now(timezone.utc)
+    sessions = {user: metered.session(user) for user in (metered.user_id, other)}
     for n in range(150):
-        user = rng.choice([metered.user_id, other])
-        with metered.session(user) as conn:
-            trace_id, span_id = span()
-            record(conn, trace_id, span_id, rng.choice(["monte_carlo", "irradiance", "short_circuit"]),
-                   psu=rng.choice([0, 1, 3, 12]), start=now - timedelta(days=rng.randint(0, 200), minutes=n),
-                   seconds=rng.uniform(0.01, 3), input_tokens=rng.randint(0, 900), output_tokens=rng.randint(0, 300),
-                   error_type=rng.choice([None, None, None, "timeout"]))
-            conn.commit()
+        user = rng.choice(list(sessions))
+        conn = sessions[user]
+        conn.execute("select odl.odl_set_context(%s, %s)", (metered.tenant_id, user))
+        trace_id, span_id = span()
+        record(conn, trace_id, span_id, rng.choice(["monte_carlo", "irradiance", "short_circuit"]),
+               psu=rng.choice([0, 1, 3, 12]), start=now - timedelta(days=rng.randint(0, 200), minutes=n),
+               seconds=rng.uniform(0.01, 3), input_tokens=rng.randint(0, 900), output_tokens=rng.randint(0, 300),
+               error_type=rng.choice([None, None, None, "timeout"]))
+        conn.commit()
+    for conn in sessions.values():
+        conn.close()
     login = f"ana_{uuid.uuid4().hex[:6]}"
     su = connect()
     su.autocommit = True
