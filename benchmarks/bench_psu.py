@@ -136,7 +136,7 @@ def run(ctx: Context) -> Section:
             f"(budgets of 60 PSU, every other with a user budget of 25) in {seconds:.1f} s: "
             f"{len(out.committed):,} committed charges and reservations ({charged:,} PSU), "
             f"{out.refused:,} refused at the hard limit (ODM01), {out.retries:,} retries, "
-            f"{len(out.aborted):,} aborted transactions, {out.top_ups:,} top-ups of 20 PSU by administrators meanwhile, "
+            f"{len(out.aborted):,} aborted transactions, {out.top_ups:,} top-ups of 20 PSU by administrators, "
             f"{out.snapshots:,} snapshots checked while running; "
             f"problems: {problems[:5] or 'none'}."
         ),

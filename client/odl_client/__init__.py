@@ -14,6 +14,7 @@ from .errors import (
     InsufficientPrivilege,
     InvalidValue,
     LimitError,
+    MonetisationError,
     OdlError,
     PatchError,
     ProgramLimitExceeded,
@@ -46,4 +47,5 @@ __all__ = [
     "OdlError", "OdlPool", "OdlSession", "PatchError", "PatchOperation", "PatchResult", "ProgramLimitExceeded",
     "QueryCanceled", "RightsError", "SchemaError", "TransactionRollback", "UlidError", "UserRecord", "VersionConflict",
     "connection_kwargs", "error_class",
+    "MonetisationError",
 ]

@@ -97,7 +97,8 @@ def test_a_pro_subscription_grants_100_psu_per_seat_this_month(shop):
         conn.execute("select odl.odl_set_context(%s, %s)", (shop.tenant_id, shop.admin))
         conn.execute("select odl.odl_subscribe('PRO', 5, 'annual')")
         assert balance(conn) == {"tenant": (500, 0, 0, 500)}
-        assert peek(conn, "select count(*) filter (where status = 'canceled') from odl.subscriptions").fetchone() == (1,)
+        canceled = peek(conn, "select count(*) filter (where status = 'canceled') from odl.subscriptions")
+        assert canceled.fetchone() == (1,)
 
 
 def test_only_the_tenant_administrator_subscribes_or_grants(shop):
@@ -344,7 +345,8 @@ def test_milestones_are_released_once_by_governance_events_in_the_ledger(shop):
     with shop.session() as conn:
         escrow = open_escrow(conn, shop)
         assert peek(conn, 
-            "select name, amount_minor, trigger_event from odl.escrow_milestones where escrow_id = %s order by position",
+            "select name, amount_minor, trigger_event from odl.escrow_milestones where escrow_id = %s "
+            "order by position",
             (escrow,),
         ).fetchall() == [
             ("Acceptance", 360000, "approve_merge"),
