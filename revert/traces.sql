@@ -2,6 +2,9 @@
 
 begin;
 
+\set data_tables 'odl.tool_call_traces'
+\ir lib/refuse_data_loss.psql
+
 -- pg_partman's configuration of the table and its template table go too.
 do $$
 declare
