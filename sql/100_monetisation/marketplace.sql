@@ -9,7 +9,7 @@ language sql
 stable
 strict
 parallel safe
-security invoker
+security definer
 set search_path = pg_catalog, odl, pg_temp
 as $$
     with fixed as (

@@ -55,11 +55,13 @@ select is_empty(
     $$,
     'money and PSU are never floats'
 );
+set local role odl_app;
 select results_eq(
     $$select party, amount_minor from odl.odl_fee_shares('template_resale', 999) order by party$$,
     $$values ('designer', 300::bigint), ('enterprise', 599::bigint), ('platform', 100::bigint)$$,
-    'fee shares round half up and leave the rest to the remainder party'
+    'fee shares round half up and leave the rest to the remainder party (odl_app may ask)'
 );
+reset role;
 
 set local role odl_app;
 select throws_ok(
