@@ -8,7 +8,10 @@ concurrency check of issue 13.
    cheapest audited write, which serializes on the same tenant's audit chain
    head as every charge does (a charge is audited too). Rounds alternate,
    in shuffled order; latency is that of the whole transaction as the
-   client sees it, p50 and p99 over every round.
+   client sees it, p50 and p99 over every round. Trace ingest: the same
+   clients record one tool-call span per transaction with
+   `odl_record_tool_call()`, without PSU (no lock, no audit) and charging
+   1 PSU each (the charge's lock and audit), in the same rounds.
 2. Concurrency (tests/python/psu_workload.py): 64 connections x 1,000
    operations over tenants with tiny budgets, 20% retries with the same
    key, 5% aborted transactions, 10% reservations consumed; the invariant
@@ -84,12 +87,18 @@ def hot_round(ctx: Context, tenant: psu_workload.Tenant, statement: str, seconds
 def run(ctx: Context) -> Section:
     with ctx.connect() as admin:
         hot = psu_workload.make_tenants(admin, 1, granted=10**12, user_granted=None, prefix="psu-hot")[0]
+    span = (
+        "select odl.odl_record_tool_call(k, left(k, 16), 'bench', now(), now() + interval '5 ms', {psu}, 100, 20, "
+        "'model-x', 'provider-y') from (select md5(%s::text) as k) as x"
+    )
     sides = {
         "baseline": "select odl.odl_audit_log('bench.charge', jsonb_build_object('key', %s::text))",
         "candidate": "select odl.odl_psu_charge(1, %s, 'bench')",
+        "span": span.format(psu=0),
+        "charged span": span.format(psu=1),
     }
-    rates: dict[str, list[float]] = {"baseline": [], "candidate": []}
-    latencies: dict[str, list[float]] = {"baseline": [], "candidate": []}
+    rates: dict[str, list[float]] = {side: [] for side in sides}
+    latencies: dict[str, list[float]] = {side: [] for side in sides}
     rng = random.Random(ctx.seed)
     for n in range(ROUNDS):
         order = list(sides)
@@ -110,6 +119,10 @@ def run(ctx: Context) -> Section:
             p(latencies["candidate"], 50), p(latencies["candidate"], 50) / p(latencies["baseline"], 50)),
         Row("p99 latency of a transaction, hot tenant", "ms", p(latencies["baseline"], 99),
             p(latencies["candidate"], 99), p(latencies["candidate"], 99) / p(latencies["baseline"], 99)),
+        compare(f"trace ingest: spans per second without PSU, {CLIENTS} clients on one tenant (candidate column)",
+                "spans/s", rates["baseline"], rates["span"], None, ctx.seed),
+        compare(f"trace ingest: spans per second charging 1 PSU each, {CLIENTS} clients (candidate column)",
+                "spans/s", rates["baseline"], rates["charged span"], None, ctx.seed),
     ]
 
     with ctx.connect() as admin:
