@@ -63,6 +63,9 @@ begin
             psu_expire_held.tenant_id, odl.odl_ulid(), 'expire', r.user_id, r.tenant_budget_id, r.user_budget_id,
             0, -r.amount, r.reservation_id, tenant_left, user_left
         );
+        perform odl.audit_append(
+            'psu.expired', jsonb_build_object('reservation_id', r.reservation_id, 'user_id', r.user_id, 'reserved', r.amount)
+        );
         expired := expired + 1;
     end loop;
     return expired;
@@ -71,8 +74,8 @@ $$;
 
 revoke all on function odl.psu_expire_held(text) from public;
 comment on function odl.psu_expire_held(text) is
-'Expires the tenant''s held reservations past expires_at, returning their PSU to the budgets (ledger kind expire); '
-'returns how many. The caller holds the lock on the tenant''s budget';
+'Expires the tenant''s held reservations past expires_at, returning their PSU to the budgets (ledger kind expire, '
+'audited as psu.expired); returns how many. The caller holds the lock on the tenant''s budget';
 
 create or replace function odl.psu_lock_budget(tenant_id text, user_id text)
 returns odl.psu_budgets

@@ -279,6 +279,9 @@ def test_an_expired_reservation_returns_its_psu(shop):
             "select status from odl.psu_reservations where reservation_id = %s", (held,)
         ).fetchone() == ("expired",)
         assert sqlstate(conn, "select odl.odl_psu_settle(%s, 6)", (held,)) == "ODM03"
+        assert peek(
+            conn, "select payload ->> 'reservation_id' from odl.audit_events where action = 'psu.expired'"
+        ).fetchall() == [(held,)]
         assert peek(conn, 
             "select kind, reserved_delta from odl.psu_ledger where reservation_id = %s order by created_at, kind",
             (held,),
@@ -393,6 +396,34 @@ def test_a_dispute_pauses_releases_until_it_is_resolved(shop):
         assert conn.execute("select odl.odl_resolve_dispute(%s, 'lost')", (lost,)).fetchone() == ("refunded",)
         assert escrow_state(conn, escrow) == ("refunded", 360, 640)
         assert sqlstate(conn, "select odl.odl_resolve_dispute(%s, 'won')", (lost,)) == "ODM08"
+
+
+def test_two_replays_racing_release_the_milestone_once(shop):
+    with shop.session() as conn:
+        escrow = open_escrow(conn, shop, 1000)
+        dispute = conn.execute("select odl.odl_open_dispute(%s, 'other', 1)", (escrow,)).fetchone()[0]
+        seq = conn.execute("select odl.odl_governance_event(%s, 'approve_merge')", (shop.project_id,)).fetchone()[0]
+        conn.execute("select odl.odl_resolve_dispute(%s, 'won')", (dispute,))
+        conn.commit()
+    first, second = shop.session(), shop.session()
+    assert first.execute("select odl.odl_escrow_apply_event(%s)", (seq,)).fetchone() == (1,)
+    seen = {}
+
+    def replay():
+        seen["released"] = second.execute("select odl.odl_escrow_apply_event(%s)", (seq,)).fetchone()[0]
+        second.commit()
+
+    waiter = threading.Thread(target=replay)
+    waiter.start()
+    time.sleep(0.3)
+    assert waiter.is_alive(), "the second replay must wait for the escrow"
+    first.commit()
+    waiter.join()
+    assert seen["released"] == 0
+    with shop.session() as conn:
+        assert escrow_state(conn, escrow) == ("partially_released", 360, 0)
+    first.close()
+    second.close()
 
 
 def test_custom_milestones_must_add_up(shop):
