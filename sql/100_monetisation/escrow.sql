@@ -101,7 +101,9 @@ declare
     needed text;
     seq bigint;
 begin
-    select n.action into needed from odl.governance_event_names as n where n.event_name = odl_governance_event.event_name;
+    select n.action into needed
+    from odl.governance_event_names as n
+    where n.event_name = odl_governance_event.event_name;
     if not found then
         raise exception using
             errcode = '22023',

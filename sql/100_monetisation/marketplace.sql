@@ -13,7 +13,10 @@ security definer
 set search_path = pg_catalog, odl, pg_temp
 as $$
     with fixed as (
-        select f.party, f.basis_points, round(odl_fee_shares.item_total_minor * f.basis_points / 10000.0)::bigint as amount
+        select
+            f.party,
+            f.basis_points,
+            round(odl_fee_shares.item_total_minor * f.basis_points / 10000.0)::bigint as amount
         from odl.fee_schedule as f
         where f.flow = odl_fee_shares.flow
     )

@@ -64,7 +64,8 @@ begin
             0, -r.amount, r.reservation_id, tenant_left, user_left
         );
         perform odl.audit_append(
-            'psu.expired', jsonb_build_object('reservation_id', r.reservation_id, 'user_id', r.user_id, 'reserved', r.amount)
+            'psu.expired',
+            jsonb_build_object('reservation_id', r.reservation_id, 'user_id', r.user_id, 'reserved', r.amount)
         );
         expired := expired + 1;
     end loop;
@@ -178,7 +179,9 @@ begin
     if psu_take.amount is null or psu_take.idempotency_key is null then
         raise exception using
             errcode = '22004',
-            message = format('%s must not be null', case when psu_take.amount is null then 'amount' else 'idempotency_key' end);
+            message = format(
+                '%s must not be null', case when psu_take.amount is null then 'amount' else 'idempotency_key' end
+            );
     end if;
     if psu_take.amount not between 1 and 100 then
         raise exception using
