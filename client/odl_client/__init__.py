@@ -17,6 +17,7 @@ from .errors import (
     InsufficientPrivilege,
     InvalidValue,
     LimitError,
+    MonetisationError,
     OdlError,
     PatchError,
     ProcurementError,
@@ -51,4 +52,5 @@ __all__ = [
     "PatchOperation", "PatchResult", "ProcurementError", "ProgramLimitExceeded", "QueryCanceled", "RightsError",
     "SchemaError", "TokenSource", "TransactionRollback", "UlidError", "UserRecord", "VersionConflict",
     "connection_kwargs", "error_class",
+    "MonetisationError",
 ]

@@ -98,6 +98,14 @@ class GraphError(OdlError):
     sqlstate_class = "ODN"
 
 
+class MonetisationError(OdlError):
+    """ODM: a PSU budget exceeded or missing, a reservation no longer held, an
+    idempotency key reused for another request, an unknown plan, order,
+    escrow or governance event, an escrow whose state forbids the act."""
+
+    sqlstate_class = "ODM"
+
+
 class PatchError(OdlError):
     """ODP: a malformed patch, too many operations, a missing path, a failed test."""
 
@@ -187,7 +195,7 @@ ERROR_CLASSES: dict[str, type[OdlError]] = {
     for cls in (
         AuditError, ContextError, DocumentError, GateError, GraphError, HierarchyError, LimitError, PatchError,
         ProcurementError, RightsError, SchemaError, UlidError, VersionConflict, InvalidValue, ConstraintViolation,
-        EpcisError, ComponentError,
+        EpcisError, ComponentError, MonetisationError,
         TransactionRollback, InsufficientPrivilege, ProgramLimitExceeded, QueryCanceled,
     )
 }

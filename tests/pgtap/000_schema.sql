@@ -76,7 +76,10 @@ select tables_are(
         'graph_nodes', 'graph_edges',
         'epcis_status_steps', 'epcis_event_ids', 'epcis_events', 'epcis_event_epcs', 'epcis_event_biz_transactions',
         'epcis_error_declarations', 'epcis_corrective_events',
-        'component_statuses', 'component_requirements', 'component_transitions', 'component_index'
+        'component_statuses', 'component_requirements', 'component_transitions', 'component_index',
+        'plans', 'subscriptions', 'psu_budgets', 'psu_reservations', 'psu_ledger', 'marketplace_flows', 'fee_schedule',
+        'marketplace_orders', 'marketplace_order_shares', 'governance_event_names', 'escrows', 'escrow_milestones',
+        'escrow_disputes', 'tool_call_traces'
     ]
     -- pg_partman names audit_events' monthly partitions after the month.
     || array(
@@ -91,7 +94,8 @@ select views_are(
         'analyst_projects', 'analyst_patches', 'analyst_patches_daily', 'analyst_change_requests',
         'analyst_instance_counts', 'analyst_audit_actions',
         'analyst_open_warranty_claims', 'analyst_order_lines', 'analyst_stock',
-        'readable_components', 'analyst_component_instances'
+        'readable_components', 'analyst_component_instances',
+        'analyst_psu_usage', 'analyst_psu_budgets', 'analyst_escrows', 'analyst_tool_costs'
     ]
 );
 select materialized_views_are('odl', array['rbac_role_rights']);
@@ -148,7 +152,11 @@ select functions_are(
         'odl_epcis_event_hash', 'epcis_event_id', 'epcis_refuse', 'epcis_check_event', 'odl_capture_epcis', 'epcis_readable_projects',
         'odl_epcis_trace', 'odl_epcis_where', 'odl_epcis_document', 'odl_epcis_status_step', 'epcis_maintenance',
         'component_transition_refusal', 'component_write_roles', 'component_rows', 'component_pointer',
-        'project_components', 'rebuild_components', 'odl_set_component_status'
+        'project_components', 'rebuild_components', 'odl_set_component_status',
+        'psu_expire_held', 'psu_lock_budget', 'psu_soft_limits', 'psu_take', 'odl_psu_charge', 'odl_psu_reserve',
+        'odl_psu_settle', 'odl_psu_expire', 'odl_psu_balance', 'require_tenant_admin', 'odl_psu_grant', 'odl_subscribe',
+        'odl_fee_shares', 'odl_create_order', 'escrow_apply', 'odl_governance_event', 'odl_escrow_apply_event',
+        'odl_open_escrow', 'odl_open_dispute', 'odl_resolve_dispute', 'odl_record_tool_call', 'trace_maintenance'
     ]
 );
 select domains_are('odl', array['ulid']);
@@ -385,7 +393,26 @@ select set_eq(
         ('odl.odl_epcis_where(text)', 'EXECUTE'),
         ('odl.odl_epcis_document(text,text)', 'EXECUTE'),
         ('odl.odl_epcis_status_step(text)', 'EXECUTE'),
-        ('odl.odl_set_component_status(text,text,text,integer,text,boolean)', 'EXECUTE')
+        ('odl.odl_set_component_status(text,text,text,integer,text,boolean)', 'EXECUTE'),
+        ('odl.odl_psu_charge(bigint,text,text,text)', 'EXECUTE'),
+        ('odl.odl_psu_reserve(bigint,text,interval,text,text)', 'EXECUTE'),
+        ('odl.odl_psu_settle(text,bigint)', 'EXECUTE'),
+        ('odl.odl_psu_expire()', 'EXECUTE'),
+        ('odl.odl_psu_balance()', 'EXECUTE'),
+        ('odl.odl_psu_grant(bigint,text,timestamp with time zone,timestamp with time zone)', 'EXECUTE'),
+        ('odl.odl_subscribe(text,integer,text,timestamp with time zone)', 'EXECUTE'),
+        ('odl.odl_fee_shares(text,bigint)', 'EXECUTE'),
+        ('odl.odl_create_order(text,text,text,bigint,bigint)', 'EXECUTE'),
+        ('odl.odl_governance_event(text,text,jsonb)', 'EXECUTE'),
+        ('odl.odl_escrow_apply_event(bigint)', 'EXECUTE'),
+        ('odl.odl_open_escrow(text,jsonb)', 'EXECUTE'),
+        ('odl.odl_open_dispute(text,text,bigint)', 'EXECUTE'),
+        ('odl.odl_resolve_dispute(text,text)', 'EXECUTE'),
+        (
+            'odl.odl_record_tool_call(text,text,text,timestamp with time zone,timestamp with time zone,bigint,'
+            || 'integer,integer,text,text,text,text,boolean,text)',
+            'EXECUTE'
+        )
     $$,
     'odl_app holds exactly SELECT on the tenant tables, the views and the access policy, '
     || 'and EXECUTE on its odl_ functions'
@@ -485,6 +512,15 @@ select results_eq(
         ('ODL04', 'payload_too_large'),
         ('ODL05', 'schema_too_large'),
         ('ODL06', 'too_many_engine_operations'),
+        ('ODM01', 'psu_budget_exceeded'),
+        ('ODM02', 'no_psu_budget'),
+        ('ODM03', 'reservation_not_held'),
+        ('ODM04', 'idempotency_conflict'),
+        ('ODM05', 'unknown_plan'),
+        ('ODM06', 'budget_below_use'),
+        ('ODM07', 'unknown_order'),
+        ('ODM08', 'escrow_state'),
+        ('ODM09', 'unknown_governance_event'),
         ('ODN01', 'graph_walk_too_large'),
         ('ODN02', 'graph_walk_too_deep'),
         ('ODP01', 'malformed_patch'),

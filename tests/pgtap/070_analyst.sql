@@ -19,13 +19,17 @@ select results_eq(
         ('analyst_audit_actions', 'odl_owner', true, false),
         ('analyst_change_requests', 'odl_owner', true, false),
         ('analyst_component_instances', 'odl_owner', true, false),
+        ('analyst_escrows', 'odl_owner', true, false),
         ('analyst_instance_counts', 'odl_owner', true, false),
         ('analyst_open_warranty_claims', 'odl_owner', true, false),
         ('analyst_order_lines', 'odl_owner', true, false),
         ('analyst_patches', 'odl_owner', true, false),
         ('analyst_patches_daily', 'odl_owner', true, false),
         ('analyst_projects', 'odl_owner', true, false),
-        ('analyst_stock', 'odl_owner', true, false)
+        ('analyst_psu_budgets', 'odl_owner', true, false),
+        ('analyst_psu_usage', 'odl_owner', true, false),
+        ('analyst_stock', 'odl_owner', true, false),
+        ('analyst_tool_costs', 'odl_owner', true, false)
     $$,
     'every analyst view is a security barrier that runs as odl_owner, whom RLS binds'
 );

@@ -89,6 +89,10 @@ BREAKAGE = {
     "epcis_api": "drop function odl.odl_capture_epcis(text, jsonb)",
     "components": "alter table odl.component_index no force row level security",
     "components_api": "delete from odl.document_projectors where projector = 'components'",
+    "monetisation": "alter table odl.psu_budgets drop constraint psu_budgets_balance",
+    "monetisation_api": "alter view odl.analyst_psu_usage reset (security_barrier)",
+    "traces": "alter table odl.tool_call_traces no force row level security",
+    "traces_api": "drop procedure odl.trace_maintenance(interval)",
 }
 
 
