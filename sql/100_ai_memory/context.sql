@@ -14,14 +14,20 @@ set search_path = pg_catalog, odl, pg_temp
 as $$
 declare
     target odl.ai_sessions := odl.require_ai_session(odl_ai_context.session_id, false);
+    -- The session's messages in order (seq i is element i), read once.
+    roles text [];
+    counts integer [];
+    units integer [];
     system_seq integer;
     system_tokens bigint := 0;
     turn_from integer;
-    turn_tokens bigint;
-    middle_tokens bigint;
+    turn_tokens bigint := 0;
+    middle_tokens bigint := 0;
     use_summary boolean := false;
     room bigint;
     keep_from integer;
+    i integer;
+    unit_tokens bigint;
 begin
     if token_budget is null or token_budget < 0 then
         raise exception using
@@ -31,18 +37,25 @@ begin
     end if;
     turn_from := coalesce(target.last_user_seq, target.message_count + 1);
 
-    select m.seq, m.tokens into system_seq, system_tokens
-    from odl.ai_messages as m
-    where m.tenant_id = target.tenant_id and m.session_id = target.session_id and m.created_at >= target.created_at
-        and m.seq = 1 and m.role = 'system';
-    system_tokens := coalesce(system_tokens, 0);
-
     select
-        coalesce(sum(m.tokens) filter (where m.seq >= turn_from), 0),
-        coalesce(sum(m.tokens) filter (where m.seq < turn_from and m.role <> 'system'), 0)
-    into turn_tokens, middle_tokens
+        coalesce(array_agg(m.role order by m.seq), '{}'),
+        coalesce(array_agg(m.tokens order by m.seq), '{}'),
+        coalesce(array_agg(coalesce(m.call_seq, m.seq) order by m.seq), '{}')
+    into roles, counts, units
     from odl.ai_messages as m
     where m.tenant_id = target.tenant_id and m.session_id = target.session_id and m.created_at >= target.created_at;
+
+    if roles[1] = 'system' then
+        system_seq := 1;
+        system_tokens := counts[1];
+    end if;
+    for i in coalesce(system_seq, 0) + 1 .. cardinality(roles) loop
+        if i >= turn_from then
+            turn_tokens := turn_tokens + counts[i];
+        else
+            middle_tokens := middle_tokens + counts[i];
+        end if;
+    end loop;
 
     if system_tokens + turn_tokens > token_budget then
         raise exception using
@@ -55,48 +68,42 @@ begin
             hint = 'Raise the budget, or shorten the system message or the current turn.';
     end if;
 
-    if system_tokens + turn_tokens + middle_tokens <= token_budget then
-        keep_from := 1;
-    else
+    keep_from := 1;
+    if system_tokens + turn_tokens + middle_tokens > token_budget then
         use_summary := target.summary is not null
             and system_tokens + turn_tokens + target.summary_tokens <= token_budget;
         room := token_budget - system_tokens - turn_tokens - case when use_summary then target.summary_tokens else 0 end;
-        -- The longest run of whole units, newest first, that fits in room
-        -- (token counts are not negative, so the running sum only grows).
-        select min(u.unit) into keep_from
-        from (
-            select g.unit, sum(g.tokens) over (order by g.unit desc) as running
-            from (
-                select coalesce(m.call_seq, m.seq) as unit, sum(m.tokens) as tokens
-                from odl.ai_messages as m
-                where m.tenant_id = target.tenant_id and m.session_id = target.session_id
-                    and m.created_at >= target.created_at
-                    and m.seq < turn_from and m.role <> 'system'
-                    and (not use_summary or m.seq > target.summary_through_seq)
-                group by coalesce(m.call_seq, m.seq)
-            ) as g
-        ) as u
-        where u.running <= room;
-        keep_from := coalesce(keep_from, turn_from);
+        -- Whole units, newest first, while they fit (a unit is a message,
+        -- or an assistant message and its tool results, contiguous); with
+        -- the summary, only units after it.
+        keep_from := turn_from;
+        i := turn_from - 1;
+        while i > coalesce(system_seq, 0) and (not use_summary or units[i] > target.summary_through_seq) loop
+            unit_tokens := 0;
+            for j in units[i] .. i loop
+                unit_tokens := unit_tokens + counts[j];
+            end loop;
+            exit when unit_tokens > room;
+            room := room - unit_tokens;
+            keep_from := units[i];
+            i := units[i] - 1;
+        end loop;
     end if;
 
     return query
-    select m.seq, m.role, m.content, m.tokens, m.tool_calls, m.tool_call_id, false
-    from odl.ai_messages as m
-    where m.tenant_id = target.tenant_id and m.session_id = target.session_id and m.created_at >= target.created_at
-        and m.seq = system_seq
-    union all
-    select null, 'system', target.summary, target.summary_tokens, null, null, true
-    where use_summary
-    union all
-    (
-        select m.seq, m.role, m.content, m.tokens, m.tool_calls, m.tool_call_id, false
+    select x.seq, x.role, x.content, x.tokens, x.tool_calls, x.tool_call_id, x.is_summary
+    from (
+        select m.seq, m.role, m.content, m.tokens, m.tool_calls, m.tool_call_id, false as is_summary
         from odl.ai_messages as m
         where m.tenant_id = target.tenant_id and m.session_id = target.session_id
             and m.created_at >= target.created_at
-            and m.seq >= keep_from and m.role <> 'system'
-        order by m.seq
-    );
+            and (m.seq >= keep_from or m.seq = system_seq)
+        union all
+        select null, 'system', target.summary, target.summary_tokens, null, null, true
+        where use_summary
+    ) as x
+    -- The system message, then the summary, then the rest in order.
+    order by coalesce(x.seq, 1), x.is_summary;
 end
 $$;
 
