@@ -248,6 +248,8 @@ $$;
 
 revoke all on odl.ai_sessions, odl.ai_messages, odl.cag_entries, odl.cag_dependencies from public;
 alter table odl.ai_messages owner to odl_owner;
+-- adopt_objects() leaves composite types to their relation's owner.
+alter type odl.ai_context_message owner to odl_owner;
 call odl.adopt_objects();
 
 commit;

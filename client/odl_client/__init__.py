@@ -5,6 +5,7 @@ SQLSTATE class, and ODL-SD document types generated from the JSON Schema."""
 from .client import OdlAdmin, OdlConnection, OdlPool, OdlSession, connection_kwargs
 from .errors import (
     ERROR_CLASSES,
+    AiError,
     AuditError,
     ConstraintViolation,
     ContextError,
@@ -40,7 +41,7 @@ from .models import (
 )
 
 __all__ = [
-    "ERROR_CLASSES", "ApprovalResult", "AuditError", "Change", "ChangeRequest", "ConstraintViolation",
+    "ERROR_CLASSES", "AiError", "ApprovalResult", "AuditError", "Change", "ChangeRequest", "ConstraintViolation",
     "ContextError", "DocumentError", "DocumentHead", "DocumentRead", "Finding", "GateError", "HierarchyError",
     "HistoryEntry", "InsufficientPrivilege", "InvalidValue", "Limit", "LimitError", "OdlAdmin", "OdlConnection",
     "OdlError", "OdlPool", "OdlSession", "PatchError", "PatchOperation", "PatchResult", "ProgramLimitExceeded",

@@ -73,6 +73,13 @@ class HierarchyError(OdlError):
     sqlstate_class = "ODH"
 
 
+class AiError(OdlError):
+    """ODI: AI sessions (unknown session, message or tool-call protocol, summary, context over the token
+    budget) and the CAG store (malformed request, stale dependency, semantic lookups unavailable)."""
+
+    sqlstate_class = "ODI"
+
+
 class LimitError(OdlError):
     """ODL: a size, depth or count above a limit of odl.limits."""
 
@@ -159,7 +166,7 @@ class QueryCanceled(OdlError):
 ERROR_CLASSES: dict[str, type[OdlError]] = {
     cls.sqlstate_class: cls
     for cls in (
-        AuditError, ContextError, DocumentError, GateError, HierarchyError, LimitError, PatchError,
+        AuditError, ContextError, DocumentError, GateError, HierarchyError, AiError, LimitError, PatchError,
         RightsError, SchemaError, UlidError, VersionConflict, InvalidValue, ConstraintViolation,
         TransactionRollback, InsufficientPrivilege, ProgramLimitExceeded, QueryCanceled,
     )

@@ -69,9 +69,10 @@ select tables_are(
         'json_schemas', 'odl_documents', 'odl_document_versions', 'odl_patches',
         'audit_keys', 'audit_heads', 'audit_events', 'audit_partitions', 'audit_digests',
         'nodes', 'rbac_assignments', 'change_requests', 'approvals',
-        'document_projectors', 'document_instances'
+        'document_projectors', 'document_instances',
+        'ai_sessions', 'ai_messages', 'cag_entries', 'cag_dependencies'
     ]
-    -- pg_partman names audit_events' monthly partitions after the month.
+    -- pg_partman names audit_events' and ai_messages' monthly partitions after the month.
     || array(
         select c.relname from pg_catalog.pg_class as c
         where c.relnamespace = 'odl'::regnamespace and c.relispartition and c.relkind = 'r'
@@ -82,7 +83,7 @@ select views_are(
     array[
         'current_context', 'project_summary', 'audit_trail', 'readable_documents', 'readable_instances',
         'analyst_projects', 'analyst_patches', 'analyst_patches_daily', 'analyst_change_requests',
-        'analyst_instance_counts', 'analyst_audit_actions'
+        'analyst_instance_counts', 'analyst_audit_actions', 'analyst_ai_sessions', 'analyst_cag_entries'
     ]
 );
 select materialized_views_are('odl', array['rbac_role_rights']);
@@ -122,7 +123,11 @@ select functions_are(
         'odl_audit_since',
         'run_projectors', 'project_instances', 'rebuild_instances', 'version_feed_order', 'odl_changes_since',
         'odl_change_channel', 'notify_version', 'notify_rights', 'notify_policy', 'odl_rights_stable_until',
-        'audit_export_status', 'audit_partition_status', 'odl_settings', 'odl_health'
+        'audit_export_status', 'audit_partition_status', 'odl_settings', 'odl_health',
+        'require_ai_session', 'odl_ai_open_session', 'append_ai_message', 'odl_ai_append_message',
+        'odl_ai_store_summary', 'odl_ai_messages', 'ai_maintenance', 'odl_ai_context',
+        'pointer_content_hash', 'pointer_ancestors', 'cag_request', 'odl_cag_put', 'odl_cag_get',
+        'project_cag_invalidation'
     ]
 );
 select domains_are('odl', array['ulid']);
@@ -316,7 +321,14 @@ select set_eq(
         ('odl.odl_check_action(text,text)', 'EXECUTE'),
         ('odl.odl_changes_since(text,integer)', 'EXECUTE'),
         ('odl.odl_rights_stable_until()', 'EXECUTE'),
-        ('odl.odl_change_channel()', 'EXECUTE')
+        ('odl.odl_change_channel()', 'EXECUTE'),
+        ('odl.odl_ai_open_session(text,text,integer,text)', 'EXECUTE'),
+        ('odl.odl_ai_append_message(text,text,text,integer,jsonb,text)', 'EXECUTE'),
+        ('odl.odl_ai_store_summary(text,integer,text,integer)', 'EXECUTE'),
+        ('odl.odl_ai_messages(text,integer)', 'EXECUTE'),
+        ('odl.odl_ai_context(text,integer)', 'EXECUTE'),
+        ('odl.odl_cag_put(text,text,text,text,text,jsonb,text,jsonb,interval)', 'EXECUTE'),
+        ('odl.odl_cag_get(text,text,text,text,text,jsonb,text)', 'EXECUTE')
     $$,
     'odl_app holds exactly SELECT on the tenant tables, the views and the access policy, '
     || 'and EXECUTE on its odl_ functions'
@@ -400,6 +412,14 @@ select results_eq(
         ('ODG02', 'phase_order'),
         ('ODH01', 'invalid_hierarchy'),
         ('ODH02', 'unknown_node'),
+        ('ODI01', 'unknown_ai_session'),
+        ('ODI02', 'invalid_ai_message'),
+        ('ODI03', 'tool_call_mismatch'),
+        ('ODI04', 'invalid_ai_summary'),
+        ('ODI05', 'context_over_budget'),
+        ('ODI06', 'invalid_cache_request'),
+        ('ODI07', 'stale_cache_dependency'),
+        ('ODI08', 'semantic_cache_unavailable'),
         ('ODL01', 'document_too_large'),
         ('ODL02', 'nesting_too_deep'),
         ('ODL03', 'patch_too_large'),

@@ -60,9 +60,11 @@ select results_eq(
     $$
         values
         ('instances', 'odl.project_instances(text,text,text,integer,jsonb,text[])', true),
+        ('cag_invalidation', 'odl.project_cag_invalidation(text,text,text,integer,jsonb,text[])', true),
         ('notify', 'odl.notify_version(text,text,text,integer,jsonb,text[])', true)
     $$,
-    'the instances projector and the notify projector (045_change_notify) are registered and enabled'
+    'the instances projector, the CAG projector (100_ai_memory) and the notify projector (045_change_notify) are '
+    || 'registered and enabled'
 );
 select ok(
     not pg_catalog.has_function_privilege(

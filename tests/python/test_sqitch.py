@@ -81,6 +81,8 @@ BREAKAGE = {
     "change_notify": "drop trigger rbac_assignments_notify_rights on odl.rbac_assignments",
     "analyst_views": "alter view odl.analyst_patches reset (security_barrier)",
     "operations": "alter function odl.audit_export_status() owner to odl_owner",
+    "ai_memory": "alter table odl.cag_dependencies no force row level security",
+    "ai_memory_api": "delete from odl.document_projectors where projector = 'cag_invalidation'",
 }
 
 
