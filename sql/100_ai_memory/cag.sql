@@ -22,13 +22,17 @@ on conflict (sqlstate) do update set name = excluded.name, meaning = excluded.me
 
 create or replace function odl.pointer_content_hash(doc jsonb, pointer text)
 returns text
-language sql
+language plpgsql
 immutable
 parallel safe
 security invoker
 set search_path = pg_catalog, odl, pg_temp
 as $$
-    select encode(sha256(convert_to(coalesce((doc #> odl.pointer_steps(pointer))::text, ''), 'UTF8')), 'hex')
+-- PL/pgSQL, like the rights functions: it keeps its plans for the session,
+-- where a SQL function with a pinned search_path is planned on every call.
+begin
+    return encode(sha256(convert_to(coalesce((doc #> odl.pointer_steps(pointer))::text, ''), 'UTF8')), 'hex');
+end
 $$;
 
 revoke all on function odl.pointer_content_hash(jsonb, text) from public;
@@ -38,19 +42,29 @@ comment on function odl.pointer_content_hash(jsonb, text) is
 
 create or replace function odl.pointer_ancestors(pointer text)
 returns text[]
-language sql
+language plpgsql
 immutable
 parallel safe
 security invoker
 set search_path = pg_catalog, odl, pg_temp
 as $$
-    -- '/a/b' -> {'', '/a', '/a/b'}: the pointer and every pointer above it.
-    select array[''] || array(
-        select left(pointer, p.n - 1)
-        from generate_series(2, length(pointer)) as p (n)
-        where substr(pointer, p.n, 1) = '/'
-        order by p.n
-    ) || case when pointer = '' then '{}'::text [] else array[pointer] end
+-- '/a/b' -> {'', '/a', '/a/b'}: the pointer and every pointer above it.
+declare
+    found_ancestors text [] := array[''];
+    slash integer := 1;
+    next_slash integer;
+begin
+    if pointer = '' then
+        return found_ancestors;
+    end if;
+    loop
+        next_slash := strpos(substr(pointer, slash + 1), '/');
+        exit when next_slash = 0;
+        slash := slash + next_slash;
+        found_ancestors := found_ancestors || left(pointer, slash - 1);
+    end loop;
+    return found_ancestors || pointer;
+end
 $$;
 
 revoke all on function odl.pointer_ancestors(text) from public;
@@ -416,7 +430,10 @@ language plpgsql
 volatile
 security invoker
 set search_path = pg_catalog, odl, pg_temp
+set plan_cache_mode = force_custom_plan
 as $$
+-- Planned for each call's document: a generic plan cannot tell a document
+-- with a few dependencies from one with thousands, and scans them all.
 -- A dependency is looked at when a changed pointer lies at, above or below
 -- its prefix (ancestors by equality, descendants by a range of the C
 -- collation: '/' is followed by '0'); it is stale when the content under
@@ -425,22 +442,18 @@ as $$
 declare
     stale text [];
 begin
-    if not exists (
-        select from odl.cag_dependencies as d
-        where d.tenant_id = project_cag_invalidation.tenant_id and d.doc_id = project_cag_invalidation.doc_id
-    ) then
-        return;
-    end if;
-    with touched as (
-        select distinct t.pointer_prefix
+    -- The dependencies are read once (the planner's estimate of how many
+    -- match is no reason to scan them again), each prefix hashed once.
+    with touched as materialized (
+        select t.pointer_prefix, t.cache_key, t.content_hash
         from unnest(coalesce(changed_pointers, '{""}')) as c (pointer)
         cross join lateral (
-            select d.pointer_prefix
+            select d.pointer_prefix, d.cache_key, d.content_hash
             from odl.cag_dependencies as d
             where d.tenant_id = project_cag_invalidation.tenant_id and d.doc_id = project_cag_invalidation.doc_id
                 and d.pointer_prefix = any(odl.pointer_ancestors(c.pointer))
             union all
-            select d.pointer_prefix
+            select d.pointer_prefix, d.cache_key, d.content_hash
             from odl.cag_dependencies as d
             where d.tenant_id = project_cag_invalidation.tenant_id and d.doc_id = project_cag_invalidation.doc_id
                 and d.pointer_prefix >= c.pointer || '/' and d.pointer_prefix < c.pointer || '0'
@@ -448,16 +461,14 @@ begin
     ),
 
     hashed as (
-        select t.pointer_prefix, odl.pointer_content_hash(doc, t.pointer_prefix) as content_hash
-        from touched as t
+        select p.pointer_prefix, odl.pointer_content_hash(doc, p.pointer_prefix) as content_hash
+        from (select distinct t.pointer_prefix from touched as t) as p
     )
 
-    select array_agg(distinct d.cache_key) into stale
-    from hashed as h
-    inner join odl.cag_dependencies as d
-        on d.tenant_id = project_cag_invalidation.tenant_id and d.doc_id = project_cag_invalidation.doc_id
-        and h.pointer_prefix = d.pointer_prefix
-    where d.content_hash <> h.content_hash;
+    select array_agg(distinct t.cache_key) into stale
+    from touched as t
+    inner join hashed as h on t.pointer_prefix = h.pointer_prefix
+    where t.content_hash <> h.content_hash;
 
     if stale is null then
         return;
