@@ -1,6 +1,7 @@
 -- Deploy odl-db:ai_memory to pg
 -- requires: documents_v2
 -- requires: audit
+-- requires: tenancy
 -- What AI assistants remember: sessions and their messages (monthly
 -- partitions by pg_partman), each session's rolling summary, and the CAG
 -- store (cache-ahead-of-generation): entries keyed by tenant and a hash,

@@ -352,3 +352,22 @@ def test_context_stays_within_budget_and_keeps_what_it_must(dbname, tenant, proj
                     su.execute("select * from odl.odl_ai_context(%s, %s)", (sid, over[0]))
                 assert raised.value.sqlstate == "ODI05"
         su.rollback()
+
+
+def test_analysts_see_counts_and_tokens_never_content(dbname, tenant, project):
+    with app_session(dbname, *tenant) as conn:
+        session = conn.execute("select odl.odl_ai_open_session(%s, 'secret system prompt', 4)", (project,)).fetchone()[0]
+        conn.execute("select odl.odl_ai_append_message(%s, 'user', 'secret question', 3)", (session,))
+        conn.commit()
+    with psycopg.connect(server_conninfo(dbname=dbname)) as su:
+        su.execute("select odl.odl_set_context(%s, %s)", tenant)
+        su.execute("set local role odl_analyst")
+        row = su.execute(
+            "select to_jsonb(s)::text, messages, tokens from odl.analyst_ai_sessions as s where session_id = %s",
+            (session,),
+        ).fetchone()
+        assert row[1:] == (2, 7)
+        assert "secret" not in row[0]
+        with pytest.raises(psycopg.Error) as refused:
+            su.execute("select * from odl.ai_messages")
+        assert refused.value.sqlstate == "42501"

@@ -26,7 +26,7 @@ from fixtures import odlsd  # noqa: E402
 DOC = odlsd.generate(10_000, seed=5)
 VIEWS = (
     "analyst_projects", "analyst_patches", "analyst_patches_daily", "analyst_change_requests",
-    "analyst_instance_counts", "analyst_audit_actions",
+    "analyst_instance_counts", "analyst_audit_actions", "analyst_ai_sessions", "analyst_cag_entries",
 )
 
 
@@ -324,6 +324,8 @@ LEAKY_QUERIES = {
     "analyst_change_requests": "select change_id from odl.analyst_change_requests where pg_temp.leak(change_id)",
     "analyst_instance_counts": "select project_id from odl.analyst_instance_counts where pg_temp.leak(project_id)",
     "analyst_audit_actions": "select action from odl.analyst_audit_actions where pg_temp.leak(action)",
+    "analyst_ai_sessions": "select session_id from odl.analyst_ai_sessions where pg_temp.leak(session_id)",
+    "analyst_cag_entries": "select cache_key from odl.analyst_cag_entries where pg_temp.leak(cache_key)",
 }
 
 

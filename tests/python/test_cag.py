@@ -308,3 +308,20 @@ def test_random_patches_leave_no_stale_hit_and_few_false_invalidations(dbname, t
     assert valid_in_db == len(valid)
     assert invalidations > N_BULK and hits > 0 and len(valid) > 0
     assert false_invalidations <= invalidations / 100
+
+
+def test_analysts_see_the_state_of_entries_never_prompt_or_response(dbname, tenant, project_doc):
+    project, doc = project_doc
+    with app_session(dbname, *tenant) as conn:
+        key = conn.execute(PUT, (*request(project, "secret prompt"), "secret answer",
+                                 Jsonb([{"doc_id": doc, "pointer": "/meta/units", "version": 1}]))).fetchone()[0]
+        conn.execute("select odl.odl_apply_patch(%s, %s, 1)",
+                     (doc, Jsonb([{"op": "add", "path": "/meta/units/power", "value": "kW"}])))
+        conn.commit()
+    with psycopg.connect(server_conninfo(dbname=dbname)) as su:
+        su.execute("select odl.odl_set_context(%s, %s)", tenant)
+        su.execute("set local role odl_analyst")
+        row = su.execute(
+            "select to_jsonb(e)::text, state, invalidated_version from odl.analyst_cag_entries as e "
+            "where cache_key = %s", (key,)).fetchone()
+        assert row[1:] == ("invalidated", 2) and "secret" not in row[0]
