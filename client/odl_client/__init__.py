@@ -5,6 +5,7 @@ SQLSTATE class, and ODL-SD document types generated from the JSON Schema."""
 from .client import OdlAdmin, OdlAuth, OdlConnection, OdlPool, OdlSession, TokenSource, connection_kwargs
 from .errors import (
     ERROR_CLASSES,
+    AiError,
     AuditError,
     ComponentError,
     ConstraintViolation,
@@ -45,7 +46,7 @@ from .models import (
 )
 
 __all__ = [
-    "ERROR_CLASSES", "ApprovalResult", "AuditError", "Change", "ChangeRequest", "ComponentError",
+    "ERROR_CLASSES", "AiError", "ApprovalResult", "AuditError", "Change", "ChangeRequest", "ComponentError",
     "ConstraintViolation", "ContextError", "DocumentError", "DocumentHead", "DocumentRead", "EpcisError", "Finding",
     "GateError", "GraphError", "HierarchyError", "HistoryEntry", "InsufficientPrivilege", "InvalidValue", "Limit",
     "LimitError", "OdlAdmin", "OdlAuth", "OdlConnection", "OdlError", "OdlPool", "OdlSession", "PatchError",

@@ -86,6 +86,13 @@ class HierarchyError(OdlError):
     sqlstate_class = "ODH"
 
 
+class AiError(OdlError):
+    """ODI: AI sessions (unknown session, message or tool-call protocol, summary, context over the token
+    budget) and the CAG store (malformed request, stale dependency, semantic lookups unavailable)."""
+
+    sqlstate_class = "ODI"
+
+
 class LimitError(OdlError):
     """ODL: a size, depth or count above a limit of odl.limits."""
 
@@ -195,7 +202,7 @@ ERROR_CLASSES: dict[str, type[OdlError]] = {
     for cls in (
         AuditError, ContextError, DocumentError, GateError, GraphError, HierarchyError, LimitError, PatchError,
         ProcurementError, RightsError, SchemaError, UlidError, VersionConflict, InvalidValue, ConstraintViolation,
-        EpcisError, ComponentError, MonetisationError,
+        EpcisError, ComponentError, MonetisationError, AiError,
         TransactionRollback, InsufficientPrivilege, ProgramLimitExceeded, QueryCanceled,
     )
 }

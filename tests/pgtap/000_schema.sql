@@ -79,9 +79,10 @@ select tables_are(
         'component_statuses', 'component_requirements', 'component_transitions', 'component_index',
         'plans', 'subscriptions', 'psu_budgets', 'psu_reservations', 'psu_ledger', 'marketplace_flows', 'fee_schedule',
         'marketplace_orders', 'marketplace_order_shares', 'governance_event_names', 'escrows', 'escrow_milestones',
-        'escrow_disputes', 'tool_call_traces'
+        'escrow_disputes', 'tool_call_traces',
+        'ai_sessions', 'ai_messages', 'cag_entries', 'cag_dependencies'
     ]
-    -- pg_partman names audit_events' monthly partitions after the month.
+    -- pg_partman names audit_events' and ai_messages' monthly partitions after the month.
     || array(
         select c.relname from pg_catalog.pg_class as c
         where c.relnamespace = 'odl'::regnamespace and c.relispartition and c.relkind = 'r'
@@ -95,7 +96,8 @@ select views_are(
         'analyst_instance_counts', 'analyst_audit_actions',
         'analyst_open_warranty_claims', 'analyst_order_lines', 'analyst_stock',
         'readable_components', 'analyst_component_instances',
-        'analyst_psu_usage', 'analyst_psu_budgets', 'analyst_escrows', 'analyst_tool_costs'
+        'analyst_psu_usage', 'analyst_psu_budgets', 'analyst_escrows', 'analyst_tool_costs',
+        'analyst_ai_sessions', 'analyst_cag_entries'
     ]
 );
 select materialized_views_are('odl', array['rbac_role_rights']);
@@ -156,7 +158,11 @@ select functions_are(
         'psu_expire_held', 'psu_lock_budget', 'psu_soft_limits', 'psu_take', 'odl_psu_charge', 'odl_psu_reserve',
         'odl_psu_settle', 'odl_psu_expire', 'odl_psu_balance', 'require_tenant_admin', 'odl_psu_grant', 'odl_subscribe',
         'odl_fee_shares', 'odl_create_order', 'escrow_apply', 'odl_governance_event', 'odl_escrow_apply_event',
-        'odl_open_escrow', 'odl_open_dispute', 'odl_resolve_dispute', 'odl_record_tool_call', 'trace_maintenance'
+        'odl_open_escrow', 'odl_open_dispute', 'odl_resolve_dispute', 'odl_record_tool_call', 'trace_maintenance',
+        'require_ai_session', 'odl_ai_open_session', 'append_ai_message', 'odl_ai_append_message',
+        'odl_ai_store_summary', 'odl_ai_messages', 'ai_maintenance', 'odl_ai_context',
+        'pointer_content_hash', 'pointer_ancestors', 'cag_request', 'odl_cag_put', 'odl_cag_get',
+        'project_cag_invalidation'
     ]
 );
 select domains_are('odl', array['ulid']);
@@ -412,7 +418,14 @@ select set_eq(
             'odl.odl_record_tool_call(text,text,text,timestamp with time zone,timestamp with time zone,bigint,'
             || 'integer,integer,text,text,text,text,boolean,text)',
             'EXECUTE'
-        )
+        ),
+        ('odl.odl_ai_open_session(text,text,integer,text)', 'EXECUTE'),
+        ('odl.odl_ai_append_message(text,text,text,integer,jsonb,text)', 'EXECUTE'),
+        ('odl.odl_ai_store_summary(text,integer,text,integer)', 'EXECUTE'),
+        ('odl.odl_ai_messages(text,integer)', 'EXECUTE'),
+        ('odl.odl_ai_context(text,integer)', 'EXECUTE'),
+        ('odl.odl_cag_put(text,text,text,text,text,jsonb,text,jsonb,interval)', 'EXECUTE'),
+        ('odl.odl_cag_get(text,text,text,text,text,jsonb,text)', 'EXECUTE')
     $$,
     'odl_app holds exactly SELECT on the tenant tables, the views and the access policy, '
     || 'and EXECUTE on its odl_ functions'
@@ -501,6 +514,14 @@ select results_eq(
         ('ODG02', 'phase_order'),
         ('ODH01', 'invalid_hierarchy'),
         ('ODH02', 'unknown_node'),
+        ('ODI01', 'unknown_ai_session'),
+        ('ODI02', 'invalid_ai_message'),
+        ('ODI03', 'tool_call_mismatch'),
+        ('ODI04', 'invalid_ai_summary'),
+        ('ODI05', 'context_over_budget'),
+        ('ODI06', 'invalid_cache_request'),
+        ('ODI07', 'stale_cache_dependency'),
+        ('ODI08', 'semantic_cache_unavailable'),
         ('ODK01', 'illegal_component_transition'),
         ('ODK02', 'transition_role_denied'),
         ('ODK03', 'transition_needs_approval'),

@@ -57,17 +57,20 @@ $$;
 select has_table('odl', 'document_projectors', 'the projector registry exists');
 select results_eq(
     $$
-        select p.projector, p.handler::text, p.enabled
+        select p.projector, p.handler::text, p.run_order, p.enabled
         from odl.document_projectors as p
-        where p.projector in ('instances', 'notify')
         order by p.run_order
     $$,
     $$
         values
-        ('instances', 'odl.project_instances(text,text,text,integer,jsonb,text[])', true),
-        ('notify', 'odl.notify_version(text,text,text,integer,jsonb,text[])', true)
+        ('instances', 'odl.project_instances(text,text,text,integer,jsonb,text[])', 100, true),
+        ('components', 'odl.project_components(text,text,text,integer,jsonb,text[])', 150, true),
+        ('graph', 'odl.project_graph(text,text,text,integer,jsonb,text[])', 200, true),
+        ('cag_invalidation', 'odl.project_cag_invalidation(text,text,text,integer,jsonb,text[])', 300, true),
+        ('notify', 'odl.notify_version(text,text,text,integer,jsonb,text[])', 1000, true)
     $$,
-    'the instances projector and the notify projector (045_change_notify) are registered and enabled'
+    'the projectors are registered and enabled, each at its own run order: instances, components (which refuses '
+    || 'an illegal status change before the others work), graph, the CAG invalidation, and notify last'
 );
 select ok(
     not pg_catalog.has_function_privilege(

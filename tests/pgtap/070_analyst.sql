@@ -4,7 +4,7 @@
 -- without one. tests/python/test_analyst_views.py compares each with the
 -- API, user by user.
 begin;
-select plan(20);
+select plan(22);
 
 select results_eq(
     $$
@@ -16,7 +16,9 @@ select results_eq(
     $$,
     $$
         values
+        ('analyst_ai_sessions', 'odl_owner', true, false),
         ('analyst_audit_actions', 'odl_owner', true, false),
+        ('analyst_cag_entries', 'odl_owner', true, false),
         ('analyst_change_requests', 'odl_owner', true, false),
         ('analyst_component_instances', 'odl_owner', true, false),
         ('analyst_escrows', 'odl_owner', true, false),
@@ -50,6 +52,8 @@ select table_privs_are('odl', 'analyst_patches_daily', 'odl_analyst', array['SEL
 select table_privs_are('odl', 'analyst_change_requests', 'odl_analyst', array['SELECT']);
 select table_privs_are('odl', 'analyst_instance_counts', 'odl_analyst', array['SELECT']);
 select table_privs_are('odl', 'analyst_audit_actions', 'odl_analyst', array['SELECT']);
+select table_privs_are('odl', 'analyst_ai_sessions', 'odl_analyst', array['SELECT']);
+select table_privs_are('odl', 'analyst_cag_entries', 'odl_analyst', array['SELECT']);
 select is_empty(
     $$
         select c.oid::regclass::text || ' ' || r.rolname

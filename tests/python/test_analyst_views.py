@@ -27,6 +27,7 @@ DOC = odlsd.generate(10_000, seed=5)
 VIEWS = (
     "analyst_projects", "analyst_patches", "analyst_patches_daily", "analyst_change_requests",
     "analyst_instance_counts", "analyst_audit_actions", "analyst_component_instances",
+    "analyst_ai_sessions", "analyst_cag_entries",
 )
 # Issue 13's usage, cost and escrow views (tests/python/test_monetisation.py
 # and test_traces.py test what they show).
@@ -329,6 +330,8 @@ LEAKY_QUERIES = {
     "analyst_audit_actions": "select action from odl.analyst_audit_actions where pg_temp.leak(action)",
     "analyst_component_instances":
         "select instance_id from odl.analyst_component_instances where pg_temp.leak(instance_id)",
+    "analyst_ai_sessions": "select session_id from odl.analyst_ai_sessions where pg_temp.leak(session_id)",
+    "analyst_cag_entries": "select cache_key from odl.analyst_cag_entries where pg_temp.leak(cache_key)",
 }
 
 

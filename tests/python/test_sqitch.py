@@ -93,6 +93,8 @@ BREAKAGE = {
     "monetisation_api": "alter view odl.analyst_psu_usage reset (security_barrier)",
     "traces": "alter table odl.tool_call_traces no force row level security",
     "traces_api": "drop procedure odl.trace_maintenance(interval)",
+    "ai_memory": "alter table odl.cag_dependencies no force row level security",
+    "ai_memory_api": "delete from odl.document_projectors where projector = 'cag_invalidation'",
 }
 
 
