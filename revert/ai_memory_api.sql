@@ -6,6 +6,7 @@ drop view odl.analyst_cag_entries;
 drop view odl.analyst_ai_sessions;
 delete from odl.document_projectors where projector = 'cag_invalidation';
 drop function odl.project_cag_invalidation(text, text, text, integer, jsonb, text[]);
+drop function odl.cag_invalidate(text, text, integer, jsonb, text[]);
 drop function odl.odl_cag_get(text, text, text, text, text, jsonb, text);
 drop function odl.odl_cag_put(text, text, text, text, text, jsonb, text, jsonb, interval);
 drop function odl.cag_request(text, text, text, text, text, jsonb);

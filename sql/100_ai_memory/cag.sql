@@ -417,10 +417,9 @@ comment on function odl.odl_cag_get(text, text, text, text, text, jsonb, text) i
 'inputs; invalidated: a patch changed a dependency; expired; drift: a dependency''s content differs now). '
 'match => ''semantic'' raises ODI08 until embeddings exist. ODC01, ODD02, ODR01, ODI06, ODI08, 22023';
 
-create or replace function odl.project_cag_invalidation(
+create or replace function odl.cag_invalidate(
     tenant_id text,
     doc_id text,
-    project_id text,
     version integer,
     doc jsonb,
     changed_pointers text[]
@@ -450,12 +449,12 @@ begin
         cross join lateral (
             select d.pointer_prefix, d.cache_key, d.content_hash
             from odl.cag_dependencies as d
-            where d.tenant_id = project_cag_invalidation.tenant_id and d.doc_id = project_cag_invalidation.doc_id
+            where d.tenant_id = cag_invalidate.tenant_id and d.doc_id = cag_invalidate.doc_id
                 and d.pointer_prefix = any(odl.pointer_ancestors(c.pointer))
             union all
             select d.pointer_prefix, d.cache_key, d.content_hash
             from odl.cag_dependencies as d
-            where d.tenant_id = project_cag_invalidation.tenant_id and d.doc_id = project_cag_invalidation.doc_id
+            where d.tenant_id = cag_invalidate.tenant_id and d.doc_id = cag_invalidate.doc_id
                 and d.pointer_prefix >= c.pointer || '/' and d.pointer_prefix < c.pointer || '0'
         ) as t
     ),
@@ -475,11 +474,43 @@ begin
     end if;
     update odl.cag_entries as e
     set invalidated_at = now(),
-        invalidated_doc_id = project_cag_invalidation.doc_id,
-        invalidated_version = project_cag_invalidation.version
-    where e.tenant_id = project_cag_invalidation.tenant_id and e.cache_key = any(stale) and e.invalidated_at is null;
+        invalidated_doc_id = cag_invalidate.doc_id,
+        invalidated_version = cag_invalidate.version
+    where e.tenant_id = cag_invalidate.tenant_id and e.cache_key = any(stale) and e.invalidated_at is null;
     delete from odl.cag_dependencies as d
-    where d.tenant_id = project_cag_invalidation.tenant_id and d.cache_key = any(stale);
+    where d.tenant_id = cag_invalidate.tenant_id and d.cache_key = any(stale);
+end
+$$;
+
+revoke all on function odl.cag_invalidate(text, text, integer, jsonb, text[]) from public;
+comment on function odl.cag_invalidate(text, text, integer, jsonb, text[]) is
+'Invalidates every CAG entry with a dependency on the document whose content the version changed (found through '
+'changed_pointers, confirmed by its hash); for the CAG projector';
+
+create or replace function odl.project_cag_invalidation(
+    tenant_id text,
+    doc_id text,
+    project_id text,
+    version integer,
+    doc jsonb,
+    changed_pointers text[]
+)
+returns void
+language plpgsql
+volatile
+security invoker
+set search_path = pg_catalog, odl, pg_temp
+as $$
+-- Most documents have no cached answer that depends on them: this probe
+-- keeps its plan for the session, where cag_invalidate() is planned anew
+-- at every call.
+begin
+    if exists (
+        select from odl.cag_dependencies as d
+        where d.tenant_id = project_cag_invalidation.tenant_id and d.doc_id = project_cag_invalidation.doc_id
+    ) then
+        perform odl.cag_invalidate(tenant_id, doc_id, version, doc, changed_pointers);
+    end if;
 end
 $$;
 

@@ -162,7 +162,7 @@ select functions_are(
         'require_ai_session', 'odl_ai_open_session', 'append_ai_message', 'odl_ai_append_message',
         'odl_ai_store_summary', 'odl_ai_messages', 'ai_maintenance', 'odl_ai_context',
         'pointer_content_hash', 'pointer_ancestors', 'cag_request', 'odl_cag_put', 'odl_cag_get',
-        'project_cag_invalidation'
+        'project_cag_invalidation', 'cag_invalidate'
     ]
 );
 select domains_are('odl', array['ulid']);
