@@ -81,11 +81,8 @@ begin
         status = odl_set_claim_status.status,
         closed_at = case when odl_set_claim_status.status in ('resolved', 'rejected') then now() end
     where c.tenant_id = context.tenant_id and c.claim_id = odl_set_claim_status.claim_id;
-    perform odl.audit_append(
-        'claim.status_changed',
-        jsonb_build_object(
-            'claim_id', odl_set_claim_status.claim_id, 'from', claim.status, 'to', odl_set_claim_status.status
-        ),
+    perform odl.procurement_audit_move(
+        'claim.status_changed', 'claim_id', odl_set_claim_status.claim_id, claim.status, odl_set_claim_status.status,
         claim.project_id
     );
 end
@@ -190,13 +187,9 @@ begin
         from odl.po_lines as l
         where l.tenant_id = context.tenant_id and l.po_line_id = rma.po_line_id;
     end if;
-    perform odl.audit_append(
-        'rma.status_changed',
-        jsonb_build_object(
-            'rma_id', odl_set_return_status.rma_id, 'from', rma.status, 'to', odl_set_return_status.status,
-            'credit_note_ref', odl_set_return_status.credit_note_ref
-        ),
-        rma.project_id
+    perform odl.procurement_audit_move(
+        'rma.status_changed', 'rma_id', odl_set_return_status.rma_id, rma.status, odl_set_return_status.status,
+        rma.project_id, jsonb_build_object('credit_note_ref', odl_set_return_status.credit_note_ref)
     );
 end
 $$;

@@ -18,7 +18,6 @@ as $$
 declare
     context record := odl.require_context();
     rfq record;
-    supplier_status text;
     new_id text := 'PO-' || odl.odl_ulid();
     line record;
     first_currency text;
@@ -35,24 +34,8 @@ begin
             errcode = 'ODQ09',
             message = format('RFQ %s is %s: orders follow an award', odl_issue_po.rfq_id, rfq.status);
     end if;
-    select s.status into supplier_status
-    from odl.suppliers as s
-    where s.tenant_id = context.tenant_id and s.supplier_id = odl_issue_po.supplier_id
-    for share;
-    if not found then
-        perform odl.procurement_missing('supplier', odl_issue_po.supplier_id);
-    end if;
-    if supplier_status <> 'approved' then
-        raise exception using
-            errcode = 'ODQ08',
-            message = format('supplier %s is %s, not approved', odl_issue_po.supplier_id, supplier_status);
-    end if;
-    if jsonb_typeof(odl_issue_po.lines) is distinct from 'array' or jsonb_array_length(odl_issue_po.lines) = 0
-        or jsonb_array_length(odl_issue_po.lines) > 2000 then
-        raise exception using
-            errcode = '22023',
-            message = 'lines must be an array of 1 to 2000 objects {rfq_line_id, qty, tracking_level, over_receipt_pct}';
-    end if;
+    perform odl.procurement_require_approved_supplier(odl_issue_po.supplier_id);
+    perform odl.procurement_check_lines(odl_issue_po.lines, 2000, 'rfq_line_id, qty, tracking_level, over_receipt_pct');
     insert into odl.purchase_orders (
         tenant_id, po_id, project_id, rfq_id, supplier_id, currency, incoterms, delivery_mode, status, issued_by
     )
@@ -156,10 +139,8 @@ begin
     perform odl.procurement_authorize(action, po.project_id);
     update odl.purchase_orders as o set status = odl_set_po_status.status
     where o.tenant_id = context.tenant_id and o.po_id = odl_set_po_status.po_id;
-    perform odl.audit_append(
-        'po.status_changed',
-        jsonb_build_object('po_id', odl_set_po_status.po_id, 'from', po.status, 'to', odl_set_po_status.status),
-        po.project_id
+    perform odl.procurement_audit_move(
+        'po.status_changed', 'po_id', odl_set_po_status.po_id, po.status, odl_set_po_status.status, po.project_id
     );
 end
 $$;
@@ -284,13 +265,9 @@ begin
     perform odl.procurement_authorize(action, shipment.project_id);
     update odl.shipments as s set status = odl_set_shipment_status.status
     where s.tenant_id = context.tenant_id and s.shipment_id = odl_set_shipment_status.shipment_id;
-    perform odl.audit_append(
-        'shipment.status_changed',
-        jsonb_build_object(
-            'shipment_id', odl_set_shipment_status.shipment_id, 'from', shipment.status,
-            'to', odl_set_shipment_status.status
-        ),
-        shipment.project_id
+    perform odl.procurement_audit_move(
+        'shipment.status_changed', 'shipment_id', odl_set_shipment_status.shipment_id, shipment.status,
+        odl_set_shipment_status.status, shipment.project_id
     );
 end
 $$;

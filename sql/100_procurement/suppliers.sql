@@ -59,12 +59,9 @@ begin
         approved_by = case when odl_set_supplier_status.status = 'approved' then context.user_id else s.approved_by end,
         approved_at = case when odl_set_supplier_status.status = 'approved' then now() else s.approved_at end
     where s.tenant_id = context.tenant_id and s.supplier_id = odl_set_supplier_status.supplier_id;
-    perform odl.audit_append(
-        'supplier.status_changed',
-        jsonb_build_object(
-            'supplier_id', odl_set_supplier_status.supplier_id, 'from', supplier.status,
-            'to', odl_set_supplier_status.status
-        )
+    perform odl.procurement_audit_move(
+        'supplier.status_changed', 'supplier_id', odl_set_supplier_status.supplier_id, supplier.status,
+        odl_set_supplier_status.status
     );
 end
 $$;
