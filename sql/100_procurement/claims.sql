@@ -65,7 +65,6 @@ as $$
 declare
     context record := odl.require_context();
     claim record;
-    action text;
 begin
     select c.status, c.project_id into claim
     from odl.warranty_claims as c
@@ -74,8 +73,7 @@ begin
     if not found then
         perform odl.procurement_missing('warranty claim', odl_set_claim_status.claim_id);
     end if;
-    action := odl.procurement_action_for('claim', claim.status, odl_set_claim_status.status);
-    perform odl.procurement_authorize(action, claim.project_id);
+    perform odl.procurement_authorize_move('claim', claim.status, odl_set_claim_status.status, claim.project_id);
     update odl.warranty_claims as c
     set
         status = odl_set_claim_status.status,
@@ -159,7 +157,6 @@ as $$
 declare
     context record := odl.require_context();
     rma record;
-    action text;
 begin
     select r.* into rma
     from odl.returns as r
@@ -168,8 +165,9 @@ begin
     if not found then
         perform odl.procurement_missing('return', odl_set_return_status.rma_id);
     end if;
-    action := odl.procurement_action_for('rma', rma.status, odl_set_return_status.status);
-    perform odl.procurement_authorize(action, rma.project_id, rma.requested_by);
+    perform odl.procurement_authorize_move(
+        'rma', rma.status, odl_set_return_status.status, rma.project_id, rma.requested_by
+    );
     update odl.returns as r
     set
         status = odl_set_return_status.status,

@@ -126,7 +126,6 @@ as $$
 declare
     context record := odl.require_context();
     po record;
-    action text;
 begin
     select o.status, o.project_id into po
     from odl.purchase_orders as o
@@ -135,8 +134,7 @@ begin
     if not found then
         perform odl.procurement_missing('purchase order', odl_set_po_status.po_id);
     end if;
-    action := odl.procurement_action_for('po', po.status, odl_set_po_status.status, '{po.receive}');
-    perform odl.procurement_authorize(action, po.project_id);
+    perform odl.procurement_authorize_move('po', po.status, odl_set_po_status.status, po.project_id, null, '{po.receive}');
     update odl.purchase_orders as o set status = odl_set_po_status.status
     where o.tenant_id = context.tenant_id and o.po_id = odl_set_po_status.po_id;
     perform odl.procurement_audit_move(
@@ -251,7 +249,6 @@ as $$
 declare
     context record := odl.require_context();
     shipment record;
-    action text;
 begin
     select s.status, o.project_id into shipment
     from odl.shipments as s
@@ -261,8 +258,9 @@ begin
     if not found then
         perform odl.procurement_missing('shipment', odl_set_shipment_status.shipment_id);
     end if;
-    action := odl.procurement_action_for('shipment', shipment.status, odl_set_shipment_status.status);
-    perform odl.procurement_authorize(action, shipment.project_id);
+    perform odl.procurement_authorize_move(
+        'shipment', shipment.status, odl_set_shipment_status.status, shipment.project_id
+    );
     update odl.shipments as s set status = odl_set_shipment_status.status
     where s.tenant_id = context.tenant_id and s.shipment_id = odl_set_shipment_status.shipment_id;
     perform odl.procurement_audit_move(

@@ -58,7 +58,6 @@ as $$
 declare
     context record := odl.require_context();
     rfq record;
-    action text;
 begin
     select r.status, r.project_id, r.round into rfq
     from odl.rfqs as r
@@ -68,8 +67,9 @@ begin
         perform odl.procurement_missing('RFQ', odl_set_rfq_status.rfq_id);
     end if;
     -- An award names its lines and bids: odl_award_rfq().
-    action := odl.procurement_action_for('rfq', rfq.status, odl_set_rfq_status.status, '{rfq.award}');
-    perform odl.procurement_authorize(action, rfq.project_id);
+    perform odl.procurement_authorize_move(
+        'rfq', rfq.status, odl_set_rfq_status.status, rfq.project_id, null, '{rfq.award}'
+    );
     update odl.rfqs as r
     set
         status = odl_set_rfq_status.status,

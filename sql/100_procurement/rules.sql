@@ -134,6 +134,37 @@ comment on function odl.procurement_action_for(text, text, text, text[]) is
 'The action that moves an entity from one state to another (odl.procurement_transitions), leaving out the '
 'excluded actions; raises ODQ01 naming from and to when none does';
 
+create or replace function odl.procurement_authorize_move(
+    entity text,
+    from_status text,
+    to_status text,
+    project_id text,
+    made_by text default null,
+    excluded text[] default '{}'
+)
+returns void
+language plpgsql
+stable
+security invoker
+set search_path = pg_catalog, odl, pg_temp
+as $$
+begin
+    perform odl.procurement_authorize(
+        odl.procurement_action_for(
+            procurement_authorize_move.entity, procurement_authorize_move.from_status,
+            procurement_authorize_move.to_status, procurement_authorize_move.excluded
+        ),
+        procurement_authorize_move.project_id, procurement_authorize_move.made_by
+    );
+end
+$$;
+
+revoke all on function odl.procurement_authorize_move(text, text, text, text, text, text[]) from public;
+comment on function odl.procurement_authorize_move(text, text, text, text, text, text[]) is
+'Raises unless the context''s user may move the record from one state to another: ODQ01 when no action (but the '
+'excluded) makes the move (odl.procurement_action_for), else as odl.procurement_authorize for that action at '
+'the project (null: the tenant''s suppliers) with the record''s maker';
+
 create or replace function odl.procurement_missing(kind text, id text)
 returns void
 language plpgsql

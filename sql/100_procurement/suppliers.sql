@@ -42,7 +42,6 @@ as $$
 declare
     context record := odl.require_context();
     supplier record;
-    action text;
 begin
     select s.status, s.created_by into supplier
     from odl.suppliers as s
@@ -51,8 +50,9 @@ begin
     if not found then
         perform odl.procurement_missing('supplier', odl_set_supplier_status.supplier_id);
     end if;
-    action := odl.procurement_action_for('supplier', supplier.status, odl_set_supplier_status.status);
-    perform odl.procurement_authorize(action, null, supplier.created_by);
+    perform odl.procurement_authorize_move(
+        'supplier', supplier.status, odl_set_supplier_status.status, null, supplier.created_by
+    );
     update odl.suppliers as s
     set
         status = odl_set_supplier_status.status,
