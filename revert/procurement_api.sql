@@ -56,6 +56,7 @@ drop function odl.procurement_audit_move(text, text, text, text, text, text, jso
 drop function odl.procurement_check_lines(jsonb, integer, text);
 drop function odl.procurement_require_approved_supplier(text);
 drop function odl.procurement_authorize_move(text, text, text, text, text, text[]);
+drop function odl.procurement_require_state(text, text, text, text[], text);
 drop function odl.procurement_missing(text, text);
 drop function odl.procurement_action_for(text, text, text, text[]);
 drop function odl.procurement_authorize(text, text, text);

@@ -27,7 +27,8 @@ select
     'odl.procurement_require_approved_supplier(text)'::regprocedure,
     'odl.procurement_check_lines(jsonb, integer, text)'::regprocedure,
     'odl.procurement_audit_move(text, text, text, text, text, text, jsonb)'::regprocedure,
-    'odl.procurement_authorize_move(text, text, text, text, text, text[])'::regprocedure;
+    'odl.procurement_authorize_move(text, text, text, text, text, text[])'::regprocedure,
+    'odl.procurement_require_state(text, text, text, text[], text)'::regprocedure;
 -- The invariants' triggers, all enabled.
 select 1 / (count(*) = 15)::int
 from pg_catalog.pg_trigger as t

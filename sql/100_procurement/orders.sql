@@ -29,11 +29,7 @@ begin
         perform odl.procurement_missing('RFQ', odl_issue_po.rfq_id);
     end if;
     perform odl.procurement_authorize('po.issue', rfq.project_id);
-    if rfq.status <> 'awarded' then
-        raise exception using
-            errcode = 'ODQ09',
-            message = format('RFQ %s is %s: orders follow an award', odl_issue_po.rfq_id, rfq.status);
-    end if;
+    perform odl.procurement_require_state('RFQ', odl_issue_po.rfq_id, rfq.status, '{awarded}', 'orders follow an award');
     perform odl.procurement_require_approved_supplier(odl_issue_po.supplier_id);
     perform odl.procurement_check_lines(odl_issue_po.lines, 2000, 'rfq_line_id, qty, tracking_level, over_receipt_pct');
     insert into odl.purchase_orders (
@@ -220,11 +216,9 @@ begin
         perform odl.procurement_missing('purchase order', odl_ship.po_id);
     end if;
     perform odl.procurement_authorize('shipment.create', po.project_id);
-    if po.status not in ('open', 'partially_received') then
-        raise exception using
-            errcode = 'ODQ09',
-            message = format('purchase order %s is %s: nothing more ships on it', odl_ship.po_id, po.status);
-    end if;
+    perform odl.procurement_require_state(
+        'purchase order', odl_ship.po_id, po.status, '{open,partially_received}', 'nothing more ships on it'
+    );
     insert into odl.shipments (tenant_id, shipment_id, po_id, status, carrier, waybill, created_by)
     values (context.tenant_id, new_id, odl_ship.po_id, 'planned', odl_ship.carrier, odl_ship.waybill, context.user_id);
     perform odl.audit_append(

@@ -131,11 +131,9 @@ begin
         perform odl.procurement_missing('RFQ', odl_submit_bid.rfq_id);
     end if;
     perform odl.procurement_authorize('bid.submit', rfq.project_id);
-    if rfq.status <> 'bidding' then
-        raise exception using
-            errcode = 'ODQ09',
-            message = format('RFQ %s is %s: bids are taken only while it is bidding', odl_submit_bid.rfq_id, rfq.status);
-    end if;
+    perform odl.procurement_require_state(
+        'RFQ', odl_submit_bid.rfq_id, rfq.status, '{bidding}', 'bids are taken only while it is bidding'
+    );
     perform odl.procurement_require_approved_supplier(odl_submit_bid.supplier_id);
     perform odl.procurement_check_lines(odl_submit_bid.lines, 1000, 'rfq_line_id, unit_price, qty, lead_time_days');
     select l.value ->> 'rfq_line_id' into foreign_line

@@ -165,6 +165,35 @@ comment on function odl.procurement_authorize_move(text, text, text, text, text,
 'excluded) makes the move (odl.procurement_action_for), else as odl.procurement_authorize for that action at '
 'the project (null: the tenant''s suppliers) with the record''s maker';
 
+create or replace function odl.procurement_require_state(
+    kind text,
+    id text,
+    status text,
+    allowed text[],
+    reason text
+)
+returns void
+language plpgsql
+immutable
+security invoker
+set search_path = pg_catalog, odl, pg_temp
+as $$
+begin
+    if procurement_require_state.status <> all(procurement_require_state.allowed) then
+        raise exception using
+            errcode = 'ODQ09',
+            message = format(
+                '%s %s is %s: %s', procurement_require_state.kind, procurement_require_state.id,
+                procurement_require_state.status, procurement_require_state.reason
+            );
+    end if;
+end
+$$;
+
+revoke all on function odl.procurement_require_state(text, text, text, text[], text) from public;
+comment on function odl.procurement_require_state(text, text, text, text[], text) is
+'Raises ODQ09 "<kind> <id> is <status>: <reason>" unless the record''s status is one of the allowed ones';
+
 create or replace function odl.procurement_missing(kind text, id text)
 returns void
 language plpgsql

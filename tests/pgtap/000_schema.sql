@@ -134,7 +134,7 @@ select functions_are(
         'audit_export_status', 'audit_partition_status', 'odl_settings', 'odl_health',
         'procurement_authorize', 'procurement_action_for', 'procurement_missing', 'prices_visible',
         'procurement_require_approved_supplier', 'procurement_check_lines', 'procurement_audit_move',
-        'procurement_authorize_move',
+        'procurement_authorize_move', 'procurement_require_state',
         'procurement_check_transition', 'rfq_lines_award_once', 'rfq_lines_add_ordered', 'po_lines_count_ordered',
         'purchase_orders_release', 'receipts_count_received', 'receipts_refuse_change', 'returns_count_returned',
         'stock_moves_apply',
