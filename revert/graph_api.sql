@@ -22,5 +22,6 @@ drop function odl.project_graph(text, text, text, integer, jsonb, text[]);
 drop function odl.graph_edge_rows(jsonb, text, integer[]);
 drop function odl.graph_elements(jsonb, integer[]);
 drop function odl.graph_node_rows(jsonb, text, integer[]);
+drop function odl.graph_hierarchy_tree(jsonb);
 
 commit;

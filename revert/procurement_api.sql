@@ -52,6 +52,11 @@ drop function odl.rfq_lines_award_once();
 drop function odl.procurement_check_transition();
 
 drop function odl.prices_visible(text);
+drop function odl.procurement_audit_move(text, text, text, text, text, text, jsonb);
+drop function odl.procurement_check_lines(jsonb, integer, text);
+drop function odl.procurement_require_approved_supplier(text);
+drop function odl.procurement_authorize_move(text, text, text, text, text, text[]);
+drop function odl.procurement_require_state(text, text, text, text[], text);
 drop function odl.procurement_missing(text, text);
 drop function odl.procurement_action_for(text, text, text, text[]);
 drop function odl.procurement_authorize(text, text, text);

@@ -23,7 +23,12 @@ select
     'odl.odl_set_return_status(text, text, text)'::regprocedure,
     'odl.procurement_authorize(text, text, text)'::regprocedure,
     'odl.procurement_action_for(text, text, text, text[])'::regprocedure,
-    'odl.prices_visible(text)'::regprocedure;
+    'odl.prices_visible(text)'::regprocedure,
+    'odl.procurement_require_approved_supplier(text)'::regprocedure,
+    'odl.procurement_check_lines(jsonb, integer, text)'::regprocedure,
+    'odl.procurement_audit_move(text, text, text, text, text, text, jsonb)'::regprocedure,
+    'odl.procurement_authorize_move(text, text, text, text, text, text[])'::regprocedure,
+    'odl.procurement_require_state(text, text, text, text[], text)'::regprocedure;
 -- The invariants' triggers, all enabled.
 select 1 / (count(*) = 15)::int
 from pg_catalog.pg_trigger as t

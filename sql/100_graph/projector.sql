@@ -8,6 +8,38 @@ insert into odl.error_codes (sqlstate, name, meaning) values
 ('ODN02', 'graph_walk_too_deep', 'A graph walk goes on beyond its max_depth')
 on conflict (sqlstate) do update set name = excluded.name, meaning = excluded.meaning;
 
+create or replace function odl.graph_hierarchy_tree(doc jsonb)
+returns table (pointer text, node jsonb)
+language plpgsql
+immutable
+security invoker
+set search_path = pg_catalog, odl, pg_temp
+as $$
+#variable_conflict use_column
+-- Every object of the tree from /hierarchy down through nested children,
+-- with its pointer; a child given by id (a string) is no object here.
+begin
+    return query
+    with recursive tree (pointer, node) as (
+        select '/hierarchy', doc -> 'hierarchy'
+        where jsonb_typeof(doc -> 'hierarchy') = 'object'
+        union all
+        select t.pointer || '/children/' || (c.n - 1), c.value
+        from tree as t
+        cross join lateral jsonb_array_elements(
+            case when jsonb_typeof(t.node -> 'children') = 'array' then t.node -> 'children' else '[]' end
+        ) with ordinality as c (value, n)
+        where jsonb_typeof(c.value) = 'object'
+    )
+
+    select t.pointer, t.node from tree as t;
+end
+$$;
+
+revoke all on function odl.graph_hierarchy_tree(jsonb) from public;
+comment on function odl.graph_hierarchy_tree(jsonb) is
+'The (pointer, object) pairs of a document''s /hierarchy tree: the root and every nested child that is an object';
+
 create or replace function odl.graph_node_rows(doc jsonb, of_section text, positions integer[] default null)
 returns table (pointer text, section text, "position" integer, node_id text, label text) -- noqa: RF06
 language plpgsql
@@ -25,21 +57,9 @@ as $$
 begin
     if of_section = 'hierarchy' then
         return query
-        with recursive tree (pointer, node) as (
-            select '/hierarchy', doc -> 'hierarchy'
-            where jsonb_typeof(doc -> 'hierarchy') = 'object'
-            union all
-            select t.pointer || '/children/' || (c.n - 1), c.value
-            from tree as t
-            cross join lateral jsonb_array_elements(
-                case when jsonb_typeof(t.node -> 'children') = 'array' then t.node -> 'children' else '[]' end
-            ) with ordinality as c (value, n)
-            where jsonb_typeof(c.value) = 'object'
-        )
-
         select t.pointer, 'hierarchy', null::integer, t.node ->> 'id',
             case when jsonb_typeof(t.node -> 'type') = 'string' then t.node ->> 'type' else t.node ->> 'level' end
-        from tree as t
+        from odl.graph_hierarchy_tree(doc) as t
         where jsonb_typeof(t.node -> 'id') = 'string';
     elsif of_section = 'instances' and jsonb_typeof(doc -> 'instances') = 'array' then
         return query
@@ -110,16 +130,9 @@ as $$
 begin
     if of_section = 'hierarchy' then
         return query
-        with recursive tree (pointer, node) as (
-            select '/hierarchy', doc -> 'hierarchy'
-            where jsonb_typeof(doc -> 'hierarchy') = 'object'
-            union all
-            select t.pointer || '/children/' || (c.n - 1), c.value
-            from tree as t
-            cross join lateral jsonb_array_elements(
-                case when jsonb_typeof(t.node -> 'children') = 'array' then t.node -> 'children' else '[]' end
-            ) with ordinality as c (value, n)
-            where jsonb_typeof(c.value) = 'object'
+        -- Once: both branches read the tree.
+        with tree as materialized (
+            select h.pointer, h.node from odl.graph_hierarchy_tree(doc) as h
         )
 
         select t.pointer || '/parent_id', 'hierarchy', null::integer, 'contains',

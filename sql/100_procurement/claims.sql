@@ -65,7 +65,6 @@ as $$
 declare
     context record := odl.require_context();
     claim record;
-    action text;
 begin
     select c.status, c.project_id into claim
     from odl.warranty_claims as c
@@ -74,18 +73,14 @@ begin
     if not found then
         perform odl.procurement_missing('warranty claim', odl_set_claim_status.claim_id);
     end if;
-    action := odl.procurement_action_for('claim', claim.status, odl_set_claim_status.status);
-    perform odl.procurement_authorize(action, claim.project_id);
+    perform odl.procurement_authorize_move('claim', claim.status, odl_set_claim_status.status, claim.project_id);
     update odl.warranty_claims as c
     set
         status = odl_set_claim_status.status,
         closed_at = case when odl_set_claim_status.status in ('resolved', 'rejected') then now() end
     where c.tenant_id = context.tenant_id and c.claim_id = odl_set_claim_status.claim_id;
-    perform odl.audit_append(
-        'claim.status_changed',
-        jsonb_build_object(
-            'claim_id', odl_set_claim_status.claim_id, 'from', claim.status, 'to', odl_set_claim_status.status
-        ),
+    perform odl.procurement_audit_move(
+        'claim.status_changed', 'claim_id', odl_set_claim_status.claim_id, claim.status, odl_set_claim_status.status,
         claim.project_id
     );
 end
@@ -162,7 +157,6 @@ as $$
 declare
     context record := odl.require_context();
     rma record;
-    action text;
 begin
     select r.* into rma
     from odl.returns as r
@@ -171,8 +165,9 @@ begin
     if not found then
         perform odl.procurement_missing('return', odl_set_return_status.rma_id);
     end if;
-    action := odl.procurement_action_for('rma', rma.status, odl_set_return_status.status);
-    perform odl.procurement_authorize(action, rma.project_id, rma.requested_by);
+    perform odl.procurement_authorize_move(
+        'rma', rma.status, odl_set_return_status.status, rma.project_id, rma.requested_by
+    );
     update odl.returns as r
     set
         status = odl_set_return_status.status,
@@ -190,13 +185,9 @@ begin
         from odl.po_lines as l
         where l.tenant_id = context.tenant_id and l.po_line_id = rma.po_line_id;
     end if;
-    perform odl.audit_append(
-        'rma.status_changed',
-        jsonb_build_object(
-            'rma_id', odl_set_return_status.rma_id, 'from', rma.status, 'to', odl_set_return_status.status,
-            'credit_note_ref', odl_set_return_status.credit_note_ref
-        ),
-        rma.project_id
+    perform odl.procurement_audit_move(
+        'rma.status_changed', 'rma_id', odl_set_return_status.rma_id, rma.status, odl_set_return_status.status,
+        rma.project_id, jsonb_build_object('credit_note_ref', odl_set_return_status.credit_note_ref)
     );
 end
 $$;

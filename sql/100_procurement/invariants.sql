@@ -205,11 +205,9 @@ begin
     inner join odl.purchase_orders as o on l.tenant_id = o.tenant_id and l.po_id = o.po_id
     where l.tenant_id = new.tenant_id and l.po_line_id = new.po_line_id
     for no key update of l;
-    if line.status not in ('open', 'partially_received') then
-        raise exception using
-            errcode = 'ODQ09',
-            message = format('purchase order %s is %s: nothing more is received on it', new.po_id, line.status);
-    end if;
+    perform odl.procurement_require_state(
+        'purchase order', new.po_id, line.status, '{open,partially_received}', 'nothing more is received on it'
+    );
     if line.tracking_level = 'serial' and cardinality(new.serials) <> new.qty then
         raise exception using
             errcode = '22023',

@@ -18,7 +18,6 @@ as $$
 declare
     context record := odl.require_context();
     rfq record;
-    supplier_status text;
     new_id text := 'PO-' || odl.odl_ulid();
     line record;
     first_currency text;
@@ -30,29 +29,9 @@ begin
         perform odl.procurement_missing('RFQ', odl_issue_po.rfq_id);
     end if;
     perform odl.procurement_authorize('po.issue', rfq.project_id);
-    if rfq.status <> 'awarded' then
-        raise exception using
-            errcode = 'ODQ09',
-            message = format('RFQ %s is %s: orders follow an award', odl_issue_po.rfq_id, rfq.status);
-    end if;
-    select s.status into supplier_status
-    from odl.suppliers as s
-    where s.tenant_id = context.tenant_id and s.supplier_id = odl_issue_po.supplier_id
-    for share;
-    if not found then
-        perform odl.procurement_missing('supplier', odl_issue_po.supplier_id);
-    end if;
-    if supplier_status <> 'approved' then
-        raise exception using
-            errcode = 'ODQ08',
-            message = format('supplier %s is %s, not approved', odl_issue_po.supplier_id, supplier_status);
-    end if;
-    if jsonb_typeof(odl_issue_po.lines) is distinct from 'array' or jsonb_array_length(odl_issue_po.lines) = 0
-        or jsonb_array_length(odl_issue_po.lines) > 2000 then
-        raise exception using
-            errcode = '22023',
-            message = 'lines must be an array of 1 to 2000 objects {rfq_line_id, qty, tracking_level, over_receipt_pct}';
-    end if;
+    perform odl.procurement_require_state('RFQ', odl_issue_po.rfq_id, rfq.status, '{awarded}', 'orders follow an award');
+    perform odl.procurement_require_approved_supplier(odl_issue_po.supplier_id);
+    perform odl.procurement_check_lines(odl_issue_po.lines, 2000, 'rfq_line_id, qty, tracking_level, over_receipt_pct');
     insert into odl.purchase_orders (
         tenant_id, po_id, project_id, rfq_id, supplier_id, currency, incoterms, delivery_mode, status, issued_by
     )
@@ -143,7 +122,6 @@ as $$
 declare
     context record := odl.require_context();
     po record;
-    action text;
 begin
     select o.status, o.project_id into po
     from odl.purchase_orders as o
@@ -152,14 +130,11 @@ begin
     if not found then
         perform odl.procurement_missing('purchase order', odl_set_po_status.po_id);
     end if;
-    action := odl.procurement_action_for('po', po.status, odl_set_po_status.status, '{po.receive}');
-    perform odl.procurement_authorize(action, po.project_id);
+    perform odl.procurement_authorize_move('po', po.status, odl_set_po_status.status, po.project_id, null, '{po.receive}');
     update odl.purchase_orders as o set status = odl_set_po_status.status
     where o.tenant_id = context.tenant_id and o.po_id = odl_set_po_status.po_id;
-    perform odl.audit_append(
-        'po.status_changed',
-        jsonb_build_object('po_id', odl_set_po_status.po_id, 'from', po.status, 'to', odl_set_po_status.status),
-        po.project_id
+    perform odl.procurement_audit_move(
+        'po.status_changed', 'po_id', odl_set_po_status.po_id, po.status, odl_set_po_status.status, po.project_id
     );
 end
 $$;
@@ -241,11 +216,9 @@ begin
         perform odl.procurement_missing('purchase order', odl_ship.po_id);
     end if;
     perform odl.procurement_authorize('shipment.create', po.project_id);
-    if po.status not in ('open', 'partially_received') then
-        raise exception using
-            errcode = 'ODQ09',
-            message = format('purchase order %s is %s: nothing more ships on it', odl_ship.po_id, po.status);
-    end if;
+    perform odl.procurement_require_state(
+        'purchase order', odl_ship.po_id, po.status, '{open,partially_received}', 'nothing more ships on it'
+    );
     insert into odl.shipments (tenant_id, shipment_id, po_id, status, carrier, waybill, created_by)
     values (context.tenant_id, new_id, odl_ship.po_id, 'planned', odl_ship.carrier, odl_ship.waybill, context.user_id);
     perform odl.audit_append(
@@ -270,7 +243,6 @@ as $$
 declare
     context record := odl.require_context();
     shipment record;
-    action text;
 begin
     select s.status, o.project_id into shipment
     from odl.shipments as s
@@ -280,17 +252,14 @@ begin
     if not found then
         perform odl.procurement_missing('shipment', odl_set_shipment_status.shipment_id);
     end if;
-    action := odl.procurement_action_for('shipment', shipment.status, odl_set_shipment_status.status);
-    perform odl.procurement_authorize(action, shipment.project_id);
+    perform odl.procurement_authorize_move(
+        'shipment', shipment.status, odl_set_shipment_status.status, shipment.project_id
+    );
     update odl.shipments as s set status = odl_set_shipment_status.status
     where s.tenant_id = context.tenant_id and s.shipment_id = odl_set_shipment_status.shipment_id;
-    perform odl.audit_append(
-        'shipment.status_changed',
-        jsonb_build_object(
-            'shipment_id', odl_set_shipment_status.shipment_id, 'from', shipment.status,
-            'to', odl_set_shipment_status.status
-        ),
-        shipment.project_id
+    perform odl.procurement_audit_move(
+        'shipment.status_changed', 'shipment_id', odl_set_shipment_status.shipment_id, shipment.status,
+        odl_set_shipment_status.status, shipment.project_id
     );
 end
 $$;

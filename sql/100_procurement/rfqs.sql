@@ -20,12 +20,7 @@ declare
     line jsonb;
 begin
     perform odl.procurement_authorize('rfq.create', odl_create_rfq.project_id);
-    if jsonb_typeof(odl_create_rfq.lines) is distinct from 'array' or jsonb_array_length(odl_create_rfq.lines) = 0
-        or jsonb_array_length(odl_create_rfq.lines) > 1000 then
-        raise exception using
-            errcode = '22023',
-            message = 'lines must be an array of 1 to 1000 objects {component_ref, qty, uom, spec_summary}';
-    end if;
+    perform odl.procurement_check_lines(odl_create_rfq.lines, 1000, 'component_ref, qty, uom, spec_summary');
     insert into odl.rfqs (tenant_id, rfq_id, project_id, title, status, deadline, created_by)
     values (
         context.tenant_id, new_id, odl_create_rfq.project_id, odl_create_rfq.title, 'draft',
@@ -63,7 +58,6 @@ as $$
 declare
     context record := odl.require_context();
     rfq record;
-    action text;
 begin
     select r.status, r.project_id, r.round into rfq
     from odl.rfqs as r
@@ -73,16 +67,16 @@ begin
         perform odl.procurement_missing('RFQ', odl_set_rfq_status.rfq_id);
     end if;
     -- An award names its lines and bids: odl_award_rfq().
-    action := odl.procurement_action_for('rfq', rfq.status, odl_set_rfq_status.status, '{rfq.award}');
-    perform odl.procurement_authorize(action, rfq.project_id);
+    perform odl.procurement_authorize_move(
+        'rfq', rfq.status, odl_set_rfq_status.status, rfq.project_id, null, '{rfq.award}'
+    );
     update odl.rfqs as r
     set
         status = odl_set_rfq_status.status,
         round = r.round + (rfq.status = 'evaluating' and odl_set_rfq_status.status = 'bidding')::integer
     where r.tenant_id = context.tenant_id and r.rfq_id = odl_set_rfq_status.rfq_id;
-    perform odl.audit_append(
-        'rfq.status_changed',
-        jsonb_build_object('rfq_id', odl_set_rfq_status.rfq_id, 'from', rfq.status, 'to', odl_set_rfq_status.status),
+    perform odl.procurement_audit_move(
+        'rfq.status_changed', 'rfq_id', odl_set_rfq_status.rfq_id, rfq.status, odl_set_rfq_status.status,
         rfq.project_id
     );
 end
@@ -125,7 +119,6 @@ as $$
 declare
     context record := odl.require_context();
     rfq record;
-    supplier_status text;
     new_id text := 'BID-' || odl.odl_ulid();
     foreign_line text;
 begin
@@ -138,29 +131,11 @@ begin
         perform odl.procurement_missing('RFQ', odl_submit_bid.rfq_id);
     end if;
     perform odl.procurement_authorize('bid.submit', rfq.project_id);
-    if rfq.status <> 'bidding' then
-        raise exception using
-            errcode = 'ODQ09',
-            message = format('RFQ %s is %s: bids are taken only while it is bidding', odl_submit_bid.rfq_id, rfq.status);
-    end if;
-    select s.status into supplier_status
-    from odl.suppliers as s
-    where s.tenant_id = context.tenant_id and s.supplier_id = odl_submit_bid.supplier_id
-    for share;
-    if not found then
-        perform odl.procurement_missing('supplier', odl_submit_bid.supplier_id);
-    end if;
-    if supplier_status <> 'approved' then
-        raise exception using
-            errcode = 'ODQ08',
-            message = format('supplier %s is %s, not approved', odl_submit_bid.supplier_id, supplier_status);
-    end if;
-    if jsonb_typeof(odl_submit_bid.lines) is distinct from 'array' or jsonb_array_length(odl_submit_bid.lines) = 0
-        or jsonb_array_length(odl_submit_bid.lines) > 1000 then
-        raise exception using
-            errcode = '22023',
-            message = 'lines must be an array of 1 to 1000 objects {rfq_line_id, unit_price, qty, lead_time_days}';
-    end if;
+    perform odl.procurement_require_state(
+        'RFQ', odl_submit_bid.rfq_id, rfq.status, '{bidding}', 'bids are taken only while it is bidding'
+    );
+    perform odl.procurement_require_approved_supplier(odl_submit_bid.supplier_id);
+    perform odl.procurement_check_lines(odl_submit_bid.lines, 1000, 'rfq_line_id, unit_price, qty, lead_time_days');
     select l.value ->> 'rfq_line_id' into foreign_line
     from jsonb_array_elements(odl_submit_bid.lines) as l
     where not exists (

@@ -134,6 +134,66 @@ comment on function odl.procurement_action_for(text, text, text, text[]) is
 'The action that moves an entity from one state to another (odl.procurement_transitions), leaving out the '
 'excluded actions; raises ODQ01 naming from and to when none does';
 
+create or replace function odl.procurement_authorize_move(
+    entity text,
+    from_status text,
+    to_status text,
+    project_id text,
+    made_by text default null,
+    excluded text[] default '{}'
+)
+returns void
+language plpgsql
+stable
+security invoker
+set search_path = pg_catalog, odl, pg_temp
+as $$
+begin
+    perform odl.procurement_authorize(
+        odl.procurement_action_for(
+            procurement_authorize_move.entity, procurement_authorize_move.from_status,
+            procurement_authorize_move.to_status, procurement_authorize_move.excluded
+        ),
+        procurement_authorize_move.project_id, procurement_authorize_move.made_by
+    );
+end
+$$;
+
+revoke all on function odl.procurement_authorize_move(text, text, text, text, text, text[]) from public;
+comment on function odl.procurement_authorize_move(text, text, text, text, text, text[]) is
+'Raises unless the context''s user may move the record from one state to another: ODQ01 when no action (but the '
+'excluded) makes the move (odl.procurement_action_for), else as odl.procurement_authorize for that action at '
+'the project (null: the tenant''s suppliers) with the record''s maker';
+
+create or replace function odl.procurement_require_state(
+    kind text,
+    id text,
+    status text,
+    allowed text[],
+    reason text
+)
+returns void
+language plpgsql
+immutable
+security invoker
+set search_path = pg_catalog, odl, pg_temp
+as $$
+begin
+    if procurement_require_state.status <> all(procurement_require_state.allowed) then
+        raise exception using
+            errcode = 'ODQ09',
+            message = format(
+                '%s %s is %s: %s', procurement_require_state.kind, procurement_require_state.id,
+                procurement_require_state.status, procurement_require_state.reason
+            );
+    end if;
+end
+$$;
+
+revoke all on function odl.procurement_require_state(text, text, text, text[], text) from public;
+comment on function odl.procurement_require_state(text, text, text, text[], text) is
+'Raises ODQ09 "<kind> <id> is <status>: <reason>" unless the record''s status is one of the allowed ones';
+
 create or replace function odl.procurement_missing(kind text, id text)
 returns void
 language plpgsql
@@ -182,3 +242,95 @@ grant execute on function odl.prices_visible(text) to odl_analyst;
 comment on function odl.prices_visible(text) is
 'Whether the context''s user may read supplier prices at a project: R on libraries and the clearance of the '
 'policy''s classified part /libraries/components/*/pricing';
+
+create or replace function odl.procurement_require_approved_supplier(supplier_id text)
+returns void
+language plpgsql
+volatile
+security invoker
+set search_path = pg_catalog, odl, pg_temp
+as $$
+-- FOR SHARE: the supplier cannot leave approved under the bid or order
+-- being written. Callers lock their RFQ before this (lock order).
+declare
+    context record := odl.require_context();
+    supplier_status text;
+begin
+    select s.status into supplier_status
+    from odl.suppliers as s
+    where s.tenant_id = context.tenant_id and s.supplier_id = procurement_require_approved_supplier.supplier_id
+    for share;
+    if not found then
+        perform odl.procurement_missing('supplier', procurement_require_approved_supplier.supplier_id);
+    end if;
+    if supplier_status <> 'approved' then
+        raise exception using
+            errcode = 'ODQ08',
+            message = format(
+                'supplier %s is %s, not approved', procurement_require_approved_supplier.supplier_id, supplier_status
+            );
+    end if;
+end
+$$;
+
+revoke all on function odl.procurement_require_approved_supplier(text) from public;
+comment on function odl.procurement_require_approved_supplier(text) is
+'Locks a supplier of the context''s tenant FOR SHARE; raises ODQ02 when there is none, ODQ08 unless it is '
+'approved';
+
+create or replace function odl.procurement_check_lines(lines jsonb, most integer, fields text)
+returns void
+language plpgsql
+immutable
+security invoker
+set search_path = pg_catalog, odl, pg_temp
+as $$
+begin
+    if jsonb_typeof(procurement_check_lines.lines) is distinct from 'array'
+        or jsonb_array_length(procurement_check_lines.lines) = 0
+        or jsonb_array_length(procurement_check_lines.lines) > procurement_check_lines.most then
+        raise exception using
+            errcode = '22023',
+            message = format(
+                'lines must be an array of 1 to %s objects {%s}', procurement_check_lines.most,
+                procurement_check_lines.fields
+            );
+    end if;
+end
+$$;
+
+revoke all on function odl.procurement_check_lines(jsonb, integer, text) from public;
+comment on function odl.procurement_check_lines(jsonb, integer, text) is
+'Raises 22023 unless lines is a jsonb array of 1 to most elements; the message names the fields each object has';
+
+create or replace function odl.procurement_audit_move(
+    action text,
+    id_key text,
+    record_id text,
+    from_status text,
+    to_status text,
+    project_id text default null,
+    extra jsonb default '{}'
+)
+returns void
+language plpgsql
+volatile
+security invoker
+set search_path = pg_catalog, odl, pg_temp
+as $$
+begin
+    perform odl.audit_append(
+        procurement_audit_move.action,
+        jsonb_build_object(
+            procurement_audit_move.id_key, procurement_audit_move.record_id,
+            'from', procurement_audit_move.from_status, 'to', procurement_audit_move.to_status
+        ) || procurement_audit_move.extra,
+        procurement_audit_move.project_id
+    );
+end
+$$;
+
+revoke all on function odl.procurement_audit_move(text, text, text, text, text, text, jsonb) from public;
+comment on function odl.procurement_audit_move(text, text, text, text, text, text, jsonb) is
+'Audits a procurement record''s move: the event action with {id_key: record_id, from, to} and the extra '
+'members, at the project (null for the tenant''s suppliers)';

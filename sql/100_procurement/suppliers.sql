@@ -42,7 +42,6 @@ as $$
 declare
     context record := odl.require_context();
     supplier record;
-    action text;
 begin
     select s.status, s.created_by into supplier
     from odl.suppliers as s
@@ -51,20 +50,18 @@ begin
     if not found then
         perform odl.procurement_missing('supplier', odl_set_supplier_status.supplier_id);
     end if;
-    action := odl.procurement_action_for('supplier', supplier.status, odl_set_supplier_status.status);
-    perform odl.procurement_authorize(action, null, supplier.created_by);
+    perform odl.procurement_authorize_move(
+        'supplier', supplier.status, odl_set_supplier_status.status, null, supplier.created_by
+    );
     update odl.suppliers as s
     set
         status = odl_set_supplier_status.status,
         approved_by = case when odl_set_supplier_status.status = 'approved' then context.user_id else s.approved_by end,
         approved_at = case when odl_set_supplier_status.status = 'approved' then now() else s.approved_at end
     where s.tenant_id = context.tenant_id and s.supplier_id = odl_set_supplier_status.supplier_id;
-    perform odl.audit_append(
-        'supplier.status_changed',
-        jsonb_build_object(
-            'supplier_id', odl_set_supplier_status.supplier_id, 'from', supplier.status,
-            'to', odl_set_supplier_status.status
-        )
+    perform odl.procurement_audit_move(
+        'supplier.status_changed', 'supplier_id', odl_set_supplier_status.supplier_id, supplier.status,
+        odl_set_supplier_status.status
     );
 end
 $$;
