@@ -173,11 +173,11 @@ def leaked(w: World, user: str, query: str) -> tuple[list[tuple], list[str]]:
     w.conn.add_notice_handler(keep)
     try:
         with w.conn.transaction():
-            w.conn.execute("set role odl_analyst")
+            w.become("odl_analyst")
             w.conn.execute(LEAK)
             w.conn.execute("select odl.odl_set_context(%s, %s)", (w.tenant, user))
             rows = w.conn.execute(query).fetchall()
-            w.conn.execute("set role odl_app")
+            w.become("odl_app")
     finally:
         w.conn.remove_notice_handler(keep)
     return rows, notices

@@ -38,7 +38,7 @@ RELEASES = [line.split()[0][1:] for line in (TOP / "sqitch.plan").read_text().sp
 
 # Tables that hold code or configuration, which an upgrade replaces by design;
 # every other table of schema odl holds data that must survive unchanged.
-CODE_TABLES = {"python_modules", "error_codes", "json_schemas", "session_contexts"}
+CODE_TABLES = {"python_modules", "error_codes", "json_schemas", "session_contexts", "document_projectors"}
 
 
 def run(args: list[str], cwd: Path, dbname: str | None = None) -> subprocess.CompletedProcess:
