@@ -20,7 +20,7 @@ drop function odl.rebuild_graph(text);
 drop function odl.graph_sync(text, text, text, jsonb, text, integer[]);
 drop function odl.project_graph(text, text, text, integer, jsonb, text[]);
 drop function odl.graph_edge_rows(jsonb, text, integer[]);
-drop function odl.graph_elements(jsonb, integer[]);
+drop function odl.graph_elements(jsonb, text, integer[]);
 drop function odl.graph_node_rows(jsonb, text, integer[]);
 drop function odl.graph_hierarchy_tree(jsonb);
 

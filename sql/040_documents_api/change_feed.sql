@@ -82,13 +82,14 @@ begin
 
     -- A pointer below /instances/N leaves the array's length and order as
     -- they were: each such element's row is updated in place, where it
-    -- differs, unless the element's id changed. -> reaches an element
-    -- without copying the array around it.
-    if not whole and jsonb_typeof(doc -> 'instances') = 'array' then
+    -- differs, unless the element's id changed. #> reaches an element
+    -- without copying the array around it (doc -> 'instances' would copy
+    -- the whole array for every element).
+    if not whole and doc @? 'strict $.instances ? (@.type() == "array")' then
         delete from odl.document_instances as i
         where i.tenant_id = project_instances.tenant_id and i.doc_id = project_instances.doc_id
             and i.position = any(positions)
-            and doc -> 'instances' -> i.position -> 'id' is distinct from to_jsonb(i.instance_id);
+            and doc #> array['instances', i.position::text, 'id'] is distinct from to_jsonb(i.instance_id);
         insert into odl.document_instances as i (
             tenant_id, doc_id, instance_id, project_id, position, type_ref, parent_ref, lifecycle_status, location
         )
@@ -96,7 +97,7 @@ begin
             project_instances.tenant_id, project_instances.doc_id, e.value ->> 'id', project_instances.project_id,
             p.n, e.value ->> 'type_ref', e.value ->> 'parent_ref', e.value ->> 'lifecycle_status', e.value -> 'location'
         from unnest(positions) as p (n)
-        cross join lateral (select doc -> 'instances' -> p.n as value) as e
+        cross join lateral (select doc #> array['instances', p.n::text] as value) as e
         where jsonb_typeof(e.value -> 'id') = 'string'
         on conflict on constraint document_instances_pkey do update
         set position = excluded.position,

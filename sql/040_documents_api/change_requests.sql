@@ -512,8 +512,19 @@ comment on function odl.pointers_readable(text[], text[], text[]) is
 'Whether a reader (odl.reader_scope) may read everything at and below each of the pointers';
 
 -- The result gains redacted after v0.1.0; a function's result type changes
--- only by dropping it.
-drop function if exists odl.odl_change_requests(text, text);
+-- only by dropping it. Only v0.1.0's is dropped: later views depend on this
+-- one (a re-deploy of this change must leave it in place).
+do $$
+begin
+    if exists (
+        select from pg_catalog.pg_proc as p
+        where p.oid = to_regprocedure('odl.odl_change_requests(text, text)')
+            and not 'redacted' = any(p.proargnames)
+    ) then
+        drop function odl.odl_change_requests(text, text);
+    end if;
+end
+$$;
 create or replace function odl.odl_change_requests(project_id text default null, status text default 'pending')
 returns table (
     change_id text,

@@ -61,10 +61,10 @@ begin
             case when jsonb_typeof(t.node -> 'type') = 'string' then t.node ->> 'type' else t.node ->> 'level' end
         from odl.graph_hierarchy_tree(doc) as t
         where jsonb_typeof(t.node -> 'id') = 'string';
-    elsif of_section = 'instances' and jsonb_typeof(doc -> 'instances') = 'array' then
+    elsif of_section = 'instances' then
         return query
         select '/instances/' || e.n, 'instances', e.n, e.value ->> 'id', e.value ->> 'type_ref'
-        from odl.graph_elements(doc -> 'instances', positions) as e
+        from odl.graph_elements(doc, 'instances', positions) as e
         where jsonb_typeof(e.value -> 'id') = 'string';
     end if;
 end
@@ -75,7 +75,7 @@ comment on function odl.graph_node_rows(jsonb, text, integer[]) is
 'The graph nodes a document''s section (hierarchy or instances) gives, at the given positions of /instances or '
 'all: (pointer, section, position, node_id, label)';
 
-create or replace function odl.graph_elements(elements jsonb, positions integer[] default null)
+create or replace function odl.graph_elements(doc jsonb, of_section text, positions integer[] default null)
 returns table (n integer, value jsonb)
 language plpgsql
 immutable
@@ -83,24 +83,36 @@ security invoker
 set search_path = pg_catalog, odl, pg_temp
 as $$
 #variable_conflict use_column
--- The elements of an array at the given positions (-> reaches each without
--- copying the array around it), or all of them.
+-- The elements of the array /instances or /connections at the given
+-- positions, or all of them; none when it is not an array. At positions
+-- #> reaches each element without copying the array around it (doc ->
+-- 'connections' copies the whole array, half of a large document).
+declare
+    is_array boolean := case of_section
+        when 'instances' then doc @? 'strict $.instances ? (@.type() == "array")'
+        when 'connections' then doc @? 'strict $.connections ? (@.type() == "array")'
+        else false
+    end;
 begin
+    if not is_array then
+        return;
+    end if;
     if positions is null then
         return query
-        select (e.n - 1)::integer, e.value from jsonb_array_elements(elements) with ordinality as e (value, n);
+        select (e.n - 1)::integer, e.value from jsonb_array_elements(doc -> of_section) with ordinality as e (value, n);
     else
         return query
-        select p.n, elements -> p.n
+        select p.n, e.value
         from unnest(positions) as p (n)
-        where elements -> p.n is not null;
+        cross join lateral (select doc #> array[of_section, p.n::text] as value) as e
+        where e.value is not null;
     end if;
 end
 $$;
 
-revoke all on function odl.graph_elements(jsonb, integer[]) from public;
-comment on function odl.graph_elements(jsonb, integer[]) is
-'The (index, value) pairs of a JSON array, at the given positions or all';
+revoke all on function odl.graph_elements(jsonb, text, integer[]) from public;
+comment on function odl.graph_elements(jsonb, text, integer[]) is
+'The (index, value) pairs of the array /instances or /connections of a document, at the given positions or all';
 
 create or replace function odl.graph_edge_rows(doc jsonb, of_section text, positions integer[] default null)
 returns table (
@@ -148,13 +160,13 @@ begin
         ) with ordinality as c (value, n)
         where jsonb_typeof(t.node -> 'id') = 'string'
             and (jsonb_typeof(c.value) = 'string' or jsonb_typeof(c.value -> 'id') = 'string');
-    elsif of_section = 'instances' and jsonb_typeof(doc -> 'instances') = 'array' then
+    elsif of_section = 'instances' then
         return query
         select '/instances/' || e.n || '/parent_ref', 'instances', e.n, 'contains',
             e.value ->> 'parent_ref', null, e.value ->> 'id', null, null
-        from odl.graph_elements(doc -> 'instances', positions) as e
+        from odl.graph_elements(doc, 'instances', positions) as e
         where jsonb_typeof(e.value -> 'id') = 'string' and jsonb_typeof(e.value -> 'parent_ref') = 'string';
-    elsif of_section = 'connections' and jsonb_typeof(doc -> 'connections') = 'array' then
+    elsif of_section = 'connections' then
         return query
         select '/connections/' || e.n, 'connections', e.n,
             case when jsonb_typeof(e.value -> 'kind') = 'string' then e.value ->> 'kind' end,
@@ -163,7 +175,7 @@ begin
             e.value -> 'to' ->> 'instance_id',
             case when jsonb_typeof(e.value -> 'to' -> 'port_id') = 'string' then e.value -> 'to' ->> 'port_id' end,
             case when jsonb_typeof(e.value -> 'id') = 'string' then e.value ->> 'id' end
-        from odl.graph_elements(doc -> 'connections', positions) as e
+        from odl.graph_elements(doc, 'connections', positions) as e
         where jsonb_typeof(e.value -> 'from' -> 'instance_id') = 'string'
             and jsonb_typeof(e.value -> 'to' -> 'instance_id') = 'string';
     end if;
