@@ -265,6 +265,67 @@ comment on function odl.project_graph(text, text, text, integer, jsonb, text[]) 
 'The graph projector: keeps odl.graph_nodes and odl.graph_edges equal to the document''s graph, re-projecting the '
 'hierarchy, or the elements of /instances and /connections below which a pointer changed, else the whole array';
 
+create or replace function odl.graph_stored_nodes(
+    tenant_id text, doc_id text, of_section text, positions integer[]
+)
+returns setof odl.graph_nodes
+language plpgsql
+stable
+security invoker
+set search_path = pg_catalog, odl, pg_temp
+as $$
+#variable_conflict use_column
+-- Two statements, not one with "positions is null or ...": the generic plan
+-- of that one reads every stored row of the section to find three.
+begin
+    if positions is null then
+        return query
+        select g.* from odl.graph_nodes as g
+        where g.tenant_id = graph_stored_nodes.tenant_id and g.doc_id = graph_stored_nodes.doc_id
+            and g.section = of_section;
+    else
+        return query
+        select g.* from odl.graph_nodes as g
+        where g.tenant_id = graph_stored_nodes.tenant_id and g.doc_id = graph_stored_nodes.doc_id
+            and g.section = of_section and g.position = any(positions);
+    end if;
+end
+$$;
+
+revoke all on function odl.graph_stored_nodes(text, text, text, integer[]) from public;
+comment on function odl.graph_stored_nodes(text, text, text, integer[]) is
+'The stored graph nodes of one section of a document, at the given positions of /instances or all';
+
+create or replace function odl.graph_stored_edges(
+    tenant_id text, doc_id text, of_section text, positions integer[]
+)
+returns setof odl.graph_edges
+language plpgsql
+stable
+security invoker
+set search_path = pg_catalog, odl, pg_temp
+as $$
+#variable_conflict use_column
+-- Two statements for the reason graph_stored_nodes gives.
+begin
+    if positions is null then
+        return query
+        select g.* from odl.graph_edges as g
+        where g.tenant_id = graph_stored_edges.tenant_id and g.doc_id = graph_stored_edges.doc_id
+            and g.section = of_section;
+    else
+        return query
+        select g.* from odl.graph_edges as g
+        where g.tenant_id = graph_stored_edges.tenant_id and g.doc_id = graph_stored_edges.doc_id
+            and g.section = of_section and g.position = any(positions);
+    end if;
+end
+$$;
+
+revoke all on function odl.graph_stored_edges(text, text, text, integer[]) from public;
+comment on function odl.graph_stored_edges(text, text, text, integer[]) is
+'The stored graph edges of one section of a document, at the given positions of /instances or /connections or all';
+
 create or replace function odl.graph_sync(
     tenant_id text,
     doc_id text,
@@ -281,35 +342,39 @@ set search_path = pg_catalog, odl, pg_temp
 as $$
 #variable_conflict use_column
 -- Makes the stored nodes and edges of a section (at the positions, or all)
--- equal to those the document gives, writing only rows that differ.
+-- equal to those the document gives, writing only rows that differ: a row
+-- that changed is deleted by its pointer and inserted again.
 declare
     fresh_nodes odl.graph_nodes [];
-    gone_nodes text [];
+    stale_nodes text [];
     fresh_edges odl.graph_edges [];
-    gone_edges text [];
+    stale_edges text [];
 begin
-    with n as (
-        select r.pointer, r.section, r.position, r.node_id, r.label
-        from odl.graph_node_rows(doc, graph_sync.section, positions) as r
-    ),
-
-    o as (
-        select g.pointer, g.section, g.position, g.node_id, g.label
-        from odl.graph_nodes as g
-        where g.tenant_id = graph_sync.tenant_id and g.doc_id = graph_sync.doc_id
-            and g.section = graph_sync.section and (positions is null or g.position = any(positions))
-    )
-
-    select
-        array(
-            select row(
-                graph_sync.tenant_id, graph_sync.doc_id, f.pointer, graph_sync.project_id, f.section, f.position,
-                f.node_id, f.label
-            )::odl.graph_nodes
-            from (select * from n except select * from o) as f
+    -- /connections gives edges only.
+    if section <> 'connections' then
+        with n as (
+            select r.pointer, r.section, r.position, r.node_id, r.label
+            from odl.graph_node_rows(doc, graph_sync.section, positions) as r
         ),
-        array(select o.pointer from o except select n.pointer from n)
-    into fresh_nodes, gone_nodes;
+
+        o as (
+            select g.pointer, g.section, g.position, g.node_id, g.label
+            from odl.graph_stored_nodes(graph_sync.tenant_id, graph_sync.doc_id, graph_sync.section, positions) as g
+        ),
+
+        f as (select * from n except select * from o)
+
+        select
+            array(
+                select row(
+                    graph_sync.tenant_id, graph_sync.doc_id, f.pointer, graph_sync.project_id, f.section, f.position,
+                    f.node_id, f.label
+                )::odl.graph_nodes
+                from f
+            ),
+            array(select o.pointer from o except select n.pointer from n union select f.pointer from f)
+        into fresh_nodes, stale_nodes;
+    end if;
 
     with n as (
         select r.pointer, r.section, r.position, r.kind, r.from_id, r.from_port, r.to_id, r.to_port, r.connection_id
@@ -318,10 +383,10 @@ begin
 
     o as (
         select g.pointer, g.section, g.position, g.kind, g.from_id, g.from_port, g.to_id, g.to_port, g.connection_id
-        from odl.graph_edges as g
-        where g.tenant_id = graph_sync.tenant_id and g.doc_id = graph_sync.doc_id
-            and g.section = graph_sync.section and (positions is null or g.position = any(positions))
-    )
+        from odl.graph_stored_edges(graph_sync.tenant_id, graph_sync.doc_id, graph_sync.section, positions) as g
+    ),
+
+    f as (select * from n except select * from o)
 
     select
         array(
@@ -329,23 +394,19 @@ begin
                 graph_sync.tenant_id, graph_sync.doc_id, f.pointer, graph_sync.project_id, f.section, f.position,
                 f.kind, f.from_id, f.from_port, f.to_id, f.to_port, f.connection_id
             )::odl.graph_edges
-            from (select * from n except select * from o) as f
+            from f
         ),
-        array(select o.pointer from o except select n.pointer from n)
-    into fresh_edges, gone_edges;
+        array(select o.pointer from o except select n.pointer from n union select f.pointer from f)
+    into fresh_edges, stale_edges;
 
-    if cardinality(gone_nodes) + cardinality(fresh_nodes) > 0 then
+    if cardinality(stale_nodes) > 0 then
         delete from odl.graph_nodes as g
-        using (select x.pointer from unnest(gone_nodes) as x (pointer)
-            union all select f.pointer from unnest(fresh_nodes) as f) as d
-        where g.tenant_id = graph_sync.tenant_id and g.doc_id = graph_sync.doc_id and g.pointer = d.pointer;
+        where g.tenant_id = graph_sync.tenant_id and g.doc_id = graph_sync.doc_id and g.pointer = any(stale_nodes);
         insert into odl.graph_nodes select * from unnest(fresh_nodes);
     end if;
-    if cardinality(gone_edges) + cardinality(fresh_edges) > 0 then
+    if cardinality(stale_edges) > 0 then
         delete from odl.graph_edges as g
-        using (select x.pointer from unnest(gone_edges) as x (pointer)
-            union all select f.pointer from unnest(fresh_edges) as f) as d
-        where g.tenant_id = graph_sync.tenant_id and g.doc_id = graph_sync.doc_id and g.pointer = d.pointer;
+        where g.tenant_id = graph_sync.tenant_id and g.doc_id = graph_sync.doc_id and g.pointer = any(stale_edges);
         insert into odl.graph_edges select * from unnest(fresh_edges);
     end if;
 end
