@@ -117,8 +117,6 @@ EPOCH = datetime.datetime(2025, 1, 1, tzinfo=datetime.timezone.utc)
 
 APPLY = "select version, doc_hash, inverse_patch from odl.odl_apply_patch(%s, %s, %s)"
 SET_CONTEXT = "select odl.odl_set_context(%s, %s)"
-# The tables the projectors keep per document.
-PROJECTION_ANALYZE = "analyze odl.document_instances, odl.graph_nodes, odl.graph_edges, odl.component_index"
 FLOOR = "update {table} set doc = jsonb_set(doc, '{{finance,opex_per_year}}', to_jsonb(%s::int)) where id = %s"
 APP_FETCH = "select doc, version from bench.app_docs where id = %s"
 APP_WRITE = "update bench.app_docs set doc = %s, version = version + 1 where id = %s and version = %s"
@@ -415,12 +413,6 @@ class Bench:
         self.app.execute(SET_CONTEXT, context)
         (doc_id,) = self.app.execute("select odl.odl_create_document(%s, %s::jsonb)", (project, text)).fetchone()
         self.app.commit()
-        # What autovacuum's analyze does in a running system: until the
-        # projection tables are analyzed, the planner takes a document
-        # created since the last ANALYZE for one row (README, "Limits,
-        # memory and vacuum"), and the patches measured here would pay for
-        # that instead of for the write.
-        self.meter.execute(PROJECTION_ANALYZE)
         return Document(self.app, context, doc_id, self.docs[gen, label], self.offset(), toggle,
                         text if keep else None)
 

@@ -50,6 +50,7 @@ language plpgsql
 volatile
 security invoker
 set search_path = pg_catalog, odl, pg_temp
+set plan_cache_mode = force_generic_plan
 as $$
 -- A row per element of /instances that is an object with a string id, the
 -- first one when an id repeats (the writer refuses documents that repeat

@@ -273,10 +273,15 @@ language plpgsql
 stable
 security invoker
 set search_path = pg_catalog, odl, pg_temp
+set plan_cache_mode = force_generic_plan
 as $$
 #variable_conflict use_column
 -- Two statements, not one with "positions is null or ...": the generic plan
--- of that one reads every stored row of the section to find three.
+-- of that one reads every stored row of the section to find three. Generic
+-- plans (plan_cache_mode) estimate a document's rows from the table's
+-- averages; a custom plan takes a document created since the last ANALYZE
+-- for one row and may read all of its rows (README, "Statistics of the
+-- projections"). graph_sync and odl.project_instances do the same.
 begin
     if positions is null then
         return query
@@ -304,6 +309,7 @@ language plpgsql
 stable
 security invoker
 set search_path = pg_catalog, odl, pg_temp
+set plan_cache_mode = force_generic_plan
 as $$
 #variable_conflict use_column
 -- Two statements for the reason graph_stored_nodes gives.
@@ -339,6 +345,7 @@ language plpgsql
 volatile
 security invoker
 set search_path = pg_catalog, odl, pg_temp
+set plan_cache_mode = force_generic_plan
 as $$
 #variable_conflict use_column
 -- Makes the stored nodes and edges of a section (at the positions, or all)
