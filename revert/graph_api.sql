@@ -18,8 +18,6 @@ drop function odl.graph_walk(text, text, text[], text, text[], text, integer, in
 drop function odl.graph_scope(text);
 drop function odl.rebuild_graph(text);
 drop function odl.graph_sync(text, text, text, jsonb, text, integer[]);
-drop function odl.graph_stored_edges(text, text, text, integer[]);
-drop function odl.graph_stored_nodes(text, text, text, integer[]);
 drop function odl.project_graph(text, text, text, integer, jsonb, text[]);
 drop function odl.graph_edge_rows(jsonb, text, integer[]);
 drop function odl.graph_elements(jsonb, text, integer[]);

@@ -58,7 +58,8 @@ as $$
 -- /instances or above it (a new document, an element added, removed or
 -- moved) compares the whole array with the rows and writes the difference.
 -- Every statement is shaped so that its plan cannot turn quadratic in the
--- number of instances, whatever the table's statistics say.
+-- number of instances, whatever the table's statistics say; the plans are
+-- generic for the reason odl.graph_sync gives.
 declare
     whole boolean;
     positions integer [];

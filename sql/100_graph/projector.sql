@@ -265,73 +265,6 @@ comment on function odl.project_graph(text, text, text, integer, jsonb, text[]) 
 'The graph projector: keeps odl.graph_nodes and odl.graph_edges equal to the document''s graph, re-projecting the '
 'hierarchy, or the elements of /instances and /connections below which a pointer changed, else the whole array';
 
-create or replace function odl.graph_stored_nodes(
-    tenant_id text, doc_id text, of_section text, positions integer[]
-)
-returns setof odl.graph_nodes
-language plpgsql
-stable
-security invoker
-set search_path = pg_catalog, odl, pg_temp
-set plan_cache_mode = force_generic_plan
-as $$
-#variable_conflict use_column
--- Two statements, not one with "positions is null or ...": the generic plan
--- of that one reads every stored row of the section to find three. Generic
--- plans (plan_cache_mode) estimate a document's rows from the table's
--- averages; a custom plan takes a document created since the last ANALYZE
--- for one row and may read all of its rows (README, "Statistics of the
--- projections"). graph_sync and odl.project_instances do the same.
-begin
-    if positions is null then
-        return query
-        select g.* from odl.graph_nodes as g
-        where g.tenant_id = graph_stored_nodes.tenant_id and g.doc_id = graph_stored_nodes.doc_id
-            and g.section = of_section;
-    else
-        return query
-        select g.* from odl.graph_nodes as g
-        where g.tenant_id = graph_stored_nodes.tenant_id and g.doc_id = graph_stored_nodes.doc_id
-            and g.section = of_section and g.position = any(positions);
-    end if;
-end
-$$;
-
-revoke all on function odl.graph_stored_nodes(text, text, text, integer[]) from public;
-comment on function odl.graph_stored_nodes(text, text, text, integer[]) is
-'The stored graph nodes of one section of a document, at the given positions of /instances or all';
-
-create or replace function odl.graph_stored_edges(
-    tenant_id text, doc_id text, of_section text, positions integer[]
-)
-returns setof odl.graph_edges
-language plpgsql
-stable
-security invoker
-set search_path = pg_catalog, odl, pg_temp
-set plan_cache_mode = force_generic_plan
-as $$
-#variable_conflict use_column
--- Two statements for the reason graph_stored_nodes gives.
-begin
-    if positions is null then
-        return query
-        select g.* from odl.graph_edges as g
-        where g.tenant_id = graph_stored_edges.tenant_id and g.doc_id = graph_stored_edges.doc_id
-            and g.section = of_section;
-    else
-        return query
-        select g.* from odl.graph_edges as g
-        where g.tenant_id = graph_stored_edges.tenant_id and g.doc_id = graph_stored_edges.doc_id
-            and g.section = of_section and g.position = any(positions);
-    end if;
-end
-$$;
-
-revoke all on function odl.graph_stored_edges(text, text, text, integer[]) from public;
-comment on function odl.graph_stored_edges(text, text, text, integer[]) is
-'The stored graph edges of one section of a document, at the given positions of /instances or /connections or all';
-
 create or replace function odl.graph_sync(
     tenant_id text,
     doc_id text,
@@ -351,6 +284,13 @@ as $$
 -- Makes the stored nodes and edges of a section (at the positions, or all)
 -- equal to those the document gives, writing only rows that differ: a row
 -- that changed is deleted by its pointer and inserted again.
+-- The stored rows are read by two branches, one gated by "positions is
+-- null", not by one "positions is null or position = any(positions)",
+-- whose plan reads every row of the section to find three. The plans are
+-- generic (plan_cache_mode): they estimate a document's rows from the
+-- table's averages, where a custom plan takes a document created since the
+-- last ANALYZE for one row and may read all of its rows (README,
+-- "Statistics of the projections"). odl.project_instances does the same.
 declare
     fresh_nodes odl.graph_nodes [];
     stale_nodes text [];
@@ -366,7 +306,14 @@ begin
 
         o as (
             select g.pointer, g.section, g.position, g.node_id, g.label
-            from odl.graph_stored_nodes(graph_sync.tenant_id, graph_sync.doc_id, graph_sync.section, positions) as g
+            from odl.graph_nodes as g
+            where g.tenant_id = graph_sync.tenant_id and g.doc_id = graph_sync.doc_id
+                and g.section = graph_sync.section and positions is null
+            union all
+            select g.pointer, g.section, g.position, g.node_id, g.label
+            from odl.graph_nodes as g
+            where g.tenant_id = graph_sync.tenant_id and g.doc_id = graph_sync.doc_id
+                and g.section = graph_sync.section and g.position = any(positions)
         ),
 
         f as (select * from n except select * from o)
@@ -390,7 +337,14 @@ begin
 
     o as (
         select g.pointer, g.section, g.position, g.kind, g.from_id, g.from_port, g.to_id, g.to_port, g.connection_id
-        from odl.graph_stored_edges(graph_sync.tenant_id, graph_sync.doc_id, graph_sync.section, positions) as g
+        from odl.graph_edges as g
+        where g.tenant_id = graph_sync.tenant_id and g.doc_id = graph_sync.doc_id
+            and g.section = graph_sync.section and positions is null
+        union all
+        select g.pointer, g.section, g.position, g.kind, g.from_id, g.from_port, g.to_id, g.to_port, g.connection_id
+        from odl.graph_edges as g
+        where g.tenant_id = graph_sync.tenant_id and g.doc_id = graph_sync.doc_id
+            and g.section = graph_sync.section and g.position = any(positions)
     ),
 
     f as (select * from n except select * from o)

@@ -148,7 +148,7 @@ select functions_are(
         'odl_submit_bid', 'odl_award_rfq', 'odl_rfq_bids', 'odl_issue_po', 'odl_set_po_status', 'odl_po_lines',
         'odl_ship', 'odl_set_shipment_status', 'odl_receive', 'odl_move_stock', 'odl_open_warranty_claim',
         'odl_set_claim_status', 'odl_open_return', 'odl_set_return_status',
-        'graph_hierarchy_tree', 'graph_node_rows', 'graph_elements', 'graph_edge_rows', 'project_graph', 'graph_sync', 'graph_stored_nodes', 'graph_stored_edges', 'rebuild_graph',
+        'graph_hierarchy_tree', 'graph_node_rows', 'graph_elements', 'graph_edge_rows', 'project_graph', 'graph_sync', 'rebuild_graph',
         'graph_scope', 'graph_walk', 'graph_hits', 'graph_reach', 'odl_graph_neighbours', 'odl_graph_upstream',
         'odl_graph_downstream', 'odl_graph_path', 'odl_graph_components',
         'epcis_time', 'epcis_scalar', 'gs1_check_digit', 'epcis_digital_link', 'epcis_uri',
