@@ -33,6 +33,7 @@ ANALYST_DSN = "options='-c role=odl_analyst'"
 POWER = ["dc_power", "ac_power"]
 CONTROL = ["control_analog", "control_digital", "data_ethernet", "data_modbus"]
 
+
 def rows(odl: OdlSession, query: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
     """An odl_* call the client has no method for, on the session's connection."""
     with translated(), odl.connection.cursor(row_factory=dict_row) as cur:
@@ -91,8 +92,9 @@ def graph(names: Names) -> None:
         for hit in upstream:
             by_depth.setdefault(hit["depth"], []).append(hit)
         table(["depth", "nodes", "labels", "first", "its node_pointers", "its edge_pointers"],
-              [(depth, len(found), arr(sorted({label for h in found for label in h["labels"]})), found[0]["node_id"],
-                arr(found[0]["node_pointers"]), arr(found[0]["edge_pointers"])) for depth, found in sorted(by_depth.items())])
+              [(depth, len(found), arr(sorted({label for h in found for label in h["labels"]})),
+                found[0]["node_id"], arr(found[0]["node_pointers"]), arr(found[0]["edge_pointers"]))
+               for depth, found in sorted(by_depth.items())])
 
         say(f"-- and downstream of {name}: where its power goes")
         downstream = rows(odl, "select * from odl.odl_graph_downstream(%s, %s, %s)", (spec_doc, name, POWER))
@@ -154,10 +156,10 @@ def ai(names: Names) -> None:
                  + ", ".join(f"{h['node_id']} ({h['edge_pointers'][0]})" for h in upstream), 45, None, None),
                 ("user", "Is it in service?", 7, None, None),
             ]
-            for role, content, tokens, tool_calls, tool_call_id in messages:
-                rows(odl, "select odl.odl_ai_append_message(%s, %s, %s, %s, %s, %s)",
-                     (session, role, content, tokens, None if tool_calls is None else _json(tool_calls),
-                      tool_call_id))
+            seqs = [one(odl, "select odl.odl_ai_append_message(%s, %s, %s, %s, %s, %s) as seq",
+                        (session, role, content, tokens, None if tool_calls is None else _json(tool_calls),
+                         tool_call_id))["seq"]
+                    for role, content, tokens, tool_calls, tool_call_id in messages]
             say("-- ana opens a session on Sunfield PV 50 MW; an agent loop called a tool; she asks a follow-up")
             stored = rows(odl, "select * from odl.odl_ai_messages(%s)", (session,))
             table(["seq", "role", "tokens", "tool_call_id", "content"],
@@ -176,10 +178,10 @@ def ai(names: Names) -> None:
             say("-- odl_ai_context(session, 120): the system message and the current turn always; before them")
             say("   whole units, newest first, while they fit. The tool call goes with its result or not at all")
             context(120)
-            say("-- the application stores its summary of messages 2 to 5; with the same budget, the summary")
-            say("   replaces everything it covers")
+            say(f"-- the application stores its summary of messages {seqs[0]} to {seqs[-2]}; with the same budget,")
+            say("   the summary replaces everything it covers")
             rows(odl, "select odl.odl_ai_store_summary(%s, %s, %s, %s)",
-                 (session, 5, f"ana asked what feeds {name}; the graph answered {len(upstream)} strings.", 20))
+                 (session, seqs[-2], f"ana asked what feeds {name}; the graph answered {len(upstream)} strings.", 20))
             context(120)
             say("-- a budget smaller than the system message and the current turn is refused, never cut short:")
             with refused(app, AiError):
@@ -196,7 +198,8 @@ def ai(names: Names) -> None:
                       (sunfield, TOOL, MODEL, prompt, inputs, f"{name} is {status} (see {pointer}/lifecycle_status).",
                        _json([{"doc_id": spec_doc, "pointer": pointer, "version": head.version}])))["key"]
             say(f"-- ana's assistant answers \"{prompt}\" from version {head.version}, depending on {pointer};")
-            say("   odl_cag_put() keys it by tenant, project, kind, tool, model, her policy fingerprint, prompt, inputs")
+            say("   odl_cag_put() keys it by tenant, project, kind, tool, model, her policy fingerprint, prompt and")
+            say("   inputs")
             say(f"   key {key}")
             say("-- the same question again: odl_cag_get() hits")
             cag_get(odl, sunfield, prompt, inputs)
