@@ -259,10 +259,11 @@ begin
                 'tenant budget %s: granted %s, consumed %s, reserved %s, remaining %s; user budget %s',
                 tenant_budget.budget_id, tenant_budget.granted, tenant_budget.consumed, tenant_budget.reserved,
                 tenant_budget.remaining,
-                coalesce(format(
+                -- format() renders nulls as empty strings, never as null.
+                case when user_budget.budget_id is null then 'none' else format(
                     '%s: granted %s, consumed %s, reserved %s, remaining %s', user_budget.budget_id,
                     user_budget.granted, user_budget.consumed, user_budget.reserved, user_budget.remaining
-                ), 'none')
+                ) end
             ),
             hint = 'A Boost Pack adds PSU; no run is billed beyond the budget.';
     end if;

@@ -161,6 +161,9 @@ def test_a_retry_returns_the_original_result_and_charges_nothing(shop):
         assert sqlstate(conn, "select odl.odl_psu_charge(5, 'job-1', 'mc')") == "ODM04"
         assert sqlstate(conn, "select odl.odl_psu_charge(6, 'job-1', 'other')") == "ODM04"
         assert sqlstate(conn, "select odl.odl_psu_charge(6, 'job-2', 'mc')") == "ODM01"
+        with pytest.raises(psycopg.Error) as refused, conn.transaction():
+            conn.execute("select odl.odl_psu_charge(6, 'job-3', 'mc')")
+        assert refused.value.diag.message_detail.endswith("remaining 4; user budget none")
 
 
 def test_a_retry_racing_its_original_waits_and_gets_its_result(shop):
