@@ -203,7 +203,7 @@ begin
         perform odl.require_right(odl_trace_received_not_installed.for_project, 'instances', 'R', 'tracing stock');
     end if;
     return query
-    select v.project_id, v.component_ref, v.lot, v.location, v.status, v.serial_no, v.qty, v.supplier_id, v.po_id, v.since
+    select v.project_id::text, v.component_ref, v.lot, v.location, v.status, v.serial_no, v.qty, v.supplier_id, v.po_id, v.since
     from odl.analyst_received_not_installed as v
     where odl_trace_received_not_installed.for_project is null or v.project_id = odl_trace_received_not_installed.for_project
     order by v.project_id, v.component_ref, v.lot, v.location, v.status, v.serial_no;
@@ -238,7 +238,7 @@ begin
         perform odl.require_right(odl_trace_approved_not_ordered.for_project, 'libraries', 'R', 'listing components');
     end if;
     return query
-    select v.project_id, v.component_id, v.brand, v.part_number, v.rating_w, v.status
+    select v.project_id::text, v.component_id, v.brand, v.part_number, v.rating_w, v.status
     from odl.analyst_approved_not_ordered as v
     where odl_trace_approved_not_ordered.for_project is null or v.project_id = odl_trace_approved_not_ordered.for_project
     order by v.project_id, v.brand, v.part_number;

@@ -14,10 +14,11 @@ returns table (project_id text)
 language sql
 stable
 rows 10
-security invoker
+security definer
 set search_path = pg_catalog, odl, pg_temp
 as $$
-    -- R on the section and the clearance its classification needs, as the
+    -- Runs as its owner: analysts call it through their views without
+    -- reading the projects or the assignments. R on the section and the clearance its classification needs, as the
     -- analysts' component view decides; evaluated once per query.
     select p.project_id::text
     from odl.projects as p
@@ -29,6 +30,7 @@ as $$
 $$;
 
 revoke all on function odl.trace_readable_projects(text) from public;
+grant execute on function odl.trace_readable_projects(text) to odl_analyst;
 comment on function odl.trace_readable_projects(text) is
 'The projects of the context''s tenant where its user holds R on the section with the clearance the section''s '
 'classification needs (instances: serials, stock and their events; libraries: components)';
