@@ -43,47 +43,59 @@ comment on column odl.analyst_serials.updated_at is 'When it last moved';
 create or replace view odl.analyst_received_not_installed
 with (security_barrier)
 as
+-- The reader's filter sits above the union: a barrier protects the view's
+-- own quals, not those inside the arms of a union.
 select
-    s.project_id,
-    s.component_ref,
-    s.lot,
-    s.location,
-    s.status,
-    s.serial_no,
-    1::numeric as qty,
-    l.supplier_id,
-    l.po_id,
-    s.updated_at as since
-from odl.serials as s
-left join odl.po_lines as l on s.tenant_id = l.tenant_id and s.po_line_id = l.po_line_id
-where
-    s.status in ('in_stock', 'reserved', 'quarantine')
-    and s.project_id in (select r.project_id from odl.trace_readable_projects('instances') as r)
-union all
--- Stock without serials: what the balance holds beyond the serials there.
-select
-    b.project_id,
-    b.component_ref,
-    b.lot,
-    b.location,
-    b.status,
-    null::text as serial_no,
-    b.qty - n.serials as qty,
-    null::text as supplier_id,
-    null::text as po_id,
-    null::timestamptz as since
-from odl.stock_balances as b
-cross join
-    lateral (
-        select count(*) as serials
-        from odl.serials as s
-        where
-            s.tenant_id = b.tenant_id and s.component_ref = b.component_ref and s.project_id = b.project_id
-            and s.location = b.location and s.status = b.status and s.lot = b.lot
-    ) as n
-where
-    b.qty > n.serials
-    and b.project_id in (select r.project_id from odl.trace_readable_projects('instances') as r);
+    u.project_id,
+    u.component_ref,
+    u.lot,
+    u.location,
+    u.status,
+    u.serial_no,
+    u.qty,
+    u.supplier_id,
+    u.po_id,
+    u.since
+from (
+    select
+        s.project_id,
+        s.component_ref,
+        s.lot,
+        s.location,
+        s.status,
+        s.serial_no,
+        1::numeric as qty,
+        l.supplier_id,
+        l.po_id,
+        s.updated_at as since
+    from odl.serials as s
+    left join odl.po_lines as l on s.tenant_id = l.tenant_id and s.po_line_id = l.po_line_id
+    where s.status in ('in_stock', 'reserved', 'quarantine')
+    union all
+    -- Stock without serials: what the balance holds beyond the serials there.
+    select
+        b.project_id,
+        b.component_ref,
+        b.lot,
+        b.location,
+        b.status,
+        null::text as serial_no,
+        b.qty - n.serials as qty,
+        null::text as supplier_id,
+        null::text as po_id,
+        null::timestamptz as since
+    from odl.stock_balances as b
+    cross join
+        lateral (
+            select count(*) as serials
+            from odl.serials as s
+            where
+                s.tenant_id = b.tenant_id and s.component_ref = b.component_ref and s.project_id = b.project_id
+                and s.location = b.location and s.status = b.status and s.lot = b.lot
+        ) as n
+    where b.qty > n.serials
+) as u
+where u.project_id in (select r.project_id from odl.trace_readable_projects('instances') as r);
 
 revoke all on odl.analyst_received_not_installed from public;
 grant select on odl.analyst_received_not_installed to odl_analyst;

@@ -15,7 +15,7 @@ from collections import Counter
 import pytest
 from psycopg.types.json import Jsonb
 
-from test_procurement import PROCUREMENT_ROLES, Shop, refused
+from test_procurement import PROCUREMENT_ROLES, Shop, direct, refused
 
 INVERTER = "CMP:ACME:INV_A:400W:A"
 MODULE = "CMP:ACME:MOD_B:400W:A"
@@ -214,3 +214,31 @@ def test_readers_without_rights_on_instances_see_no_serial(site):
             (MODULE,)]
     finally:
         site.conn.execute("set role odl_app")
+
+
+@pytest.mark.parametrize("view", ["analyst_serials", "analyst_received_not_installed", "analyst_approved_not_ordered"])
+def test_traceability_views_are_barriers_a_readers_function_cannot_look_behind(site, view):
+    _, _, po_line, _ = site.bought_serials(qty=1)
+    site.value(site.eng, "select odl.odl_trace_receive(%s, 1, 'DEPOT-1', 'L', '{SN-1}')", (po_line,))
+    # A project nobody may read, with a row in each view's tables.
+    hidden = site.value(site.admin, "select odl.odl_create_project('Hidden')")
+    for statement in (
+        "insert into odl.serials (tenant_id, component_ref, serial_no, project_id, location, status) "
+        "values (%(t)s, 'C', 'SN-HIDDEN', %(p)s, 'A', 'in_stock')",
+        "insert into odl.component_index (tenant_id, doc_id, component_key, project_id, entry, occurrences, "
+        "component_id, status) values (%(t)s, %(d)s, 'HIDDEN', %(p)s, 'HIDDEN', 1, 'CMP:X:HIDDEN:1W:A', 'approved')",
+    ):
+        assert direct(site, statement, {"t": site.tenant, "p": hidden, "d": site.doc}) is None
+    site.conn.execute(
+        "create function pg_temp.leak(seen text) returns boolean language plpgsql cost 0.000001 as $$ "
+        "begin raise notice 'LEAK %', seen; return true; end $$"
+    )
+    seen: list[str] = []
+    site.conn.add_notice_handler(lambda d: seen.append(d.message_primary[5:])
+                                 if (d.message_primary or "").startswith("LEAK ") else None)
+    with site.conn.transaction():
+        site.conn.execute("set role odl_analyst")
+        site.conn.execute("select odl.odl_set_context(%s, %s)", (site.tenant, site.expert))
+        shown = {r[0] for r in site.conn.execute(f"select project_id from odl.{view} where pg_temp.leak(project_id)")}
+        site.conn.execute("set role odl_app")
+    assert shown == {site.project} and hidden not in seen
