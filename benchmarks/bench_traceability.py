@@ -247,6 +247,11 @@ cross join lateral (
     where b.status = 'installed' or (m.step = 'reserve' and b.status = 'reserved')
     group by b.s / 10
 ) as g;
+insert into odl.stock_move_serials (tenant_id, component_ref, serial_no, moved_at, move_id)
+select m.tenant_id, m.component_ref, x.serial_no, m.moved_at, m.move_id
+from odl.stock_moves as m
+cross join lateral unnest(m.serials) as x (serial_no)
+where m.tenant_id = %(tenant)s;
 insert into odl.stock_balances (tenant_id, project_id, location, component_ref, lot, status, qty)
 select %(tenant)s, %(project)s, 'DEPOT-1', %(component)s, b.lot, b.status, count(*)
 from bench_serials as b
@@ -261,7 +266,7 @@ inner join odl.component_statuses as st on st.position = 1 + i %% 19;
 insert into odl.po_lines (tenant_id, po_id, po_line_id, supplier_id, rfq_line_id, bid_id, component_ref, uom, qty,
     unit_price)
 select %(tenant)s, 'PO-' || %(tag)s || '-' || lpad((i %% (%(serials)s / %(pallet)s))::text, 6, '0'),
-    'POL-' || %(tag)s || '-C' || i, 'SUP-' || upper(%(tag)s) || lpad(((i %% (%(serials)s / %(pallet)s)) %% %(suppliers)s)::text, 2, '0'),
+    'POL-' || %(tag)s || '-C' || lpad(i::text, 6, '0'), 'SUP-' || upper(%(tag)s) || lpad(((i %% (%(serials)s / %(pallet)s)) %% %(suppliers)s)::text, 2, '0'),
     'RFL-BENCH', 'BID-BENCH', case when i %% 4 = 0 then 'CMP:BENCH:P' || i || ':400W:A' else 'P' || i end, 'pcs', 1, 1
 from generate_series(0, %(serials)s / %(components_per_serial)s - 1, 2) as i;
 """
@@ -392,8 +397,9 @@ def plans(su: psycopg.Connection, tenant: Tenant) -> str:
             "select s.status, s.location, s.supplier_id from odl.analyst_serials as s"
             " where s.component_ref = %s and s.serial_no = %s", (COMPONENT, f"{tenant.tag}4242")),
         "a serial's stock moves (odl_trace_history)": (
-            "select m.move_id, m.moved_at from odl.stock_moves as m"
-            " where m.serials @> array[%s] and m.component_ref = %s", (f"{tenant.tag}4242", COMPONENT)),
+            "select m.move_id, m.moved_at from odl.stock_move_serials as x"
+            " inner join odl.stock_moves as m on m.tenant_id = x.tenant_id and m.move_id = x.move_id"
+            " where x.component_ref = %s and x.serial_no = %s", (COMPONENT, f"{tenant.tag}4242")),
         "received but not installed (odl.analyst_received_not_installed)": (
             "select count(*) from odl.analyst_received_not_installed as v where v.project_id = %s", (tenant.project,)),
         "approved but never ordered (odl.analyst_approved_not_ordered)": (
@@ -452,7 +458,8 @@ def run(ctx: Context) -> Section:
         su.autocommit = True
         su.execute("vacuum analyze odl.epcis_events, odl.epcis_event_ids, odl.epcis_event_epcs,"
                    " odl.epcis_event_biz_transactions, odl.serials, odl.po_lines, odl.purchase_orders,"
-                   " odl.stock_moves, odl.receipts, odl.stock_balances, odl.component_index, odl.suppliers")
+                   " odl.stock_moves, odl.stock_move_serials, odl.receipts, odl.stock_balances,"
+                   " odl.component_index, odl.suppliers")
     facts["load"] = f"{sw.seconds:.0f} s"
     counts = {}
     for label, tenant in tenants.items():

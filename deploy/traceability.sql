@@ -68,9 +68,39 @@ comment on index odl.po_lines_trace_supplier_idx is
 -- "Components approved but never ordered": is there a PO line for it?
 create index po_lines_trace_component_idx on odl.po_lines (tenant_id, component_ref) include (po_id);
 comment on index odl.po_lines_trace_component_idx is 'Traceability: the order lines of a component';
--- A serial's history: the stock moves that name it.
-create index stock_moves_trace_serials_idx on odl.stock_moves using gin (serials);
-comment on index odl.stock_moves_trace_serials_idx is 'Traceability: the stock moves that name a serial';
+
+-- A serial's history: the stock moves that name it. A GIN index on
+-- stock_moves.serials cannot serve it: under row-level security only
+-- leakproof operators become index conditions, and @> is not one. So each
+-- move's serials are kept here, by a trigger on stock_moves (change
+-- traceability_api), with the moves written before it.
+create table odl.stock_move_serials (
+    tenant_id odl.ulid not null,
+    component_ref text not null,
+    serial_no text not null,
+    moved_at timestamptz not null,
+    move_id text not null,
+    primary key (tenant_id, component_ref, serial_no, moved_at, move_id),
+    foreign key (tenant_id, move_id) references odl.stock_moves (tenant_id, move_id)
+);
+create index stock_move_serials_move_idx on odl.stock_move_serials (tenant_id, move_id);
+comment on table odl.stock_move_serials is
+'Each serial a stock move names (odl.stock_moves.serials), keyed by the serial: a serial''s moves from a btree, '
+'which row-level security lets the planner use. Kept by the trigger stock_moves_index_serials';
+comment on column odl.stock_move_serials.moved_at is 'The move''s moved_at';
+comment on index odl.stock_move_serials_move_idx is 'The serials of one move (its foreign key)';
+alter table odl.stock_move_serials enable row level security;
+alter table odl.stock_move_serials force row level security;
+create policy tenant_isolation on odl.stock_move_serials
+using (tenant_id = (select c.tenant_id from odl.current_context as c))
+with check (tenant_id = (select c.tenant_id from odl.current_context as c));
+revoke all on odl.stock_move_serials from public;
+set local row_security = off;
+insert into odl.stock_move_serials (tenant_id, component_ref, serial_no, moved_at, move_id)
+select m.tenant_id, m.component_ref, s.serial_no, m.moved_at, m.move_id
+from odl.stock_moves as m
+cross join lateral unnest(m.serials) as s (serial_no);
+reset row_security;
 create index component_index_trace_project_idx on odl.component_index (tenant_id, project_id)
 include (component_key, component_id, part_number, gtin, status);
 comment on index odl.component_index_trace_project_idx is

@@ -7,7 +7,7 @@ begin;
 
 drop index odl.warranty_claims_trace_serial_idx;
 drop index odl.component_index_trace_project_idx;
-drop index odl.stock_moves_trace_serials_idx;
+drop table odl.stock_move_serials;
 drop index odl.po_lines_trace_component_idx;
 drop index odl.po_lines_trace_supplier_idx;
 drop index odl.serials_trace_status_idx;

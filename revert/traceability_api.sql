@@ -13,6 +13,8 @@ drop view if exists odl.analyst_serials;
 drop function if exists odl.odl_trace_install(text, text, text[], text, text, timestamptz, text);
 drop function if exists odl.odl_trace_receive(text, numeric, text, text, text[], text, timestamptz, text);
 drop function if exists odl.odl_trace_ship(text, text, timestamptz, text, text);
+drop trigger if exists stock_moves_index_serials on odl.stock_moves;
+drop function if exists odl.stock_moves_index_serials();
 drop function if exists odl.trace_location_uri(text);
 drop function if exists odl.trace_event(timestamptz, text, text, jsonb, jsonb, text, text);
 drop function if exists odl.trace_link(text, text, text, text);

@@ -6,6 +6,10 @@ select 'odl.trace_require_gtin(text, text)'::regprocedure;
 select 'odl.trace_link(text, text, text, text)'::regprocedure;
 select 'odl.trace_event(timestamptz, text, text, jsonb, jsonb, text, text)'::regprocedure;
 select 'odl.trace_location_uri(text)'::regprocedure;
+select 'odl.stock_moves_index_serials()'::regprocedure;
+select 1 / count(*)::int
+from pg_catalog.pg_trigger
+where tgname = 'stock_moves_index_serials' and tgrelid = 'odl.stock_moves'::regclass;
 select 'odl.odl_trace_ship(text, text, timestamptz, text, text)'::regprocedure;
 select 'odl.odl_trace_receive(text, numeric, text, text, text[], text, timestamptz, text)'::regprocedure;
 select 'odl.odl_trace_install(text, text, text[], text, text, timestamptz, text)'::regprocedure;

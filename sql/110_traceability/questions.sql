@@ -104,15 +104,15 @@ begin
             'po_id', r.po_id, 'po_line_id', r.po_line_id, 'shipment_id', r.shipment_id,
             'supplier_id', case when m.receipt_id is not null then serial.supplier_id end
         ))
-    from odl.stock_moves as m
+    from odl.stock_move_serials as x
+    inner join odl.stock_moves as m on m.tenant_id = x.tenant_id and m.move_id = x.move_id
     left join odl.receipts as r on r.tenant_id = m.tenant_id and r.receipt_id = m.receipt_id
     left join odl.trace_links as lr
         on lr.tenant_id = m.tenant_id and lr.kind = 'receipt' and lr.record_id = m.receipt_id
     left join odl.trace_links as lm
         on lm.tenant_id = m.tenant_id and lm.kind = 'stock_move' and lm.record_id = m.move_id
     where
-        m.serials @> array[odl_trace_history.serial_no]
-        and m.component_ref = odl_trace_history.component_ref
+        x.component_ref = odl_trace_history.component_ref and x.serial_no = odl_trace_history.serial_no
         and m.project_id in (select p.project_id from odl.trace_readable_projects('instances') as p)
     union all
     -- The events that name its SGTIN, or its pallet's while it was packed.

@@ -81,7 +81,7 @@ select tables_are(
         'marketplace_orders', 'marketplace_order_shares', 'governance_event_names', 'escrows', 'escrow_milestones',
         'escrow_disputes', 'tool_call_traces',
         'ai_sessions', 'ai_messages', 'cag_entries', 'cag_dependencies',
-        'trace_links'
+        'trace_links', 'stock_move_serials'
     ]
     -- pg_partman names audit_events' and ai_messages' monthly partitions after the month.
     || array(
@@ -168,7 +168,7 @@ select functions_are(
         'pointer_content_hash', 'pointer_ancestors', 'cag_request', 'odl_cag_put', 'odl_cag_get',
         'project_cag_invalidation', 'cag_invalidate',
         'trace_readable_projects', 'trace_component_gtin', 'trace_require_gtin', 'trace_link', 'trace_event',
-        'trace_location_uri', 'odl_trace_ship', 'odl_trace_receive', 'odl_trace_install', 'odl_trace_where',
+        'trace_location_uri', 'stock_moves_index_serials', 'odl_trace_ship', 'odl_trace_receive', 'odl_trace_install', 'odl_trace_where',
         'odl_trace_history', 'odl_trace_lot_installed', 'odl_trace_received_not_installed',
         'odl_trace_approved_not_ordered'
     ]
