@@ -218,7 +218,10 @@ from generate_series(0, %(serials)s / %(pallet)s - 1) as p;
 insert into odl.receipts (tenant_id, receipt_id, po_id, po_line_id, qty, location, lot, serials, received_by)
 select %(tenant)s, 'RCV-' || %(tag)s || '-' || p, 'PO-' || %(tag)s || '-' || lpad(p::text, 6, '0'),
     'POL-' || %(tag)s || '-' || lpad(p::text, 6, '0'), %(pallet)s, 'DEPOT-1', 'LOT-' || (p * %(pallet)s / %(lot)s),
-    (select array_agg(%(tag)s || s order by s) from generate_series(p * %(pallet)s, p * %(pallet)s + %(pallet)s - 1) as s),
+    (
+        select array_agg(%(tag)s || s order by s)
+        from generate_series(p * %(pallet)s, p * %(pallet)s + %(pallet)s - 1) as s
+    ),
     %(user)s
 from generate_series(0, %(serials)s / %(pallet)s - 1) as p;
 create temporary table bench_serials on commit drop as
@@ -240,7 +243,8 @@ union all
 select %(tenant)s, 'MOV-' || %(tag)s || '-' || m.step || '-' || g.grp, %(project)s, %(component)s, g.lot, g.n,
     'DEPOT-1', m.from_status, case when m.step = 'install' then null else 'DEPOT-1' end, m.to_status, g.serials,
     null, %(user)s
-from (values ('reserve', 'in_stock', 'reserved'), ('install', 'reserved', 'installed')) as m (step, from_status, to_status)
+from (values ('reserve', 'in_stock', 'reserved'), ('install', 'reserved', 'installed'))
+    as m (step, from_status, to_status)
 cross join lateral (
     select b.s / 10 as grp, min(b.lot) as lot, count(*) as n, array_agg(b.serial_no order by b.s) as serials
     from bench_serials as b
@@ -266,7 +270,8 @@ inner join odl.component_statuses as st on st.position = 1 + i %% 19;
 insert into odl.po_lines (tenant_id, po_id, po_line_id, supplier_id, rfq_line_id, bid_id, component_ref, uom, qty,
     unit_price)
 select %(tenant)s, 'PO-' || %(tag)s || '-' || lpad((i %% (%(serials)s / %(pallet)s))::text, 6, '0'),
-    'POL-' || %(tag)s || '-C' || lpad(i::text, 6, '0'), 'SUP-' || upper(%(tag)s) || lpad(((i %% (%(serials)s / %(pallet)s)) %% %(suppliers)s)::text, 2, '0'),
+    'POL-' || %(tag)s || '-C' || lpad(i::text, 6, '0'),
+    'SUP-' || upper(%(tag)s) || lpad(((i %% (%(serials)s / %(pallet)s)) %% %(suppliers)s)::text, 2, '0'),
     'RFL-BENCH', 'BID-BENCH', case when i %% 4 = 0 then 'CMP:BENCH:P' || i || ':400W:A' else 'P' || i end, 'pcs', 1, 1
 from generate_series(0, %(serials)s / %(components_per_serial)s - 1, 2) as i;
 """

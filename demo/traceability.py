@@ -156,7 +156,8 @@ def scene(conninfo: str = "", commit: bool = False) -> None:
         say("== 5. Installed on site: two serials (odl_trace_install), their instances in the document")
         s.one("engineer", "select odl.odl_move_stock(%s, %s, 2, %s, 'in_stock', 'reserved', null, 'LOT-2026-11', %s)",
               (s.project, inverter, DEPOT_GLN, serials[:2]))
-        s.rows("engineer", "select * from odl.odl_trace_install(%s, %s, %s, %s, 'reserved', '2026-11-20T09:00:00Z', %s)",
+        s.rows("engineer", "select * from odl.odl_trace_install(%s, %s, %s, %s, 'reserved', "
+               "'2026-11-20T09:00:00Z', %s)",
                (s.project, inverter, serials[:2], DEPOT_GLN, f"https://id.gs1.org/414/{SITE_GLN}"))
         version = s.one("engineer", "select version from odl.odl_document_heads(%s)", (s.project,))
         s.rows("engineer", "select version from odl.odl_apply_patch(%s, %s, %s, 'install the inverters')", (

@@ -46,7 +46,7 @@ begin
             errcode = 'ODF03',
             message = format('no EPCIS event records a shipment moving to %s', quote_nullable(odl_trace_ship.status)),
             detail = format('shipment_id %s', odl_trace_ship.shipment_id),
-            hint = 'Trace in_transit (shipping) and delivered (arriving); move other states with odl_set_shipment_status';
+            hint = 'Trace in_transit (shipping) and delivered (arriving); move the others with odl_set_shipment_status';
     end if;
     perform odl.odl_set_shipment_status(odl_trace_ship.shipment_id, odl_trace_ship.status);
 
@@ -71,7 +71,9 @@ begin
     if classes is null then
         raise exception using
             errcode = 'ODF02',
-            message = format('no line of order %s awaits a component with a GTIN: EPCIS events cannot name it', shipment.po_id),
+            message = format(
+                'no line of order %s awaits a component with a GTIN: EPCIS events cannot name it', shipment.po_id
+            ),
             detail = format('shipment_id %s', odl_trace_ship.shipment_id);
     end if;
     ids := odl.odl_capture_epcis(
@@ -80,7 +82,9 @@ begin
             odl_trace_ship.event_time, step.biz_step, step.disposition, jsonb_build_object('quantityList', classes),
             jsonb_build_array(
                 jsonb_build_object('type', 'po', 'bizTransaction', 'urn:odl:po:' || shipment.po_id),
-                jsonb_build_object('type', 'desadv', 'bizTransaction', 'urn:odl:shipment:' || odl_trace_ship.shipment_id)
+                jsonb_build_object(
+                    'type', 'desadv', 'bizTransaction', 'urn:odl:shipment:' || odl_trace_ship.shipment_id
+                )
             ),
             odl_trace_ship.biz_location, odl_trace_ship.read_point
         )

@@ -87,8 +87,12 @@ begin
     if not found then
         raise exception using
             errcode = 'ODF01',
-            message = format('serial %s of %s is not known', odl_trace_history.serial_no, odl_trace_history.component_ref),
-            detail = format('component_ref %s, serial_no %s', odl_trace_history.component_ref, odl_trace_history.serial_no);
+            message = format(
+                'serial %s of %s is not known', odl_trace_history.serial_no, odl_trace_history.component_ref
+            ),
+            detail = format(
+                'component_ref %s, serial_no %s', odl_trace_history.component_ref, odl_trace_history.serial_no
+            );
     end if;
     epc := 'https://id.gs1.org/01/' || odl.trace_component_gtin(serial.project_id, odl_trace_history.component_ref)
         || '/21/' || odl_trace_history.serial_no;
@@ -203,9 +207,13 @@ begin
         perform odl.require_right(odl_trace_received_not_installed.for_project, 'instances', 'R', 'tracing stock');
     end if;
     return query
-    select v.project_id::text, v.component_ref, v.lot, v.location, v.status, v.serial_no, v.qty, v.supplier_id, v.po_id, v.since
+    select
+        v.project_id::text, v.component_ref, v.lot, v.location, v.status, v.serial_no, v.qty, v.supplier_id, v.po_id,
+        v.since
     from odl.analyst_received_not_installed as v
-    where odl_trace_received_not_installed.for_project is null or v.project_id = odl_trace_received_not_installed.for_project
+    where
+        odl_trace_received_not_installed.for_project is null
+        or v.project_id = odl_trace_received_not_installed.for_project
     order by v.project_id, v.component_ref, v.lot, v.location, v.status, v.serial_no;
 end
 $$;
@@ -240,7 +248,9 @@ begin
     return query
     select v.project_id::text, v.component_id, v.brand, v.part_number, v.rating_w, v.status
     from odl.analyst_approved_not_ordered as v
-    where odl_trace_approved_not_ordered.for_project is null or v.project_id = odl_trace_approved_not_ordered.for_project
+    where
+        odl_trace_approved_not_ordered.for_project is null
+        or v.project_id = odl_trace_approved_not_ordered.for_project
     order by v.project_id, v.brand, v.part_number;
 end
 $$;

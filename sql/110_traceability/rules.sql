@@ -73,7 +73,9 @@ begin
         raise exception using
             errcode = 'ODF02',
             message = format('component %s has no GTIN: EPCIS events cannot name it', trace_require_gtin.component_ref),
-            detail = format('project_id %s, component_ref %s', trace_require_gtin.project_id, trace_require_gtin.component_ref),
+            detail = format(
+                'project_id %s, component_ref %s', trace_require_gtin.project_id, trace_require_gtin.component_ref
+            ),
             hint = 'Give the library component component_identity.classification.gtin';
     end if;
     return gtin;
@@ -136,7 +138,9 @@ as $$
             'action', 'OBSERVE',
             'bizStep', trace_event.step,
             'disposition', trace_event.disposition,
-            'readPoint', case when trace_event.read_point is not null then jsonb_build_object('id', trace_event.read_point) end,
+            'readPoint', case
+                when trace_event.read_point is not null then jsonb_build_object('id', trace_event.read_point)
+            end,
             'bizLocation', case
                 when trace_event.biz_location is not null then jsonb_build_object('id', trace_event.biz_location)
             end,
