@@ -126,8 +126,8 @@ begin
             'event_type', t.event_type, 'action', t.action, 'disposition', t.disposition, 'read_point', t.read_point,
             'via', t.via, 'declared', case when t.declared then true end
         ))
-    from odl.odl_epcis_trace(epc) as t
-    where epc is not null
+    from (select epc as sgtin where epc is not null) as e
+    cross join lateral odl.odl_epcis_trace(e.sgtin) as t
     union all
     select
         c.opened_at, 'warranty_claim', c.status, null, c.claim_id, null,

@@ -168,6 +168,16 @@ def test_stock_without_serials_counts_as_received_not_installed(site):
     assert "bizLocation" not in event   # DEPOT-1 is a name, not a GLN
 
 
+def test_a_serial_without_a_gtin_has_a_ledger_history_and_no_events(site):
+    supplier, _, _, _, po_line = site.bought(qty=1, tracking="serial", ref=MODULE)
+    site.value(site.eng, "select odl.odl_receive(%s, 1, 'DEPOT-1', null, '{M-1}')", (po_line,))
+    assert site.rows(site.eng, "select source, step from odl.odl_trace_history(%s, 'M-1')", (MODULE,)) == [
+        ("stock", "received -> in_stock")]
+    where = site.rows(site.eng, "select status, supplier_id, epc, event_id from odl.odl_trace_where(%s, 'M-1')",
+                      (MODULE,))
+    assert where == [("in_stock", supplier, None, None)]
+
+
 def test_a_refused_trace_changes_nothing_and_names_its_cause(site):
     _, po, po_line, shipment = site.bought_serials(qty=2)
     # A component without a GTIN cannot be named in an event: no receipt either.
