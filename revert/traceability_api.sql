@@ -2,6 +2,7 @@
 
 begin;
 
+drop function if exists odl.odl_trace_open_claims(text);
 drop function if exists odl.odl_trace_approved_not_ordered(text);
 drop function if exists odl.odl_trace_received_not_installed(text);
 drop function if exists odl.odl_trace_lot_installed(text, text, text);

@@ -18,6 +18,7 @@ select 'odl.odl_trace_history(text, text)'::regprocedure;
 select 'odl.odl_trace_lot_installed(text, text, text)'::regprocedure;
 select 'odl.odl_trace_received_not_installed(text)'::regprocedure;
 select 'odl.odl_trace_approved_not_ordered(text)'::regprocedure;
+select 'odl.odl_trace_open_claims(text)'::regprocedure;
 select 1 / (count(*) = 3)::int from odl.error_codes where sqlstate like 'ODF__';
 select project_id, component_ref, serial_no, lot, status, location, supplier_id, po_id, po_line_id, updated_at
 from odl.analyst_serials where false;

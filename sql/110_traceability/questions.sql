@@ -260,3 +260,35 @@ grant execute on function odl.odl_trace_approved_not_ordered(text) to odl_app;
 comment on function odl.odl_trace_approved_not_ordered(text) is
 'Components approved but never ordered (odl.analyst_approved_not_ordered), of one project or of every project '
 'the user may read libraries of. ODR01 without R on libraries at the project given';
+
+create or replace function odl.odl_trace_open_claims(for_supplier text default null)
+returns table (
+    supplier_id text,
+    supplier_name text,
+    project_id text,
+    open_claims bigint,
+    in_review_claims bigint,
+    oldest_opened_at timestamptz
+)
+language plpgsql
+stable
+rows 20
+security definer
+set search_path = pg_catalog, odl, pg_temp
+as $$
+#variable_conflict use_column
+begin
+    perform odl.require_context();
+    return query
+    select v.supplier_id, v.supplier_name, v.project_id::text, v.open_claims, v.in_review_claims, v.oldest_opened_at
+    from odl.analyst_open_warranty_claims as v
+    where odl_trace_open_claims.for_supplier is null or v.supplier_id = odl_trace_open_claims.for_supplier
+    order by v.supplier_id, v.project_id;
+end
+$$;
+
+revoke all on function odl.odl_trace_open_claims(text) from public;
+grant execute on function odl.odl_trace_open_claims(text) to odl_app;
+comment on function odl.odl_trace_open_claims(text) is
+'Open warranty claims (open or in review) by supplier and project (odl.analyst_open_warranty_claims), of one '
+'supplier or all, in the projects the user may read';

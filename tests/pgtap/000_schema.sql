@@ -168,9 +168,10 @@ select functions_are(
         'pointer_content_hash', 'pointer_ancestors', 'cag_request', 'odl_cag_put', 'odl_cag_get',
         'project_cag_invalidation', 'cag_invalidate',
         'trace_readable_projects', 'trace_component_gtin', 'trace_require_gtin', 'trace_link', 'trace_event',
-        'trace_location_uri', 'stock_moves_index_serials', 'odl_trace_ship', 'odl_trace_receive', 'odl_trace_install', 'odl_trace_where',
-        'odl_trace_history', 'odl_trace_lot_installed', 'odl_trace_received_not_installed',
-        'odl_trace_approved_not_ordered'
+        'trace_location_uri', 'stock_moves_index_serials', 'odl_trace_ship', 'odl_trace_receive',
+        'odl_trace_install', 'odl_trace_where', 'odl_trace_history', 'odl_trace_lot_installed',
+        'odl_trace_received_not_installed',
+        'odl_trace_approved_not_ordered', 'odl_trace_open_claims'
     ]
 );
 select domains_are('odl', array['ulid']);
@@ -441,7 +442,8 @@ select set_eq(
         ('odl.odl_trace_history(text,text)', 'EXECUTE'),
         ('odl.odl_trace_lot_installed(text,text,text)', 'EXECUTE'),
         ('odl.odl_trace_received_not_installed(text)', 'EXECUTE'),
-        ('odl.odl_trace_approved_not_ordered(text)', 'EXECUTE')
+        ('odl.odl_trace_approved_not_ordered(text)', 'EXECUTE'),
+        ('odl.odl_trace_open_claims(text)', 'EXECUTE')
     $$,
     'odl_app holds exactly SELECT on the tenant tables, the views and the access policy, '
     || 'and EXECUTE on its odl_ functions'

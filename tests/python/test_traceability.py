@@ -150,6 +150,15 @@ def test_a_serial_is_traced_from_its_order_to_its_installation(site):
     assert site.rows(site.pm, "select component_id, status from odl.odl_trace_approved_not_ordered()") == [
         (MODULE, "approved")]
 
+    # Open warranty claims by supplier.
+    site.value(site.users["technician_operator"], "select odl.odl_open_warranty_claim(%s, %s, %s, 'fan noise', 'SN-1')",
+               (site.project, supplier, INVERTER))
+    assert site.rows(site.pm, "select supplier_id, project_id, open_claims from odl.odl_trace_open_claims(%s)",
+                     (supplier,)) == [(supplier, site.project, 1)]
+    assert site.rows(site.pm, "select * from odl.odl_trace_open_claims('SUP-NONE')") == []
+    history = site.rows(site.eng, "select source, step from odl.odl_trace_history(%s, 'SN-1')", (INVERTER,))
+    assert ("warranty_claim", "open") in history
+
     actions = Counter(a for (a,) in site.superuser(
         "select action from odl.audit_events where tenant_id = %s", (site.tenant,)))
     assert actions["trace.linked"] == 5 and actions["epcis.captured"] == 4
