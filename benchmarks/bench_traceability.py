@@ -17,6 +17,22 @@ serial or shipment per call:
    document;
 4. `odl_epcis_document(epc => ...)`: a serial's events as an EPCIS document.
 
+and across the procurement ledger (odl_trace_ functions, sources in
+sql/110_traceability), over 100,000 serials received on 1,000 PO lines from
+10 suppliers, in 100 lots, 95% installed, and a component index of 10,000
+components of which half are named by a PO line:
+
+5. `odl_trace_lot_installed(project, supplier, lot)`: every serial of lot L
+   from supplier S installed in project P;
+6. `odl_trace_where(component, serial)`: where is serial X now, from the
+   ledger and from its last EPCIS event;
+7. `odl_trace_history(component, serial)`: its full history, ledger and
+   events;
+8. `odl_trace_received_not_installed(project)`: what was received but not
+   installed (a report: about 5,000 rows at 100k serials);
+9. `odl_trace_approved_not_ordered(project)`: components approved but
+   never ordered (a report: about 1,300 rows at 10,000 components).
+
 The small tenant is the baseline: a ratio near 1 says the question costs
 the same whatever the size of the table, as an index lookup should. The
 events are loaded by SQL, not through capture (a million captures would take
@@ -29,6 +45,7 @@ partition read per event through run-time pruning).
 
 from __future__ import annotations
 
+import os
 import random
 import statistics
 import uuid
@@ -40,11 +57,12 @@ from harness import Context, Section, Stopwatch, compare, one_cpu
 
 TITLE = "Traceability (EPCIS)"
 
-SIZES = {"small": 1_000, "large": 100_000}   # serials per tenant
+QUICK = os.environ.get("ODL_BENCH_QUICK") == "1"   # a smoke run: 10k serials, few rounds; no result
+SIZES = {"small": 1_000, "large": 10_000 if QUICK else 100_000}   # serials per tenant
 PALLET = 100                                 # serials per pallet and shipment
 OWN_EVENTS = 10                              # events of each serial of its own
 MONTHS = 12                                  # partitions the events' record_time spreads over
-ROUNDS = 200                                 # per question, after 10 warm-up rounds
+ROUNDS = 10 if QUICK else 200               # per question, after 10 warm-up rounds
 CAPTURE_DOCS = 50                            # documents of 10 events through odl_capture_epcis()
 SET_CONTEXT = "select odl.odl_set_context(%s, %s)"
 STEPS = ("installing", "inspecting", "repairing", "holding", "inspecting", "installing", "storing", "picking",
@@ -57,7 +75,25 @@ QUESTIONS = {
                  "select odl.odl_epcis_document(%s)"),
     "serial": ("a serial as an EPCIS document: `odl_epcis_document(epc => ...)`",
                "select odl.odl_epcis_document(epc => %s)"),
+    "lot": ("every serial of lot L from supplier S installed in project P: `odl_trace_lot_installed()`",
+            "select * from odl.odl_trace_lot_installed(%s, %s, %s)"),
+    "trace_where": ("where is serial X now, ledger and events: `odl_trace_where()`",
+                    "select * from odl.odl_trace_where(%s, %s)"),
+    "trace_history": ("its full history, ledger and events: `odl_trace_history()`",
+                      "select * from odl.odl_trace_history(%s, %s)"),
+    "not_installed": ("received but not installed, of the project: `odl_trace_received_not_installed()`",
+                      "select * from odl.odl_trace_received_not_installed(%s)"),
+    "not_ordered": ("approved but never ordered, of the project: `odl_trace_approved_not_ordered()`",
+                    "select * from odl.odl_trace_approved_not_ordered(%s)"),
 }
+# The two reports return thousands of rows: fewer rounds.
+QUESTION_ROUNDS = {"not_installed": 40, "not_ordered": 40, "lot": 100, "trace_where": 100, "trace_history": 100}
+if QUICK:
+    QUESTION_ROUNDS = dict.fromkeys(QUESTION_ROUNDS, ROUNDS)
+COMPONENT = "CMP:BENCH:INV:400W:A"           # the serials' component; its GTIN names them in the events
+SUPPLIERS = 10                               # pallet p comes from supplier p % SUPPLIERS
+LOT = 1_000                                  # serials per lot
+COMPONENTS_PER_SERIAL = 10                   # component index rows: serials / 10
 
 # Everything about one tenant's events from the serial numbers, in SQL:
 # serial s is 'urn:..sgtin..' || s, normalised as capture normalises it;
@@ -158,6 +194,108 @@ where b.shipment is not null and b.event_type = 'ObjectEvent';
 """
 
 
+# The procurement ledger of the same serials, by SQL as the superuser with
+# triggers (and so foreign keys) off: serial s came on pallet p = s / PALLET,
+# received on PO line p from supplier p % SUPPLIERS, in lot s / LOT; it was
+# reserved and installed in groups of ten unless s % 100 >= 95 (in stock or
+# reserved). A component index of serials / 10 components, statuses in the
+# machine's order, every other one named by a PO line.
+LOAD_PROCUREMENT = """
+set local session_replication_role = replica;
+insert into odl.suppliers (tenant_id, supplier_id, name, status, created_by)
+select %(tenant)s, 'SUP-' || upper(%(tag)s) || lpad(k::text, 2, '0'), 'Supplier ' || k, 'approved', %(user)s
+from generate_series(0, %(suppliers)s - 1) as k;
+insert into odl.purchase_orders (tenant_id, po_id, project_id, rfq_id, supplier_id, currency, status, issued_by)
+select %(tenant)s, 'PO-' || %(tag)s || '-' || lpad(p::text, 6, '0'), %(project)s, 'RFQ-BENCH',
+    'SUP-' || upper(%(tag)s) || lpad((p %% %(suppliers)s)::text, 2, '0'), 'EUR', 'closed', %(user)s
+from generate_series(0, %(serials)s / %(pallet)s - 1) as p;
+insert into odl.po_lines (tenant_id, po_id, po_line_id, supplier_id, rfq_line_id, bid_id, component_ref, uom,
+    tracking_level, qty, unit_price, received_qty)
+select %(tenant)s, 'PO-' || %(tag)s || '-' || lpad(p::text, 6, '0'), 'POL-' || %(tag)s || '-' || lpad(p::text, 6, '0'),
+    'SUP-' || upper(%(tag)s) || lpad((p %% %(suppliers)s)::text, 2, '0'), 'RFL-BENCH', 'BID-BENCH', %(component)s,
+    'pcs', 'serial', %(pallet)s, 100, %(pallet)s
+from generate_series(0, %(serials)s / %(pallet)s - 1) as p;
+insert into odl.receipts (tenant_id, receipt_id, po_id, po_line_id, qty, location, lot, serials, received_by)
+select %(tenant)s, 'RCV-' || %(tag)s || '-' || p, 'PO-' || %(tag)s || '-' || lpad(p::text, 6, '0'),
+    'POL-' || %(tag)s || '-' || lpad(p::text, 6, '0'), %(pallet)s, 'DEPOT-1', 'LOT-' || (p * %(pallet)s / %(lot)s),
+    (
+        select array_agg(%(tag)s || s order by s)
+        from generate_series(p * %(pallet)s, p * %(pallet)s + %(pallet)s - 1) as s
+    ),
+    %(user)s
+from generate_series(0, %(serials)s / %(pallet)s - 1) as p;
+create temporary table bench_serials on commit drop as
+select s, %(tag)s || s as serial_no, 'LOT-' || (s / %(lot)s) as lot,
+    case when s %% 100 < 95 then 'installed' when s %% 100 < 98 then 'in_stock' else 'reserved' end as status
+from generate_series(0, %(serials)s - 1) as s;
+insert into odl.serials (tenant_id, component_ref, serial_no, project_id, location, lot, status, po_line_id)
+select %(tenant)s, %(component)s, b.serial_no, %(project)s,
+    case when b.status = 'installed' then 'SITE-' || (b.s %% 10) else 'DEPOT-1' end, b.lot, b.status,
+    'POL-' || %(tag)s || '-' || lpad((b.s / %(pallet)s)::text, 6, '0')
+from bench_serials as b;
+insert into odl.stock_moves (tenant_id, move_id, project_id, component_ref, lot, qty, from_location, from_status,
+    to_location, to_status, serials, receipt_id, moved_by)
+select %(tenant)s, 'MOV-' || r.receipt_id, %(project)s, %(component)s, r.lot, r.qty, null, '', 'DEPOT-1', 'in_stock',
+    r.serials, r.receipt_id, %(user)s
+from odl.receipts as r
+where r.tenant_id = %(tenant)s
+union all
+select %(tenant)s, 'MOV-' || %(tag)s || '-' || m.step || '-' || g.grp, %(project)s, %(component)s, g.lot, g.n,
+    'DEPOT-1', m.from_status, case when m.step = 'install' then null else 'DEPOT-1' end, m.to_status, g.serials,
+    null, %(user)s
+from (values ('reserve', 'in_stock', 'reserved'), ('install', 'reserved', 'installed'))
+    as m (step, from_status, to_status)
+cross join lateral (
+    select b.s / 10 as grp, min(b.lot) as lot, count(*) as n, array_agg(b.serial_no order by b.s) as serials
+    from bench_serials as b
+    where b.status = 'installed' or (m.step = 'reserve' and b.status = 'reserved')
+    group by b.s / 10
+) as g;
+insert into odl.stock_move_serials (tenant_id, component_ref, serial_no, moved_at, move_id)
+select m.tenant_id, m.component_ref, x.serial_no, m.moved_at, m.move_id
+from odl.stock_moves as m
+cross join lateral unnest(m.serials) as x (serial_no)
+where m.tenant_id = %(tenant)s;
+insert into odl.stock_balances (tenant_id, project_id, location, component_ref, lot, status, qty)
+select %(tenant)s, %(project)s, 'DEPOT-1', %(component)s, b.lot, b.status, count(*)
+from bench_serials as b
+where b.status <> 'installed'
+group by b.lot, b.status;
+insert into odl.component_index (tenant_id, doc_id, component_key, project_id, entry, occurrences, component_id,
+    brand, part_number, rating_w, status, tracking_level)
+select %(tenant)s, %(doc)s, 'K' || i, %(project)s, 'K' || i, 1, 'CMP:BENCH:P' || i || ':400W:A', 'BRAND' || (i %% 50),
+    'P' || i, 400, st.status, 'serial'
+from generate_series(0, %(serials)s / %(components_per_serial)s - 1) as i
+inner join odl.component_statuses as st on st.position = 1 + i %% 19;
+insert into odl.po_lines (tenant_id, po_id, po_line_id, supplier_id, rfq_line_id, bid_id, component_ref, uom, qty,
+    unit_price)
+select %(tenant)s, 'PO-' || %(tag)s || '-' || lpad((i %% (%(serials)s / %(pallet)s))::text, 6, '0'),
+    'POL-' || %(tag)s || '-C' || lpad(i::text, 6, '0'),
+    'SUP-' || upper(%(tag)s) || lpad(((i %% (%(serials)s / %(pallet)s)) %% %(suppliers)s)::text, 2, '0'),
+    'RFL-BENCH', 'BID-BENCH', case when i %% 4 = 0 then 'CMP:BENCH:P' || i || ':400W:A' else 'P' || i end, 'pcs', 1, 1
+from generate_series(0, %(serials)s / %(components_per_serial)s - 1, 2) as i;
+"""
+
+DOCUMENT = {
+    "$schema": "https://odl-sd.org/schemas/v4.1/document.json", "schema_version": "4.1",
+    "meta": {"project": "Traceability", "domain": "PV", "scale": "UTILITY"},
+    "hierarchy": {"type": "PORTFOLIO", "id": "PF-1"},
+    "libraries": {"components": {"INV": {"category": "power_electronics", "component_management": {
+        "status": "ordered",
+        "component_identity": {"component_id": COMPONENT, "brand": "BENCH", "part_number": "INV", "rating_w": 400,
+                               "name": "BENCH_INV_400W",
+                               "classification": {"unspsc": "26111700", "gtin": "04012345111118"}},
+        "source_documents": {"datasheet": {"type": "datasheet", "url": "https://docs.example.com/inv.pdf"}},
+        "tracking_policy": {"level": "serial"},
+        "supplier_chain": {"suppliers": [{"id": "SUP-001", "name": "Acme", "status": "approved"}],
+                           "commercials": {"base_cost": 100, "margins": {"total_margin_pct": 12.5,
+                                                                         "currency": "EUR", "net_price": 112.5}}},
+        "approvals": {"requested": True, "records": [{"role": "expert", "outcome": "approved"}]},
+    }}}},
+    "instances": [],
+}
+
+
 class Tenant:
     """A tenant whose user is an engineer (W on instances) at the node of one project."""
 
@@ -180,23 +318,39 @@ class Tenant:
         (node,) = self.app.execute("select odl.odl_create_node(null, 'PORTFOLIO', %s)", (tag,)).fetchone()
         self.app.execute("select odl.odl_attach_project(%s, %s)", (self.project, node))
         self.app.execute("select odl.odl_assign_role(%s, %s, 'engineer')", (self.user, node))
+        self.app.execute("select odl.odl_assign_role(%s, %s, 'super_user')", (tenant_admin, node))
+        self.doc = self.app.execute("select odl.odl_create_document(%s, %s)",
+                                    (self.project, Jsonb(DOCUMENT))).fetchone()[0]
         self.app.commit()
 
     def load(self, su: psycopg.Connection, serials: int) -> None:
         psycopg.ClientCursor(su).execute(LOAD, {"tag": self.tag, "serials": serials, "pallet": PALLET, "own": OWN_EVENTS,
                           "tenant": self.tenant, "project": self.project, "months": MONTHS})
         su.commit()
+        psycopg.ClientCursor(su).execute(LOAD_PROCUREMENT, {
+            "tag": self.tag, "serials": serials, "pallet": PALLET, "tenant": self.tenant, "project": self.project,
+            "user": self.user, "suppliers": SUPPLIERS, "lot": LOT, "component": COMPONENT, "doc": self.doc,
+            "components_per_serial": COMPONENTS_PER_SERIAL})
+        su.commit()
 
-    def key(self, question: str, rng: random.Random, serials: int) -> str:
+    def key(self, question: str, rng: random.Random, serials: int) -> tuple:
         if question == "shipment":
-            return f"urn:example:desadv:{self.tag}:{rng.randrange(serials // PALLET)}"
-        return f"urn:epc:id:sgtin:4012345.011111.{self.tag}{rng.randrange(serials)}"
+            return (f"urn:example:desadv:{self.tag}:{rng.randrange(serials // PALLET)}",)
+        if question == "lot":
+            lot = rng.randrange(serials // LOT)
+            supplier = rng.randrange(SUPPLIERS)
+            return (self.project, f"SUP-{self.tag.upper()}{supplier:02d}", f"LOT-{lot}")
+        if question in ("trace_where", "trace_history"):
+            return (COMPONENT, f"{self.tag}{rng.randrange(serials)}")
+        if question in ("not_installed", "not_ordered"):
+            return (self.project,)
+        return (f"urn:epc:id:sgtin:4012345.011111.{self.tag}{rng.randrange(serials)}",)
 
-    def ask(self, sql: str, key: str) -> tuple[float, int]:
+    def ask(self, sql: str, key: tuple) -> tuple[float, int]:
         cur = self.app.cursor()
         cur.execute(SET_CONTEXT, (self.tenant, self.user), prepare=True)
         with Stopwatch() as sw:
-            rows = cur.execute(sql, (key,), prepare=True).fetchall()
+            rows = cur.execute(sql, key, prepare=True).fetchall()
         self.app.commit()
         return sw.seconds, len(rows)
 
@@ -240,6 +394,21 @@ def plans(su: psycopg.Connection, tenant: Tenant) -> str:
             " inner join odl.epcis_event_ids as i on i.tenant_id = x.tenant_id and i.event_id = x.event_id"
             " inner join odl.epcis_events as e on e.tenant_id = i.tenant_id and e.event_id = i.event_id"
             " and e.record_time = i.record_time where x.tenant_id = %s and x.epc = %s", (tenant.tenant, epc)),
+        "serials of a lot from a supplier installed in a project (odl.analyst_serials, as odl_trace_lot_installed)": (
+            "select s.component_ref, s.serial_no, s.location, s.po_id from odl.analyst_serials as s"
+            " where s.project_id = %s and s.lot = 'LOT-42' and s.status = 'installed' and s.supplier_id = %s",
+            (tenant.project, f"SUP-{tenant.tag.upper()}03")),
+        "where a serial is (odl.analyst_serials, as odl_trace_where)": (
+            "select s.status, s.location, s.supplier_id from odl.analyst_serials as s"
+            " where s.component_ref = %s and s.serial_no = %s", (COMPONENT, f"{tenant.tag}4242")),
+        "a serial's stock moves (odl_trace_history)": (
+            "select m.move_id, m.moved_at from odl.stock_move_serials as x"
+            " inner join odl.stock_moves as m on m.tenant_id = x.tenant_id and m.move_id = x.move_id"
+            " where x.component_ref = %s and x.serial_no = %s", (COMPONENT, f"{tenant.tag}4242")),
+        "received but not installed (odl.analyst_received_not_installed)": (
+            "select count(*) from odl.analyst_received_not_installed as v where v.project_id = %s", (tenant.project,)),
+        "approved but never ordered (odl.analyst_approved_not_ordered)": (
+            "select count(*) from odl.analyst_approved_not_ordered as v where v.project_id = %s", (tenant.project,)),
     }
     out = []
     for label, (sql, params) in statements.items():
@@ -293,7 +462,9 @@ def run(ctx: Context) -> Section:
             tenant.load(su, SIZES[label])
         su.autocommit = True
         su.execute("vacuum analyze odl.epcis_events, odl.epcis_event_ids, odl.epcis_event_epcs,"
-                   " odl.epcis_event_biz_transactions")
+                   " odl.epcis_event_biz_transactions, odl.serials, odl.po_lines, odl.purchase_orders,"
+                   " odl.stock_moves, odl.stock_move_serials, odl.receipts, odl.stock_balances,"
+                   " odl.component_index, odl.suppliers")
     facts["load"] = f"{sw.seconds:.0f} s"
     counts = {}
     for label, tenant in tenants.items():
@@ -318,8 +489,9 @@ def run(ctx: Context) -> Section:
     sizes: dict[str, list[int]] = {q: [] for q in QUESTIONS}
     with one_cpu(tenants["small"].app, tenants["large"].app) as pinning:
         for question, (_, sql) in QUESTIONS.items():
-            ctx.log(f"{question}: {ROUNDS} rounds")
-            for r in range(ROUNDS + 10):
+            rounds = QUESTION_ROUNDS.get(question, ROUNDS)
+            ctx.log(f"{question}: {rounds} rounds")
+            for r in range(rounds + 10):
                 order = ("small", "large") if r % 2 else ("large", "small")
                 for label in order:
                     seconds, rows = tenants[label].ask(sql, tenants[label].key(question, rng, SIZES[label]))

@@ -29,7 +29,8 @@ select
     'odl.procurement_audit_move(text, text, text, text, text, text, jsonb)'::regprocedure,
     'odl.procurement_authorize_move(text, text, text, text, text, text[])'::regprocedure,
     'odl.procurement_require_state(text, text, text, text[], text)'::regprocedure;
--- The invariants' triggers, all enabled.
+-- The invariants' triggers, all enabled (traceability_api adds
+-- stock_moves_index_serials, which is not one of them).
 select 1 / (count(*) = 15)::int
 from pg_catalog.pg_trigger as t
 where t.tgrelid in (
@@ -37,7 +38,7 @@ where t.tgrelid in (
     'odl.purchase_orders'::regclass, 'odl.po_lines'::regclass, 'odl.shipments'::regclass, 'odl.receipts'::regclass,
     'odl.stock_moves'::regclass, 'odl.warranty_claims'::regclass, 'odl.returns'::regclass
 )
-and not t.tgisinternal and t.tgenabled = 'O';
+and not t.tgisinternal and t.tgenabled = 'O' and t.tgname <> 'stock_moves_index_serials';
 select supplier_id, open_claims from odl.analyst_open_warranty_claims where false;
 select po_line_id, unit_price from odl.analyst_order_lines where false;
 select location, qty from odl.analyst_stock where false;

@@ -197,12 +197,19 @@ class QueryCanceled(OdlError):
     sqlstate_class = "57014"
 
 
+class TraceError(OdlError):
+    """ODF: traceability: an unknown serial, a component without a GTIN (EPCIS events cannot name it), a
+    record move no EPCIS event records."""
+
+    sqlstate_class = "ODF"
+
+
 ERROR_CLASSES: dict[str, type[OdlError]] = {
     cls.sqlstate_class: cls
     for cls in (
         AuditError, ContextError, DocumentError, GateError, GraphError, HierarchyError, LimitError, PatchError,
         ProcurementError, RightsError, SchemaError, UlidError, VersionConflict, InvalidValue, ConstraintViolation,
-        EpcisError, ComponentError, MonetisationError, AiError,
+        EpcisError, ComponentError, MonetisationError, AiError, TraceError,
         TransactionRollback, InsufficientPrivilege, ProgramLimitExceeded, QueryCanceled,
     )
 }

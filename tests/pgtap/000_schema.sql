@@ -80,7 +80,8 @@ select tables_are(
         'plans', 'subscriptions', 'psu_budgets', 'psu_reservations', 'psu_ledger', 'marketplace_flows', 'fee_schedule',
         'marketplace_orders', 'marketplace_order_shares', 'governance_event_names', 'escrows', 'escrow_milestones',
         'escrow_disputes', 'tool_call_traces',
-        'ai_sessions', 'ai_messages', 'cag_entries', 'cag_dependencies'
+        'ai_sessions', 'ai_messages', 'cag_entries', 'cag_dependencies',
+        'trace_links', 'stock_move_serials'
     ]
     -- pg_partman names audit_events' and ai_messages' monthly partitions after the month.
     || array(
@@ -97,7 +98,8 @@ select views_are(
         'analyst_open_warranty_claims', 'analyst_order_lines', 'analyst_stock',
         'readable_components', 'analyst_component_instances',
         'analyst_psu_usage', 'analyst_psu_budgets', 'analyst_escrows', 'analyst_tool_costs',
-        'analyst_ai_sessions', 'analyst_cag_entries'
+        'analyst_ai_sessions', 'analyst_cag_entries',
+        'analyst_serials', 'analyst_received_not_installed', 'analyst_approved_not_ordered'
     ]
 );
 select materialized_views_are('odl', array['rbac_role_rights']);
@@ -164,7 +166,12 @@ select functions_are(
         'require_ai_session', 'odl_ai_open_session', 'append_ai_message', 'odl_ai_append_message',
         'odl_ai_store_summary', 'odl_ai_messages', 'ai_maintenance', 'odl_ai_context',
         'pointer_content_hash', 'pointer_ancestors', 'cag_request', 'odl_cag_put', 'odl_cag_get',
-        'project_cag_invalidation', 'cag_invalidate'
+        'project_cag_invalidation', 'cag_invalidate',
+        'trace_readable_projects', 'trace_component_gtin', 'trace_require_gtin', 'trace_link', 'trace_event',
+        'trace_location_uri', 'stock_moves_index_serials', 'odl_trace_ship', 'odl_trace_receive',
+        'odl_trace_install', 'odl_trace_where', 'odl_trace_history', 'odl_trace_lot_installed',
+        'odl_trace_received_not_installed',
+        'odl_trace_approved_not_ordered', 'odl_trace_open_claims'
     ]
 );
 select domains_are('odl', array['ulid']);
@@ -427,7 +434,16 @@ select set_eq(
         ('odl.odl_ai_messages(text,integer)', 'EXECUTE'),
         ('odl.odl_ai_context(text,integer)', 'EXECUTE'),
         ('odl.odl_cag_put(text,text,text,text,text,jsonb,text,jsonb,interval)', 'EXECUTE'),
-        ('odl.odl_cag_get(text,text,text,text,text,jsonb,text)', 'EXECUTE')
+        ('odl.odl_cag_get(text,text,text,text,text,jsonb,text)', 'EXECUTE'),
+        ('odl.odl_trace_ship(text,text,timestamp with time zone,text,text)', 'EXECUTE'),
+        ('odl.odl_trace_receive(text,numeric,text,text,text[],text,timestamp with time zone,text)', 'EXECUTE'),
+        ('odl.odl_trace_install(text,text,text[],text,text,timestamp with time zone,text)', 'EXECUTE'),
+        ('odl.odl_trace_where(text,text)', 'EXECUTE'),
+        ('odl.odl_trace_history(text,text)', 'EXECUTE'),
+        ('odl.odl_trace_lot_installed(text,text,text)', 'EXECUTE'),
+        ('odl.odl_trace_received_not_installed(text)', 'EXECUTE'),
+        ('odl.odl_trace_approved_not_ordered(text)', 'EXECUTE'),
+        ('odl.odl_trace_open_claims(text)', 'EXECUTE')
     $$,
     'odl_app holds exactly SELECT on the tenant tables, the views and the access policy, '
     || 'and EXECUTE on its odl_ functions'
@@ -512,6 +528,9 @@ select results_eq(
         ('ODE03', 'duplicate_epcis_event'),
         ('ODE04', 'unknown_epcis_event'),
         ('ODE05', 'epcis_event_already_declared'),
+        ('ODF01', 'unknown_serial'),
+        ('ODF02', 'no_gtin'),
+        ('ODF03', 'untraced_status'),
         ('ODG01', 'phase_gate'),
         ('ODG02', 'phase_order'),
         ('ODH01', 'invalid_hierarchy'),

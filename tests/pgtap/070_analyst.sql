@@ -17,6 +17,7 @@ select results_eq(
     $$
         values
         ('analyst_ai_sessions', 'odl_owner', true, false),
+        ('analyst_approved_not_ordered', 'odl_owner', true, false),
         ('analyst_audit_actions', 'odl_owner', true, false),
         ('analyst_cag_entries', 'odl_owner', true, false),
         ('analyst_change_requests', 'odl_owner', true, false),
@@ -30,6 +31,8 @@ select results_eq(
         ('analyst_projects', 'odl_owner', true, false),
         ('analyst_psu_budgets', 'odl_owner', true, false),
         ('analyst_psu_usage', 'odl_owner', true, false),
+        ('analyst_received_not_installed', 'odl_owner', true, false),
+        ('analyst_serials', 'odl_owner', true, false),
         ('analyst_stock', 'odl_owner', true, false),
         ('analyst_tool_costs', 'odl_owner', true, false)
     $$,

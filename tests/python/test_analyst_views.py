@@ -385,6 +385,7 @@ def test_the_security_audit_stays_clean(world, dbname):
                 and not has_table_privilege('odl_app', c.oid, 'SELECT')
                 and c.reloptions @> array['security_barrier=true']
             order by 1""")
-    # The procurement views are tested in test_procurement.py.
+    # The procurement views are tested in test_procurement.py, the traceability views in test_traceability.py.
     procurement = ("analyst_open_warranty_claims", "analyst_order_lines", "analyst_stock")
+    procurement += ("analyst_serials", "analyst_received_not_installed", "analyst_approved_not_ordered")
     assert [r[0] for r in privileges] == sorted(VIEWS + procurement + MONETISATION_VIEWS)
