@@ -1,0 +1,12 @@
+-- Deploy odl-db:retention_api to pg
+-- requires: retention
+-- requires: operations
+
+begin;
+
+\ir ../sql/120_retention/anchors.sql
+\ir ../sql/120_retention/partitions.sql
+
+call odl.adopt_objects();
+
+commit;
