@@ -2,7 +2,8 @@
 
 select tenant_id, seq, hash, event_time, month_end, key_id, signature, anchored_at
 from odl.audit_anchors where false;
-select partition_name, range_start, range_end, events, anchors, retired_at from odl.audit_retired_partitions where false;
+select partition_name, range_start, range_end, events, anchors, retired_at
+from odl.audit_retired_partitions where false;
 select table_name, keep_months from odl.log_retention_policies where false;
 -- The anchors are the ledger's, under forced RLS.
 select 1 / (count(*) = 2)::int

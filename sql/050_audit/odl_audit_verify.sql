@@ -435,4 +435,5 @@ comment on function odl.odl_audit_verify(text, jsonb) is
 'Recomputes a tenant''s audit chain: {"ok", "checked", "first_broken_seq", "reason"} with reason one of payload '
 'changed, event missing, order changed, forged event, head missing, partition missing, forged anchor, head does not '
 'match the trusted digest (odl_admin; ODC03, ODA02). The chain starts at the latest retention anchor. It checks '
-'the chain against the latest digest issued for export and against trusted_digest: one digest from odl_audit_digest(), or an array of them, read from outside the database';
+'the chain against the latest digest issued for export and against trusted_digest: one digest from '
+'odl_audit_digest(), or an array of them, read from outside the database';
