@@ -355,7 +355,7 @@ as $$
         case
             when t.source is null then
                 'nothing counts function calls: load pg_stat_statements (shared_preload_libraries, then create '
-                'extension pg_stat_statements) or set track_functions = pl, and run '
+                'extension pg_stat_statements) or set track_functions = all, and run '
                 'odl_sample_function_timings() every minute'
             else
                 'p50/p95 are call-weighted percentiles of the mean latency per sampling interval, over 24 hours; '

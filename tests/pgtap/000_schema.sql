@@ -2,7 +2,7 @@
 -- catalog-wide rules of STYLE.md (pinned search_path, comments) and the
 -- exact privileges of odl_app. Per-area shape lives in the area's own file.
 begin;
-select plan(40);
+select plan(49);
 
 -- Schema.
 
@@ -80,7 +80,9 @@ select tables_are(
         'plans', 'subscriptions', 'psu_budgets', 'psu_reservations', 'psu_ledger', 'marketplace_flows', 'fee_schedule',
         'marketplace_orders', 'marketplace_order_shares', 'governance_event_names', 'escrows', 'escrow_milestones',
         'escrow_disputes', 'tool_call_traces',
-        'ai_sessions', 'ai_messages', 'cag_entries', 'cag_dependencies'
+        'ai_sessions', 'ai_messages', 'cag_entries', 'cag_dependencies',
+        'audit_anchors', 'audit_retired_partitions', 'log_retention_policies', 'function_timing_samples',
+        'backup_runs'
     ]
     -- pg_partman names audit_events' and ai_messages' monthly partitions after the month.
     || array(
@@ -97,7 +99,8 @@ select views_are(
         'analyst_open_warranty_claims', 'analyst_order_lines', 'analyst_stock',
         'readable_components', 'analyst_component_instances',
         'analyst_psu_usage', 'analyst_psu_budgets', 'analyst_escrows', 'analyst_tool_costs',
-        'analyst_ai_sessions', 'analyst_cag_entries'
+        'analyst_ai_sessions', 'analyst_cag_entries',
+        'ops_function_latency', 'ops_log_partitions', 'ops_backups'
     ]
 );
 select materialized_views_are('odl', array['rbac_role_rights']);
@@ -164,7 +167,10 @@ select functions_are(
         'require_ai_session', 'odl_ai_open_session', 'append_ai_message', 'odl_ai_append_message',
         'odl_ai_store_summary', 'odl_ai_messages', 'ai_maintenance', 'odl_ai_context',
         'pointer_content_hash', 'pointer_ancestors', 'cag_request', 'odl_cag_put', 'odl_cag_get',
-        'project_cag_invalidation', 'cag_invalidate'
+        'project_cag_invalidation', 'cag_invalidate',
+        'audit_anchor_message', 'audit_chain_base', 'audit_anchor_month', 'log_partitions', 'log_partition_status',
+        'log_retention', 'function_timings_source', 'function_timings_record', 'odl_sample_function_timings',
+        'function_latency', 'odl_record_backup', 'backup_status'
     ]
 );
 select domains_are('odl', array['ulid']);
@@ -185,10 +191,10 @@ as $$
             'audit_refuse_change', 'audit_protect_partitions', 'audit_maintenance', 'audit_event_id', 'audit_write',
             'audit_digest_message', 'audit_head_digest', 'odl_audit_export_digests', 'audit_first_bad_signature',
             'audit_classify', 'audit_digest_holds', 'audit_verify_chain', 'audit_export_status',
-            'audit_partition_status'
+            'audit_partition_status', 'audit_anchor_message', 'audit_chain_base', 'audit_anchor_month'
         ) then 'odl_ledger'
         when not routine and ltrim(name, '_') ~ '^audit_keys' then 'odl_signer'
-        when not routine and ltrim(name, '_') ~ '^audit_(events|heads|partitions|digests)' then 'odl_ledger'
+        when not routine and ltrim(name, '_') ~ '^audit_(events|heads|partitions|digests|anchors|retired_partitions)' then 'odl_ledger'
         when not routine and ltrim(name, '_') ~ '^python_modules' then current_user::regrole
         else 'odl_owner'
     end::regrole
@@ -487,6 +493,22 @@ select function_privs_are(
     'odl_app cannot look users up by e-mail'
 );
 
+-- Retention and the operations figures: the DBA's, and views any analyst
+-- may read (no tenant data); anchors only through the ledger's functions.
+
+select function_privs_are('odl', 'odl_record_backup', array['text', 'boolean', 'timestamptz', 'jsonb'], 'odl_admin',
+    array['EXECUTE']);
+select function_privs_are('odl', 'odl_record_backup', array['text', 'boolean', 'timestamptz', 'jsonb'], 'odl_app',
+    array[]::text[], 'odl_app cannot record backups');
+select function_privs_are('odl', 'odl_sample_function_timings', array[]::text[], 'odl_admin', array['EXECUTE']);
+select function_privs_are('odl', 'audit_anchor_month', array['text'], 'odl_admin', array[]::text[],
+    'only a superuser (through odl.log_retention()) anchors audit months');
+select table_privs_are('odl', 'ops_function_latency', 'odl_analyst', array['SELECT']);
+select table_privs_are('odl', 'ops_log_partitions', 'odl_analyst', array['SELECT']);
+select table_privs_are('odl', 'ops_backups', 'odl_analyst', array['SELECT']);
+select table_privs_are('odl', 'audit_anchors', 'odl_owner', array['SELECT']);
+select table_privs_are('odl', 'backup_runs', 'odl_admin', array[]::text[], 'backups are recorded only through the API');
+
 -- The SQLSTATE registry.
 
 select results_eq(
@@ -570,6 +592,8 @@ select results_eq(
         ('ODR07', 'unknown_role'),
         ('ODS01', 'schema_invalid'),
         ('ODS02', 'integrity_violation'),
+        ('ODT01', 'audit_month_broken'),
+        ('ODT02', 'retention_out_of_order'),
         ('ODU01', 'ulid_overflow'),
         ('ODV01', 'version_conflict')
     $$,

@@ -95,6 +95,10 @@ BREAKAGE = {
     "traces_api": "drop procedure odl.trace_maintenance(interval)",
     "ai_memory": "alter table odl.cag_dependencies no force row level security",
     "ai_memory_api": "delete from odl.document_projectors where projector = 'cag_invalidation'",
+    "retention": "alter table odl.audit_anchors no force row level security",
+    "retention_api": "alter function odl.audit_anchor_month(text) owner to odl_owner",
+    "observability": "alter table odl.backup_runs owner to postgres",
+    "observability_api": "revoke execute on function odl.odl_record_backup(text, boolean, timestamptz, jsonb) from odl_admin",
 }
 
 
