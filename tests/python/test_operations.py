@@ -6,6 +6,7 @@ turn its status from ok to warning or critical and back."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import time
 import uuid
@@ -16,7 +17,7 @@ import pytest
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from conftest import TenantAccess, create_database, drop_database, server_conninfo, sqitch
+from conftest import TOP, TenantAccess, create_database, drop_database, server_conninfo, sqitch
 
 CHECKS = [
     "audit_digest_export", "audit_partitions", "log_partitions", "function_latency", "backups", "change_feed_horizon", "vacuum_horizon", "document_bloat",
@@ -411,3 +412,23 @@ def test_backups_and_drills_as_recorded_turn_the_check(opsdb, logins):
         assert row["status"] == "warning"
         assert "older than 26 hours" in row["hint"]
         su.rollback()
+
+
+def test_the_drill_records_its_result_where_the_check_reads_it(opsdb, logins):
+    """scripts/drill --record calls record() with its summary (the drill itself
+    runs in test_drill.py; here its result is a planted one)."""
+    spec = importlib.util.spec_from_file_location("drill", TOP / "scripts" / "drill.py")
+    drill = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(drill)
+    summary = {"ok": True, "rpo_s": 1.4, "rto_s": 3.0, "finished_at": "2026-12-03T12:00:00+00:00"}
+    run_id = drill.record(server_conninfo(dbname=opsdb, user=logins["dba"]), summary)
+    try:
+        with superuser(opsdb) as su:
+            su.execute(sql.SQL("set local role {}").format(sql.Identifier(logins["dba"])))
+            row = health(su)["backups"]
+            assert row["value"]["drill_ok"] is True
+            assert row["value"]["drill"] == {"rpo_s": 1.4, "rto_s": 3.0}
+            assert row["value"]["last_drill"].startswith("2026-12-03T12:00:00")
+    finally:
+        with superuser(opsdb, autocommit=True) as su:
+            su.execute("delete from odl.backup_runs where run_id = %s", (run_id,))
