@@ -303,12 +303,16 @@ begin
             when missing.range_start is null then last_seq + 1
             when exists (
                 select from odl.audit_events as e
-                where e.tenant_id = audit_verify_chain.tenant_id and e.seq = 1 and e.created_at >= missing.range_end
+                where e.tenant_id = audit_verify_chain.tenant_id
+                    and e.seq = base.seq + 1
+                    and e.created_at >= missing.range_end
             ) then null
             else coalesce((
                 select max(e.seq) from odl.audit_events as e
-                where e.tenant_id = audit_verify_chain.tenant_id and e.created_at < missing.range_start
-            ), 0) + 1
+                where e.tenant_id = audit_verify_chain.tenant_id
+                    and e.seq > base.seq
+                    and e.created_at < missing.range_start
+            ), base.seq) + 1
         end;
         if candidate_seq is not null and (found_seq is null or candidate_seq < found_seq) then
             found_seq := candidate_seq;
@@ -339,7 +343,7 @@ begin
     elsif coalesce(head.seq, 0) < last_seq then
         candidate_seq := coalesce(head.seq, 0) + 1;
         candidate_reason := 'forged event';
-    elsif head.hash is distinct from coalesce(last_event.hash, base.hash) then
+    elsif head.seq is not null and head.hash is distinct from coalesce(last_event.hash, base.hash) then
         candidate_seq := coalesce(odl.audit_first_bad_signature(audit_verify_chain.tenant_id, last_seq), last_seq);
         candidate_reason := 'forged event';
     end if;
