@@ -1,6 +1,9 @@
 -- Deploy odl-db:retention_api to pg
 -- requires: retention
 -- requires: operations
+-- requires: epcis_api
+-- requires: traces_api
+-- requires: ai_memory_api
 
 begin;
 

@@ -2,6 +2,7 @@
 
 begin;
 
+drop procedure odl.log_maintenance();
 drop procedure odl.log_retention(interval);
 drop function odl.log_partition_status();
 drop function odl.log_partitions();

@@ -1,6 +1,7 @@
 -- Verify odl-db:retention_api on pg
 
 select 'odl.log_retention(interval)'::regprocedure;
+select 'odl.log_maintenance()'::regprocedure;
 select 'odl.log_partition_status()'::regprocedure;
 select 'odl.log_partitions()'::regprocedure;
 select 'odl.audit_anchor_message(text, bigint, bytea, timestamptz)'::regprocedure;

@@ -145,3 +145,27 @@ comment on procedure odl.log_retention(interval) is -- noqa: LT01
 'Drops the partitions of each log older than its keep_months (odl.log_retention_policies), oldest first, by '
 'DETACH and DROP under lock_timeout; audit months are verified and anchored first (ODT01, ODT02). One transaction: '
 'nothing is dropped unless all is. Run it daily as a superuser, apart from the partition maintenance';
+
+-- Premaking, for every log at once, with the session's time zone pinned to
+-- UTC: pg_partman computes the bounds of new partitions in the session's
+-- time zone, so a maintenance run under another one (a DBA's psql with
+-- timezone = 'America/New_York') makes months that start at local midnight
+-- and months of the wrong length, which odl_health() then reports.
+create or replace procedure odl.log_maintenance()
+language plpgsql
+security invoker
+set search_path = pg_catalog, odl, pg_temp
+set timezone = 'UTC'
+as $$
+begin
+    call odl.audit_maintenance();
+    call odl.epcis_maintenance();
+    call odl.ai_maintenance();
+    call odl.trace_maintenance();
+end
+$$;
+
+revoke all on procedure odl.log_maintenance() from public;
+comment on procedure odl.log_maintenance() is -- noqa: LT01
+'Makes the next months'' partitions of every log (audit, EPCIS, AI messages, traces) with pg_partman, in UTC; '
+'run it daily as a superuser, at another hour than odl.log_retention()';

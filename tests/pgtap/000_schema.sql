@@ -169,7 +169,7 @@ select functions_are(
         'pointer_content_hash', 'pointer_ancestors', 'cag_request', 'odl_cag_put', 'odl_cag_get',
         'project_cag_invalidation', 'cag_invalidate',
         'audit_anchor_message', 'audit_chain_base', 'audit_anchor_month', 'log_partitions', 'log_partition_status',
-        'log_retention', 'function_timings_source', 'function_timings_record', 'odl_sample_function_timings',
+        'log_retention', 'log_maintenance', 'function_timings_source', 'function_timings_record', 'odl_sample_function_timings',
         'function_latency', 'odl_record_backup', 'backup_status'
     ]
 );
