@@ -1,5 +1,5 @@
 -- Deploy odl-db:operations to pg
--- Reworked after @v0.2.0: Monitoring of every partitioned log, retired audit months, function latency, backups and drills, exporter lag
+-- Reworked after @v0.2.0: every log's partitions, function latency, backups and drills, exporter lag
 
 begin;
 

@@ -496,13 +496,18 @@ select function_privs_are(
 -- Retention and the operations figures: the DBA's, and views any analyst
 -- may read (no tenant data); anchors only through the ledger's functions.
 
-select function_privs_are('odl', 'odl_record_backup', array['text', 'boolean', 'timestamptz', 'jsonb'], 'odl_admin',
-    array['EXECUTE']);
-select function_privs_are('odl', 'odl_record_backup', array['text', 'boolean', 'timestamptz', 'jsonb'], 'odl_app',
-    array[]::text[], 'odl_app cannot record backups');
+select function_privs_are(
+    'odl', 'odl_record_backup', array['text', 'boolean', 'timestamptz', 'jsonb'], 'odl_admin', array['EXECUTE']
+);
+select function_privs_are(
+    'odl', 'odl_record_backup', array['text', 'boolean', 'timestamptz', 'jsonb'], 'odl_app', array[]::text[],
+    'odl_app cannot record backups'
+);
 select function_privs_are('odl', 'odl_sample_function_timings', array[]::text[], 'odl_admin', array['EXECUTE']);
-select function_privs_are('odl', 'audit_anchor_month', array['text'], 'odl_admin', array[]::text[],
-    'only a superuser (through odl.log_retention()) anchors audit months');
+select function_privs_are(
+    'odl', 'audit_anchor_month', array['text'], 'odl_admin', array[]::text[],
+    'only a superuser (through odl.log_retention()) anchors audit months'
+);
 select table_privs_are('odl', 'ops_function_latency', 'odl_analyst', array['SELECT']);
 select table_privs_are('odl', 'ops_log_partitions', 'odl_analyst', array['SELECT']);
 select table_privs_are('odl', 'ops_backups', 'odl_analyst', array['SELECT']);
