@@ -88,7 +88,8 @@ create table odl.log_retention_policies (
     constraint log_retention_policies_keep_months_positive check (keep_months >= 1),
     constraint log_retention_policies_known_table check (
         table_name in ('odl.audit_events', 'odl.epcis_events', 'odl.ai_messages', 'odl.tool_call_traces')
-    )
+    ),
+    constraint log_retention_policies_epcis_kept check (table_name <> 'odl.epcis_events' or keep_months is null)
 );
 comment on table odl.log_retention_policies is
 'Months of each monthly-partitioned log that odl.log_retention() keeps (whole UTC months before the current one); '
@@ -99,6 +100,9 @@ comment on constraint log_retention_policies_keep_months_positive on odl.log_ret
 'At least one complete month is kept';
 comment on constraint log_retention_policies_known_table on odl.log_retention_policies is
 'The partitioned logs odl.log_retention() knows how to retire';
+comment on constraint log_retention_policies_epcis_kept on odl.log_retention_policies is
+'EPCIS events stay: their ids, EPCs and business transactions live in unpartitioned tables that a dropped month '
+'would leave pointing at nothing';
 insert into odl.log_retention_policies (table_name, keep_months) values
 ('odl.audit_events', null),
 ('odl.epcis_events', null),
