@@ -1,4 +1,5 @@
 -- Deploy odl-db:audit_api to pg
+-- Reworked after @v0.2.0: verification starts from the latest retention anchor
 -- Reworked after @v0.1.0: Hostile input: limits, ledger, visibility
 -- requires: audit
 

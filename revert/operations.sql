@@ -1,10 +1,7 @@
 -- Revert odl-db:operations from pg
+-- Restores the definitions released in @v0.2.0. Drop here, first,
+-- anything the new version added.
 
-begin;
+revoke execute on function odl.audit_partition_status() from odl_owner;
 
-drop function odl.odl_health(interval, interval, interval, double precision);
-drop function odl.odl_settings();
-drop function odl.audit_partition_status();
-drop function odl.audit_export_status();
-
-commit;
+\ir ../deploy/operations@v0.2.0.sql

@@ -487,6 +487,17 @@ class Drill:
                 subprocess.run([str(TOP / "scripts" / "pgcluster"), "stop", str(data)], capture_output=True)
 
 
+def record(conninfo: str, result: dict) -> int:
+    """Records the drill's result in the monitored database (odl_record_backup(),
+    as a login in odl_admin), where odl_health() and odl.ops_backups read it."""
+    details = {k: v for k, v in result.items() if k not in ("ok", "finished_at")}
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        return conn.execute(
+            "select odl.odl_record_backup('drill', %s, %s, %s::jsonb)",
+            (bool(result.get("ok")), result["finished_at"], json.dumps(details, default=str)),
+        ).fetchone()[0]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="drill", description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", help="work directory (must not exist or be empty); default: a new one under /tmp")
@@ -495,6 +506,8 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the work directory (clusters stopped)")
     parser.add_argument("--pad-mb", type=int, default=0, help="pad cluster A with this many MB before the backup")
     parser.add_argument("--result", help="also write the JSON summary to this file (for monitoring the last drill)")
+    parser.add_argument("--record", metavar="CONNINFO",
+                        help="record the result in this odl-db database (odl_record_backup(), a login in odl_admin)")
     args = parser.parse_args()
 
     if shutil.which("pgbackrest") is None:
@@ -532,6 +545,12 @@ def main() -> int:
     if args.result:
         Path(args.result).write_text(summary + "\n")
     print(summary, flush=True)
+    if args.record:
+        try:
+            record(args.record, drill.result)
+        except psycopg.Error as exc:
+            log(f"could not record the result: {exc}")
+            return 1
     return 0 if drill.result["ok"] else 1
 
 

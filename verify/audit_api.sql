@@ -30,3 +30,7 @@ where
     and proowner = 'odl_ledger'::regrole
     and prosecdef;
 select 1 / (count(*) > 0)::int from odl.audit_partitions;
+-- Verification starts from the latest retention anchor.
+select 1 / (prosrc like '%audit_chain_base%')::int
+from pg_catalog.pg_proc
+where oid = 'odl.audit_verify_chain(text, jsonb)'::regprocedure;

@@ -12,3 +12,7 @@ where
 select 1 / pg_catalog.has_function_privilege(
     'odl_admin', 'odl.odl_health(interval, interval, interval, double precision)', 'EXECUTE'
 )::int;
+-- Every log's partitions, function latency and backups are checked.
+select 1 / (prosrc like '%log_partition_status()%' and prosrc like '%backup_status()%')::int
+from pg_catalog.pg_proc
+where oid = 'odl.odl_health(interval, interval, interval, double precision)'::regprocedure;

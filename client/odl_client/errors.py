@@ -138,6 +138,12 @@ class SchemaError(OdlError):
     sqlstate_class = "ODS"
 
 
+class RetentionError(OdlError):
+    """ODT: an audit month to retire does not verify, or is not the oldest complete month."""
+
+    sqlstate_class = "ODT"
+
+
 class UlidError(OdlError):
     """ODU: ULID overflow."""
 
@@ -209,7 +215,7 @@ ERROR_CLASSES: dict[str, type[OdlError]] = {
     for cls in (
         AuditError, ContextError, DocumentError, GateError, GraphError, HierarchyError, LimitError, PatchError,
         ProcurementError, RightsError, SchemaError, UlidError, VersionConflict, InvalidValue, ConstraintViolation,
-        EpcisError, ComponentError, MonetisationError, AiError, TraceError,
+        EpcisError, ComponentError, MonetisationError, AiError, TraceError, RetentionError,
         TransactionRollback, InsufficientPrivilege, ProgramLimitExceeded, QueryCanceled,
     )
 }

@@ -16,6 +16,8 @@
 --   partition missing a partition of odl.audit_events that was made (and
 --                     recorded in odl.audit_partitions) is gone; named at
 --                     the seq after the tenant's last event before it
+--   forged anchor     the latest retention anchor's signature fails (named
+--                     at its seq)
 --   head does not match the trusted digest
 --                     the chain was rewritten consistently up to the
 --                     digest's seq; named at the first event whose signature
@@ -27,6 +29,11 @@
 -- for export (odl.audit_digests). Only a holder of the signing key (a
 -- superuser) can rewrite a chain that passes its signature checks; a trusted
 -- digest finds that, to within the digests exported.
+--
+-- After retention (sql/120_retention) the chain starts at the latest
+-- anchor instead of the genesis: its seq and hash stand for the events
+-- dropped, and the months retired are not missing partitions. A trusted
+-- digest older than the anchor can no longer be checked and is passed.
 --
 -- The work is done by audit_verify_chain(), which belongs to odl_ledger and
 -- touches nothing odl_owner owns; odl_audit_verify() adds the tenant check.
@@ -57,10 +64,13 @@ security invoker
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-    genesis constant bytea := decode(repeat('00', 32), 'hex');
+    base record;
+    genesis bytea;
     before_seq bigint;
     r record;
 begin
+    select b.seq, b.hash into base from odl.audit_chain_base(audit_classify.tenant_id) as b;
+    genesis := base.hash;
     select max(e.seq) into before_seq
     from odl.audit_events as e
     where e.tenant_id = audit_classify.tenant_id and e.seq < audit_classify.bad_seq;
@@ -87,6 +97,7 @@ begin
             from odl.audit_events as e
             where e.tenant_id = audit_classify.tenant_id
                 and e.seq between coalesce(before_seq, audit_classify.bad_seq) and audit_classify.bad_seq
+                and e.seq > base.seq
         ) as x
         window w as (order by x.seq, x.created_at)
     ) as y
@@ -94,7 +105,7 @@ begin
         and (
             not y.intact
             or y.prev_hash is distinct from coalesce(y.previous_hash, genesis)
-            or y.seq is distinct from coalesce(y.previous_seq, 0) + 1
+            or y.seq is distinct from coalesce(y.previous_seq, base.seq) + 1
         )
     order by y.position
     limit 1;
@@ -102,8 +113,8 @@ begin
     if r.seq = r.previous_seq then
         seq := r.seq;
         reason := 'forged event';
-    elsif r.seq > coalesce(r.previous_seq, 0) + 1 then
-        seq := coalesce(r.previous_seq, 0) + 1;
+    elsif r.seq > coalesce(r.previous_seq, base.seq) + 1 then
+        seq := coalesce(r.previous_seq, base.seq) + 1;
         reason := 'event missing';
     elsif r.intact then
         -- The row is sound but its predecessor is not the one it was chained
@@ -151,6 +162,14 @@ as $$
         is not distinct from decode(digest ->> 'signature', 'hex')
         and (
             (digest ->> 'seq')::bigint = 0
+            -- Older than the latest anchor: its events were retired.
+            or (digest ->> 'seq')::bigint < (odl.audit_chain_base(audit_digest_holds.tenant_id)).seq
+            or exists (
+                select from odl.audit_anchors as a
+                where a.tenant_id = audit_digest_holds.tenant_id
+                    and a.seq = (digest ->> 'seq')::bigint
+                    and a.hash = decode(digest ->> 'hash', 'hex')
+            )
             or exists (
                 select from odl.audit_events as e
                 where e.tenant_id = audit_digest_holds.tenant_id
@@ -191,6 +210,7 @@ declare
     found_reason text;
     candidate_seq bigint;
     candidate_reason text;
+    base record;
 begin
     if audit_verify_chain.tenant_id is null then
         raise exception using
@@ -232,6 +252,8 @@ begin
         '[]'
     );
 
+    select b.seq, b.hash, b.signed into base from odl.audit_chain_base(audit_verify_chain.tenant_id) as b;
+
     -- The pass over every event. The inner query hashes each row before the
     -- sort, so that the sort carries four narrow columns.
     select count(*), max(y.seq), min(y.seq) filter (where y.bad)
@@ -240,8 +262,8 @@ begin
         select
             x.seq,
             not x.intact
-            or x.prev_hash is distinct from coalesce(lag(x.hash) over w, genesis)
-            or x.seq is distinct from coalesce(lag(x.seq) over w, 0) + 1 as bad
+            or x.prev_hash is distinct from coalesce(lag(x.hash) over w, base.hash)
+            or x.seq is distinct from coalesce(lag(x.seq) over w, base.seq) + 1 as bad
         from (
             select
                 e.seq, e.created_at, e.prev_hash, e.hash,
@@ -250,12 +272,12 @@ begin
                     coalesce(e.project_id::text, ''), coalesce(e.doc_id::text, ''), e.action, e.payload
                 ), 'UTF8')) as intact
             from odl.audit_events as e
-            where e.tenant_id = audit_verify_chain.tenant_id
+            where e.tenant_id = audit_verify_chain.tenant_id and e.seq > base.seq
             offset 0
         ) as x
         window w as (order by x.seq, x.created_at)
     ) as y;
-    last_seq := coalesce(last_seq, 0);
+    last_seq := coalesce(last_seq, base.seq);
 
     -- Each check below may name a (seq, reason); the lowest seq wins, and
     -- on a tie the check made first.
@@ -270,6 +292,9 @@ begin
         select p.partition_name, p.range_start, p.range_end
         from odl.audit_partitions as p
         where not exists (
+            select from odl.audit_retired_partitions as r where r.partition_name = p.partition_name
+        )
+        and not exists (
             select from pg_inherits as i
             where i.inhparent = 'odl.audit_events'::regclass and i.inhrelid = to_regclass(p.partition_name)
         )
@@ -278,12 +303,16 @@ begin
             when missing.range_start is null then last_seq + 1
             when exists (
                 select from odl.audit_events as e
-                where e.tenant_id = audit_verify_chain.tenant_id and e.seq = 1 and e.created_at >= missing.range_end
+                where e.tenant_id = audit_verify_chain.tenant_id
+                    and e.seq = base.seq + 1
+                    and e.created_at >= missing.range_end
             ) then null
             else coalesce((
                 select max(e.seq) from odl.audit_events as e
-                where e.tenant_id = audit_verify_chain.tenant_id and e.created_at < missing.range_start
-            ), 0) + 1
+                where e.tenant_id = audit_verify_chain.tenant_id
+                    and e.seq > base.seq
+                    and e.created_at < missing.range_start
+            ), base.seq) + 1
         end;
         if candidate_seq is not null and (found_seq is null or candidate_seq < found_seq) then
             found_seq := candidate_seq;
@@ -291,9 +320,14 @@ begin
         end if;
     end loop;
 
+    if not base.signed and (found_seq is null or base.seq < found_seq) then
+        found_seq := base.seq;
+        found_reason := 'forged anchor';
+    end if;
+
     select e.seq, e.hash, e.key_id, e.signature into last_event
     from odl.audit_events as e
-    where e.tenant_id = audit_verify_chain.tenant_id
+    where e.tenant_id = audit_verify_chain.tenant_id and e.seq > base.seq
     order by e.seq desc, e.created_at desc
     limit 1;
 
@@ -309,7 +343,7 @@ begin
     elsif coalesce(head.seq, 0) < last_seq then
         candidate_seq := coalesce(head.seq, 0) + 1;
         candidate_reason := 'forged event';
-    elsif head.hash is distinct from last_event.hash then
+    elsif head.seq is not null and head.hash is distinct from coalesce(last_event.hash, base.hash) then
         candidate_seq := coalesce(odl.audit_first_bad_signature(audit_verify_chain.tenant_id, last_seq), last_seq);
         candidate_reason := 'forged event';
     end if;
@@ -403,6 +437,7 @@ revoke all on function odl.odl_audit_verify(text, jsonb) from public;
 grant execute on function odl.odl_audit_verify(text, jsonb) to odl_admin;
 comment on function odl.odl_audit_verify(text, jsonb) is
 'Recomputes a tenant''s audit chain: {"ok", "checked", "first_broken_seq", "reason"} with reason one of payload '
-'changed, event missing, order changed, forged event, head missing, partition missing, head does not match the '
-'trusted digest (odl_admin; ODC03, ODA02). It checks the chain against the latest digest issued for export and '
-'against trusted_digest: one digest from odl_audit_digest(), or an array of them, read from outside the database';
+'changed, event missing, order changed, forged event, head missing, partition missing, forged anchor, head does not '
+'match the trusted digest (odl_admin; ODC03, ODA02). The chain starts at the latest retention anchor. It checks '
+'the chain against the latest digest issued for export and against trusted_digest: one digest from '
+'odl_audit_digest(), or an array of them, read from outside the database';

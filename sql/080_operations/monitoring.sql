@@ -73,19 +73,21 @@ begin
     select count(*) into default_rows
     from odl.audit_events as e
     where partitions_until is null or e.created_at >= partitions_until or e.created_at < first_start;
+    -- Months that retention anchored and dropped are not missing.
     select coalesce(array_agg(p.partition_name order by p.partition_name), '{}') into missing_partitions
     from odl.audit_partitions as p
-    where to_regclass(p.partition_name) is null;
+    where to_regclass(p.partition_name) is null
+        and not exists (select from odl.audit_retired_partitions as r where r.partition_name = p.partition_name);
 end
 $$;
 
 alter function odl.audit_partition_status() owner to odl_ledger;
 revoke all on function odl.audit_partition_status() from public;
-grant execute on function odl.audit_partition_status() to odl_admin;
+grant execute on function odl.audit_partition_status() to odl_admin, odl_owner;
 comment on function odl.audit_partition_status() is
 'The audit ledger''s partitions: the end of the last one made, the events that fell into the default partition, '
-'and the partitions recorded in odl.audit_partitions that are gone; for odl_health() (odl_ledger; odl_admin may '
-'execute)';
+'and the partitions recorded in odl.audit_partitions that are gone but not retired; for odl_health() and '
+'odl.log_partition_status() (odl_ledger; odl_admin and odl_owner may execute)';
 
 -- The database-wide switches, as odl_limits() lists the limits.
 create or replace function odl.odl_settings()
@@ -224,6 +226,44 @@ as $$
 
     findings as (
         select f.finding from odl.odl_security_audit() as f
+    ),
+
+    logs as (
+        select
+            coalesce(jsonb_agg(to_jsonb(s) order by s.table_name), '[]') as stats,
+            coalesce(sum(s.default_rows), 0) as default_rows,
+            bool_and(s.utc_months) as utc_months,
+            array_agg(s.table_name order by s.table_name) filter (
+                where s.partitions_until is null or s.partitions_until < now() + partitions_ahead
+            ) as short,
+            array_agg(s.table_name order by s.table_name) filter (where s.default_rows > 0) as overflowing
+        from odl.log_partition_status() as s
+    ),
+
+    latency as (
+        select
+            odl.function_timings_source() as source,
+            coalesce(
+                jsonb_object_agg(l.function_name, jsonb_build_object(
+                    'calls', l.calls, 'mean_ms', round(l.mean_ms::numeric, 3), 'p50_ms', round(l.p50_ms::numeric, 3),
+                    'p95_ms', round(l.p95_ms::numeric, 3)
+                )) filter (where l.function_name is not null),
+                '{}'
+            ) as functions,
+            max(l.last_sample) as last_sample
+        from (select) as one
+        left join odl.function_latency('24 hours') as l on true
+    ),
+
+    backups as (
+        select
+            max(b.last_ok_at) filter (where b.kind = 'backup') as backup_at,
+            max(b.age_seconds) filter (where b.kind = 'backup') as backup_age,
+            bool_or(b.last_ok) filter (where b.kind = 'drill') as drill_ok,
+            max(b.last_run_at) filter (where b.kind = 'drill') as drill_at,
+            max(b.age_seconds) filter (where b.kind = 'drill') as drill_age,
+            max(b.details::text) filter (where b.kind = 'drill')::jsonb as drill_details
+        from odl.backup_status() as b
     )
 
     select
@@ -237,7 +277,8 @@ as $$
             'chains_behind', e.behind,
             'oldest_uncovered_event', e.oldest_uncovered,
             'uncovered_seconds', round(extract(epoch from now() - e.oldest_uncovered), 1),
-            'last_export', e.last_export
+            'last_export', e.last_export,
+            'seconds_since_export', round(extract(epoch from now() - e.last_export), 1)
         ),
         case
             when e.oldest_uncovered < now() - export_age then
@@ -276,6 +317,79 @@ as $$
             else 'partitions are made ahead; odl.audit_maintenance() runs as it should'
         end
     from partitions as p
+
+    union all
+
+    select
+        'log_partitions',
+        case
+            when l.default_rows > 0 or not l.utc_months then 'critical'
+            when l.short is not null then 'warning'
+            else 'ok'
+        end,
+        jsonb_build_object('logs', l.stats, 'default_partition_rows', l.default_rows),
+        case
+            when l.default_rows > 0 then
+                format(
+                    'rows fell into the default partition of %s: run its maintenance (odl.audit_maintenance(), '
+                    'odl.epcis_maintenance(), odl.ai_maintenance(), odl.trace_maintenance()) daily as a superuser; '
+                    'pg_partman''s partition_data_time() moves the rows into their month',
+                    array_to_string(l.overflowing, ', ')
+                )
+            when not l.utc_months then 'a partition''s bounds are not a UTC month: run the maintenance with timezone UTC'
+            when l.short is not null then
+                format(
+                    'partitions of %s end within %s: run their maintenance daily as a superuser',
+                    array_to_string(l.short, ', '), partitions_ahead
+                )
+            else 'every log has partitions made ahead and an empty default partition'
+        end
+    from logs as l
+
+    union all
+
+    select
+        'function_latency',
+        case when t.source is null then 'unknown' else 'ok' end,
+        jsonb_build_object('source', t.source, 'last_sample', t.last_sample, 'functions', t.functions),
+        case
+            when t.source is null then
+                'nothing counts function calls: load pg_stat_statements (shared_preload_libraries, then create '
+                'extension pg_stat_statements) or set track_functions = all, and run '
+                'odl_sample_function_timings() every minute'
+            else
+                'p50/p95 are call-weighted percentiles of the mean latency per sampling interval, over 24 hours; '
+                'run odl_sample_function_timings() every minute'
+        end
+    from latency as t
+
+    union all
+
+    select
+        'backups',
+        case
+            when b.drill_ok = false then 'critical'
+            when b.backup_at is null or b.backup_age > 26 * 3600 then 'warning'
+            when b.drill_at is null or b.drill_age > 8 * 86400 then 'warning'
+            else 'ok'
+        end,
+        jsonb_build_object(
+            'last_backup', b.backup_at,
+            'backup_age_seconds', b.backup_age,
+            'last_drill', b.drill_at,
+            'drill_ok', b.drill_ok,
+            'drill_age_seconds', b.drill_age,
+            'drill', b.drill_details
+        ),
+        case
+            when b.drill_ok = false then 'the last restore drill failed: its details say which check; run scripts/drill'
+            when b.backup_at is null then 'no backup is recorded: call odl_record_backup(''backup'', true) after each'
+            when b.backup_age > 26 * 3600 then 'the last good backup is older than 26 hours'
+            when b.drill_at is null then 'no restore drill is recorded: run scripts/drill --record weekly'
+            when b.drill_age > 8 * 86400 then 'the last restore drill is older than 8 days: run scripts/drill --record'
+            else 'a backup within 26 hours and a passing drill within 8 days'
+        end
+    from backups as b
 
     union all
 
@@ -414,6 +528,7 @@ revoke all on function odl.odl_health(interval, interval, interval, double preci
 grant execute on function odl.odl_health(interval, interval, interval, double precision) to odl_admin;
 comment on function odl.odl_health(interval, interval, interval, double precision) is
 'What a DBA watches, one row per check with status ok, warning, critical or unknown, its numbers and a hint: '
-'digest export, audit partitions, the change feed and vacuum horizons, document bloat, the document cache, '
+'digest export, audit partitions, every log''s partitions, odl_ function latency, backups and drills, '
+'the change feed and vacuum horizons, document bloat, the document cache, '
 'limits, token mode, the security audit, session_contexts (odl_admin; durations of other roles'' transactions '
 'need pg_monitor)';

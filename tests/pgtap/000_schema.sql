@@ -2,7 +2,7 @@
 -- catalog-wide rules of STYLE.md (pinned search_path, comments) and the
 -- exact privileges of odl_app. Per-area shape lives in the area's own file.
 begin;
-select plan(40);
+select plan(49);
 
 -- Schema.
 
@@ -81,7 +81,9 @@ select tables_are(
         'marketplace_orders', 'marketplace_order_shares', 'governance_event_names', 'escrows', 'escrow_milestones',
         'escrow_disputes', 'tool_call_traces',
         'ai_sessions', 'ai_messages', 'cag_entries', 'cag_dependencies',
-        'trace_links', 'stock_move_serials'
+        'trace_links', 'stock_move_serials',
+        'audit_anchors', 'audit_retired_partitions', 'log_retention_policies', 'function_timing_samples',
+        'backup_runs'
     ]
     -- pg_partman names audit_events' and ai_messages' monthly partitions after the month.
     || array(
@@ -99,7 +101,8 @@ select views_are(
         'readable_components', 'analyst_component_instances',
         'analyst_psu_usage', 'analyst_psu_budgets', 'analyst_escrows', 'analyst_tool_costs',
         'analyst_ai_sessions', 'analyst_cag_entries',
-        'analyst_serials', 'analyst_received_not_installed', 'analyst_approved_not_ordered'
+        'analyst_serials', 'analyst_received_not_installed', 'analyst_approved_not_ordered',
+        'ops_function_latency', 'ops_log_partitions', 'ops_backups'
     ]
 );
 select materialized_views_are('odl', array['rbac_role_rights']);
@@ -173,7 +176,10 @@ select functions_are(
         'trace_location_uri', 'stock_moves_index_serials', 'odl_trace_ship', 'odl_trace_receive',
         'odl_trace_install', 'odl_trace_where', 'odl_trace_history', 'odl_trace_lot_installed',
         'odl_trace_received_not_installed',
-        'odl_trace_approved_not_ordered', 'odl_trace_open_claims'
+        'odl_trace_approved_not_ordered', 'odl_trace_open_claims',
+        'audit_anchor_message', 'audit_chain_base', 'audit_anchor_month', 'log_partitions', 'log_partition_status',
+        'log_retention', 'log_maintenance', 'function_timings_source', 'function_timings_record', 'odl_sample_function_timings',
+        'function_latency', 'odl_record_backup', 'backup_status'
     ]
 );
 select domains_are('odl', array['ulid']);
@@ -194,10 +200,10 @@ as $$
             'audit_refuse_change', 'audit_protect_partitions', 'audit_maintenance', 'audit_event_id', 'audit_write',
             'audit_digest_message', 'audit_head_digest', 'odl_audit_export_digests', 'audit_first_bad_signature',
             'audit_classify', 'audit_digest_holds', 'audit_verify_chain', 'audit_export_status',
-            'audit_partition_status'
+            'audit_partition_status', 'audit_anchor_message', 'audit_chain_base', 'audit_anchor_month'
         ) then 'odl_ledger'
         when not routine and ltrim(name, '_') ~ '^audit_keys' then 'odl_signer'
-        when not routine and ltrim(name, '_') ~ '^audit_(events|heads|partitions|digests)' then 'odl_ledger'
+        when not routine and ltrim(name, '_') ~ '^audit_(events|heads|partitions|digests|anchors|retired_partitions)' then 'odl_ledger'
         when not routine and ltrim(name, '_') ~ '^python_modules' then current_user::regrole
         else 'odl_owner'
     end::regrole
@@ -505,6 +511,27 @@ select function_privs_are(
     'odl_app cannot look users up by e-mail'
 );
 
+-- Retention and the operations figures: the DBA's, and views any analyst
+-- may read (no tenant data); anchors only through the ledger's functions.
+
+select function_privs_are(
+    'odl', 'odl_record_backup', array['text', 'boolean', 'timestamptz', 'jsonb'], 'odl_admin', array['EXECUTE']
+);
+select function_privs_are(
+    'odl', 'odl_record_backup', array['text', 'boolean', 'timestamptz', 'jsonb'], 'odl_app', array[]::text[],
+    'odl_app cannot record backups'
+);
+select function_privs_are('odl', 'odl_sample_function_timings', array[]::text[], 'odl_admin', array['EXECUTE']);
+select function_privs_are(
+    'odl', 'audit_anchor_month', array['text'], 'odl_admin', array[]::text[],
+    'only a superuser (through odl.log_retention()) anchors audit months'
+);
+select table_privs_are('odl', 'ops_function_latency', 'odl_analyst', array['SELECT']);
+select table_privs_are('odl', 'ops_log_partitions', 'odl_analyst', array['SELECT']);
+select table_privs_are('odl', 'ops_backups', 'odl_analyst', array['SELECT']);
+select table_privs_are('odl', 'audit_anchors', 'odl_owner', array['SELECT']);
+select table_privs_are('odl', 'backup_runs', 'odl_admin', array[]::text[], 'backups are recorded only through the API');
+
 -- The SQLSTATE registry.
 
 select results_eq(
@@ -591,6 +618,8 @@ select results_eq(
         ('ODR07', 'unknown_role'),
         ('ODS01', 'schema_invalid'),
         ('ODS02', 'integrity_violation'),
+        ('ODT01', 'audit_month_broken'),
+        ('ODT02', 'retention_out_of_order'),
         ('ODU01', 'ulid_overflow'),
         ('ODV01', 'version_conflict')
     $$,

@@ -80,10 +80,12 @@ select is(
         where p.pronamespace = 'odl'::regnamespace and p.proowner = 'odl_ledger'::regrole and p.prosecdef
     ),
     array[
+        'audit_anchor_month', 'audit_chain_base',
         'audit_export_status', 'audit_head_digest', 'audit_partition_status', 'audit_verify_chain', 'audit_write',
         'odl_audit_export_digests'
     ],
-    'the append path, the digest, verification and the figures odl_health() reports run as odl_ledger'
+    'the append path, the digest, retention''s anchors, verification and the figures odl_health() reports run as '
+    || 'odl_ledger'
 );
 select is(
     (select count(*)::int from odl.audit_keys where retired_at is null), 1, 'exactly one key signs new events'

@@ -6,19 +6,21 @@ turn its status from ok to warning or critical and back."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import time
 import uuid
+from decimal import Decimal
 
 import psycopg
 import pytest
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from conftest import TenantAccess, create_database, drop_database, server_conninfo, sqitch
+from conftest import TOP, TenantAccess, create_database, drop_database, server_conninfo, sqitch
 
 CHECKS = [
-    "audit_digest_export", "audit_partitions", "change_feed_horizon", "vacuum_horizon", "document_bloat",
+    "audit_digest_export", "audit_partitions", "log_partitions", "function_latency", "backups", "change_feed_horizon", "vacuum_horizon", "document_bloat",
     "document_cache", "limits", "token_mode", "security_audit", "session_contexts",
 ]
 
@@ -74,7 +76,13 @@ def dba(opsdb, logins):
 def test_a_dba_login_gets_every_check_and_all_is_well_on_a_fresh_database(dba):
     report = health(dba)
     assert list(report) == CHECKS
-    assert {check: row["status"] for check, row in report.items()} == dict.fromkeys(CHECKS, "ok")
+    # Nothing counts function calls in the test cluster (no pg_stat_statements,
+    # track_functions none), and no backup was ever recorded: both say so.
+    assert {check: row["status"] for check, row in report.items()} == dict.fromkeys(CHECKS, "ok") | {
+        "function_latency": "unknown", "backups": "warning",
+    }
+    assert report["function_latency"]["value"]["source"] is None
+    assert "no backup is recorded" in report["backups"]["hint"]
     assert all(row["hint"] for row in report.values())
     assert report["token_mode"]["value"] == {"require_context_token": "off"}
     limits = dict(dba.execute("select name, value from odl.odl_limits()").fetchall())
@@ -283,3 +291,144 @@ def test_a_security_finding_token_mode_and_session_contexts_show(opsdb, logins):
         assert report["session_contexts"]["value"]["bytes"] > 0
         assert "truncate odl.session_contexts" in report["session_contexts"]["hint"]
         su.rollback()
+
+
+def test_every_logs_headroom_and_default_partition_rows_are_reported(opsdb, dba, logins):
+    logs = {r[0]: r for r in dba.execute(
+        "select table_name, months_ahead, default_rows, utc_months from odl.ops_log_partitions"
+    ).fetchall()}
+    assert set(logs) == {"odl.audit_events", "odl.epcis_events", "odl.ai_messages", "odl.tool_call_traces"}
+    assert all(row[1:] == (4, 0, True) for row in logs.values()), logs
+    with superuser(opsdb) as su:
+        # The two newest EPCIS months gone: two months ahead, and a warning
+        # for that log alone once the threshold lies beyond its end.
+        for (part,) in su.execute(
+            "select partition_name from odl.log_partitions() where table_name = 'odl.epcis_events' "
+            "order by range_start desc nulls last limit 2"
+        ).fetchall():
+            su.execute(sql.SQL("alter table odl.epcis_events detach partition {}").format(sql.SQL(part)))
+        su.execute(sql.SQL("set local role {}").format(sql.Identifier(logins["dba"])))
+        assert su.execute(
+            "select months_ahead from odl.ops_log_partitions where table_name = 'odl.epcis_events'"
+        ).fetchone()[0] == 2
+        row = health(su, partitions_ahead="100 days")["log_partitions"]
+        assert row["status"] == "warning"
+        assert "odl.epcis_events end within" in row["hint"]
+        assert "odl.audit_events" not in row["hint"]
+        su.rollback()
+
+        # A trace beyond every partition lands in the default one: critical.
+        su.execute("set local session_replication_role = replica")
+        su.execute(
+            """
+            insert into odl.tool_call_traces (tenant_id, span_id, start_time, end_time, trace_id, user_id,
+                gen_ai_tool_name)
+            values (odl.odl_ulid(), '0123456789abcdef', now() + interval '20 years', now() + interval '20 years',
+                repeat('ab', 16), odl.odl_ulid(), 'test')
+            """
+        )
+        su.execute(sql.SQL("set local role {}").format(sql.Identifier(logins["dba"])))
+        row = health(su)["log_partitions"]
+        assert row["status"] == "critical"
+        assert row["value"]["default_partition_rows"] == 1
+        assert "default partition of odl.tool_call_traces" in row["hint"]
+        assert su.execute(
+            "select default_rows from odl.ops_log_partitions where table_name = 'odl.tool_call_traces'"
+        ).fetchone()[0] == 1
+        su.rollback()
+
+
+def test_latency_percentiles_come_from_the_sampled_intervals(opsdb, logins):
+    """Planted samples of cumulative counters: intervals of 100 calls at 1 ms,
+    800 at 2 ms and 100 at 10 ms, then a reset (skipped): p50 2 ms, p95 10 ms."""
+    with superuser(opsdb) as su:
+        su.execute(
+            """
+            insert into odl.function_timing_samples (function_name, sampled_at, source, calls, total_ms)
+            values
+                ('odl_planted', now() - interval '4 minutes', 'pg_stat_user_functions', 1000, 5000),
+                ('odl_planted', now() - interval '3 minutes', 'pg_stat_user_functions', 1100, 5100),
+                ('odl_planted', now() - interval '2 minutes', 'pg_stat_user_functions', 1900, 6700),
+                ('odl_planted', now() - interval '1 minute', 'pg_stat_user_functions', 2000, 7700),
+                ('odl_planted', now(), 'pg_stat_user_functions', 3, 500),
+                ('odl_planted', now() - interval '2 days', 'pg_stat_user_functions', 0, 0)
+            """
+        )
+        su.execute(sql.SQL("set local role {}").format(sql.Identifier(logins["dba"])))
+        assert su.execute(
+            "select calls, mean_ms, p50_ms, p95_ms, intervals from odl.ops_function_latency "
+            "where function_name = 'odl_planted'"
+        ).fetchone() == (1000, Decimal("2.700"), Decimal("2.000"), Decimal("10.000"), 3)
+        row = health(su)["function_latency"]
+        assert row["value"]["functions"]["odl_planted"] == {"calls": 1000, "mean_ms": 2.7, "p50_ms": 2, "p95_ms": 10}
+        su.rollback()
+
+
+def test_the_sampler_reads_the_function_counters_when_track_functions_is_on(opsdb):
+    with superuser(opsdb, autocommit=True) as su:
+        try:
+            assert su.execute("select odl.odl_sample_function_timings()").fetchone()[0] == 0
+            su.execute("set track_functions = 'all'")
+            assert su.execute("select odl.function_timings_source()").fetchone()[0] == "pg_stat_user_functions"
+            for _ in range(3):
+                su.execute("select odl.odl_health()")
+            su.execute("select pg_stat_force_next_flush()")
+            su.execute("select 1")
+            assert su.execute("select odl.odl_sample_function_timings()").fetchone()[0] >= 1
+            calls, total_ms = su.execute(
+                "select calls, total_ms from odl.function_timing_samples where function_name = 'odl_health'"
+            ).fetchone()
+            assert calls >= 3 and total_ms > 0
+        finally:
+            su.execute("delete from odl.function_timing_samples")
+
+
+def test_backups_and_drills_as_recorded_turn_the_check(opsdb, logins):
+    with superuser(opsdb) as su:
+        su.execute(sql.SQL("set local role {}").format(sql.Identifier(logins["dba"])))
+        su.execute("select odl.odl_record_backup('backup', true)")
+        row = health(su)["backups"]
+        assert (row["status"], row["value"]["drill_ok"]) == ("warning", None)
+        assert "no restore drill" in row["hint"]
+        su.execute("""select odl.odl_record_backup('drill', true, now(), '{"rpo_seconds": 1.4, "rto_seconds": 3.0}')""")
+        row = health(su)["backups"]
+        assert row["status"] == "ok"
+        assert row["value"]["drill"] == {"rpo_seconds": 1.4, "rto_seconds": 3.0}
+        assert row["value"]["backup_age_seconds"] < 60
+        su.execute("""select odl.odl_record_backup('drill', false, now(), '{"failed": "pgbackrest verify"}')""")
+        row = health(su)["backups"]
+        assert (row["status"], row["value"]["drill_ok"]) == ("critical", False)
+        assert su.execute("select kind, last_ok from odl.ops_backups order by kind").fetchall() == [
+            ("backup", True), ("drill", False)
+        ]
+        with pytest.raises(psycopg.errors.InvalidParameterValue):
+            su.execute("select odl.odl_record_backup('snapshot', true)")
+        su.rollback()
+
+        su.execute(sql.SQL("set local role {}").format(sql.Identifier(logins["dba"])))
+        su.execute("select odl.odl_record_backup('backup', true, now() - interval '2 days')")
+        su.execute("select odl.odl_record_backup('drill', true)")
+        row = health(su)["backups"]
+        assert row["status"] == "warning"
+        assert "older than 26 hours" in row["hint"]
+        su.rollback()
+
+
+def test_the_drill_records_its_result_where_the_check_reads_it(opsdb, logins):
+    """scripts/drill --record calls record() with its summary (the drill itself
+    runs in test_drill.py; here its result is a planted one)."""
+    spec = importlib.util.spec_from_file_location("drill", TOP / "scripts" / "drill.py")
+    drill = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(drill)
+    summary = {"ok": True, "rpo_s": 1.4, "rto_s": 3.0, "finished_at": "2026-12-03T12:00:00+00:00"}
+    run_id = drill.record(server_conninfo(dbname=opsdb, user=logins["dba"]), summary)
+    try:
+        with superuser(opsdb) as su:
+            su.execute(sql.SQL("set local role {}").format(sql.Identifier(logins["dba"])))
+            row = health(su)["backups"]
+            assert row["value"]["drill_ok"] is True
+            assert row["value"]["drill"] == {"rpo_s": 1.4, "rto_s": 3.0}
+            assert row["value"]["last_drill"].startswith("2026-12-03T12:00:00")
+    finally:
+        with superuser(opsdb, autocommit=True) as su:
+            su.execute("delete from odl.backup_runs where run_id = %s", (run_id,))

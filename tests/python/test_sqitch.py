@@ -97,6 +97,10 @@ BREAKAGE = {
     "ai_memory_api": "delete from odl.document_projectors where projector = 'cag_invalidation'",
     "traceability": "alter table odl.trace_links no force row level security",
     "traceability_api": "drop view odl.analyst_serials cascade",
+    "retention": "alter table odl.audit_anchors no force row level security",
+    "retention_api": "alter function odl.audit_anchor_month(text) owner to odl_owner",
+    "observability": "alter table odl.backup_runs owner to postgres",
+    "observability_api": "revoke execute on function odl.odl_record_backup(text, boolean, timestamptz, jsonb) from odl_admin",
 }
 
 
