@@ -1,5 +1,6 @@
 -- Deploy odl-db:documents_api to pg
--- Reworked after @v0.2.0: The instances projector reaches an element with #> again: -> on /instances copied the whole array once per changed element
+-- Reworked after @v0.2.0: The instances projector reaches an element with #> again:
+-- -> on /instances copied the whole array once per changed element
 -- v0.2.0, Document core v2: reworked from @v0.1.0 (see deploy/documents_api@v0.1.0.sql)
 -- requires: documents
 -- requires: canonical

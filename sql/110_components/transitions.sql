@@ -5,7 +5,10 @@
 -- about every pair of statuses and roles.
 
 insert into odl.error_codes (sqlstate, name, meaning) values
-('ODK01', 'illegal_component_transition', 'No transition of the component status machine leads from the status to the other'),
+(
+    'ODK01', 'illegal_component_transition',
+    'No transition of the component status machine leads from the status to the other'
+),
 ('ODK02', 'transition_role_denied', 'The author holds no role that may make the status transition'),
 ('ODK03', 'transition_needs_approval', 'The status transition needs the approval of one of its approver roles'),
 ('ODK04', 'transition_fields_missing', 'The component record lacks a field the status transition requires'),
