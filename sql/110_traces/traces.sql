@@ -99,6 +99,8 @@ create or replace procedure odl.trace_maintenance(retention interval default nul
 language plpgsql
 security invoker
 set search_path = pg_catalog, odl, pg_temp
+-- pg_partman bounds new partitions in the session's time zone: UTC months.
+set timezone = 'UTC'
 as $$
 declare
     partman_schema text;

@@ -61,10 +61,14 @@ select is(
 );
 
 -- Premaking under a session time zone other than UTC: pg_partman computes
--- bounds in the session's zone, odl.log_maintenance() pins UTC.
+-- bounds in the session's zone, and each log's maintenance pins UTC (as
+-- odl.log_maintenance(), which calls them all, does).
 update partman.part_config set premake = 6 where parent_table like 'odl.%';
 set local timezone = 'America/New_York';
-call odl.log_maintenance();
+call odl.audit_maintenance();
+call odl.epcis_maintenance();
+call odl.ai_maintenance();
+call odl.trace_maintenance();
 -- pg_partman restores the search_path it found with a session-level
 -- set_config(), which outlives the procedures' own SET clauses.
 reset timezone;
