@@ -214,6 +214,9 @@ begin
     -- Under the tenant's RLS, the user is visible only if it belongs; an
     -- error undoes the context with the transaction (or the savepoint).
     perform odl.set_session_context(odl_set_context.tenant_id, odl_set_context.user_id);
+    -- Residency (sql/200_regions): every tenant-scoped write needs a
+    -- context, so this one check keeps writes in the tenant's region.
+    perform odl.region_guard(odl_set_context.tenant_id);
     if not exists (
         select from odl.users as u
         where u.tenant_id = odl_set_context.tenant_id and u.user_id = odl_set_context.user_id
