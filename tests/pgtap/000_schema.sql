@@ -80,7 +80,8 @@ select tables_are(
         'plans', 'subscriptions', 'psu_budgets', 'psu_reservations', 'psu_ledger', 'marketplace_flows', 'fee_schedule',
         'marketplace_orders', 'marketplace_order_shares', 'governance_event_names', 'escrows', 'escrow_milestones',
         'escrow_disputes', 'tool_call_traces',
-        'ai_sessions', 'ai_messages', 'cag_entries', 'cag_dependencies'
+        'ai_sessions', 'ai_messages', 'cag_entries', 'cag_dependencies',
+        'tenant_departures'
     ]
     -- pg_partman names audit_events' and ai_messages' monthly partitions after the month.
     || array(
@@ -164,7 +165,9 @@ select functions_are(
         'require_ai_session', 'odl_ai_open_session', 'append_ai_message', 'odl_ai_append_message',
         'odl_ai_store_summary', 'odl_ai_messages', 'ai_maintenance', 'odl_ai_context',
         'pointer_content_hash', 'pointer_ancestors', 'cag_request', 'odl_cag_put', 'odl_cag_get',
-        'project_cag_invalidation', 'cag_invalidate'
+        'project_cag_invalidation', 'cag_invalidate',
+        'odl_region', 'region_tenant_guard', 'region_guard', 'odl_region_freeze', 'odl_region_unfreeze',
+        'region_tenant_counts', 'odl_region_report'
     ]
 );
 select domains_are('odl', array['ulid']);
@@ -427,7 +430,8 @@ select set_eq(
         ('odl.odl_ai_messages(text,integer)', 'EXECUTE'),
         ('odl.odl_ai_context(text,integer)', 'EXECUTE'),
         ('odl.odl_cag_put(text,text,text,text,text,jsonb,text,jsonb,interval)', 'EXECUTE'),
-        ('odl.odl_cag_get(text,text,text,text,text,jsonb,text)', 'EXECUTE')
+        ('odl.odl_cag_get(text,text,text,text,text,jsonb,text)', 'EXECUTE'),
+        ('odl.odl_region()', 'EXECUTE')
     $$,
     'odl_app holds exactly SELECT on the tenant tables, the views and the access policy, '
     || 'and EXECUTE on its odl_ functions'
@@ -571,7 +575,15 @@ select results_eq(
         ('ODS01', 'schema_invalid'),
         ('ODS02', 'integrity_violation'),
         ('ODU01', 'ulid_overflow'),
-        ('ODV01', 'version_conflict')
+        ('ODV01', 'version_conflict'),
+        ('ODW01', 'tenant_region_mismatch'),
+        ('ODW02', 'tenant_region_fixed'),
+        ('ODW03', 'tenant_not_homed_here'),
+        ('ODW04', 'tenant_moving'),
+        ('ODW05', 'region_move_invalid'),
+        ('ODW06', 'tenant_not_routed'),
+        ('ODW07', 'migration_transition_invalid'),
+        ('ODW08', 'region_map_fixed')
     $$,
     'odl.error_codes lists every SQLSTATE odl-db raises'
 );
