@@ -24,6 +24,7 @@ from .errors import (
     ProcurementError,
     ProgramLimitExceeded,
     QueryCanceled,
+    RegionError,
     RightsError,
     SchemaError,
     TransactionRollback,
@@ -31,6 +32,7 @@ from .errors import (
     VersionConflict,
     error_class,
 )
+from .regions import RegionInfo, RegionRouter, RegionTotals
 from .models import (
     ApprovalResult,
     Change,
@@ -54,4 +56,5 @@ __all__ = [
     "SchemaError", "TokenSource", "TransactionRollback", "UlidError", "UserRecord", "VersionConflict",
     "connection_kwargs", "error_class",
     "MonetisationError",
+    "RegionError", "RegionInfo", "RegionRouter", "RegionTotals",
 ]
