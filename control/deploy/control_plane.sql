@@ -117,23 +117,42 @@ begin
             message = 'a migration starts planned',
             detail = format('state %s', new.state);
     end if;
-    insert into odl_control.migration_log (migration_id, seq, state, detail)
-    select
-        new.migration_id,
-        coalesce(max(l.seq), 0) + 1,
-        new.state,
-        new.detail
-    from odl_control.migration_log as l
-    where l.migration_id = new.migration_id;
     return new;
 end
 $$;
 comment on function odl_control.migration_step() is
-'Trigger: a migration moves only along odl_control.migration_transitions (ODW07); each state is logged';
+'Trigger: a migration moves only along odl_control.migration_transitions (ODW07)';
 
 create trigger migrations_step
 before insert or update on odl_control.migrations
 for each row execute function odl_control.migration_step();
+
+create function odl_control.migration_logged()
+returns trigger
+language plpgsql
+volatile
+security invoker
+set search_path = pg_catalog, odl_control, pg_temp
+as $$
+begin
+    if tg_op = 'INSERT' or new.state <> old.state then
+        insert into odl_control.migration_log (migration_id, seq, state, detail)
+        select
+            new.migration_id,
+            coalesce(max(l.seq), 0) + 1,
+            new.state,
+            new.detail
+        from odl_control.migration_log as l
+        where l.migration_id = new.migration_id;
+    end if;
+    return null;
+end
+$$;
+comment on function odl_control.migration_logged() is 'Trigger: logs each state a migration enters';
+
+create trigger migrations_logged
+after insert or update on odl_control.migrations
+for each row execute function odl_control.migration_logged();
 
 create function odl_control.tenant_map_guard()
 returns trigger
