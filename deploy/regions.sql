@@ -45,6 +45,13 @@ alter table odl.tenant_departures force row level security;
 create policy tenant_isolation on odl.tenant_departures
 using (tenant_id = (select c.tenant_id from odl.current_context as c))
 with check (tenant_id = (select c.tenant_id from odl.current_context as c));
+-- odl_set_context() looks a departure up on every read-write context; as
+-- the owner it reads without evaluating the context's MAC a second time.
+create policy owner_checks_departures on odl.tenant_departures
+for select to odl_owner
+using (true);
+comment on policy owner_checks_departures on odl.tenant_departures is
+'The owner (odl_set_context()) reads which tenants are leaving without computing the context; other roles see none';
 revoke all on odl.tenant_departures from public;
 
 call odl.adopt_objects();

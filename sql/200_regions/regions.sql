@@ -26,7 +26,8 @@ insert into odl.error_codes (sqlstate, name, meaning) values
 ('ODW05', 'region_move_invalid', 'A move to the tenant''s own region, to an unknown one, or one already under way'),
 ('ODW06', 'tenant_not_routed', 'The control plane maps no region for the tenant (the client''s RegionRouter)'),
 ('ODW07', 'migration_transition_invalid', 'A tenant migration skips or reverses a step of its state machine'),
-('ODW08', 'region_map_fixed', 'The control plane''s tenant map changes outside a verified migration')
+('ODW08', 'region_map_fixed', 'The control plane''s tenant map changes outside a verified migration'),
+('ODW09', 'region_in_use', 'The region a database serves changes while it holds tenants of another region')
 on conflict (sqlstate) do update set name = excluded.name, meaning = excluded.meaning;
 
 create or replace function odl.odl_region()
@@ -86,8 +87,13 @@ for each row execute function odl.region_tenant_guard();
 comment on trigger tenants_region_guard on odl.tenants is
 'A tenant lives in the database of its home region, which never changes in place';
 
--- Called by odl_set_context() as the owner, after the context is set, so
--- that the tenant's own rows are visible under RLS.
+-- Called by odl_set_context() as the owner once the user is found to
+-- belong to the tenant, on every context: a departure's lookup (the owner
+-- reads odl.tenant_departures without a context's MAC, policy
+-- owner_checks_departures) and a shared advisory lock, in read-write
+-- transactions only. Whether the tenant is homed here needs no lookup: a
+-- tenant of another region is never written here (region_tenant_guard(),
+-- region_setting_guard()), so a tenant found here is homed here.
 create or replace function odl.region_guard(tenant_id text)
 returns void
 language plpgsql
@@ -96,41 +102,89 @@ security invoker
 set search_path = pg_catalog, odl, pg_temp
 as $$
 declare
-    here text;
-    home text;
     leaving text;
-    writing boolean := current_setting('transaction_read_only') = 'off';
 begin
-    select s.value into here from odl.settings as s where s.name = 'region';
-    select t.region, d.target_region into home, leaving
-    from odl.tenants as t
-    left join odl.tenant_departures as d on d.tenant_id = t.tenant_id
-    where t.tenant_id = region_guard.tenant_id;
-    if here <> '' and home is distinct from here then
+    if current_setting('transaction_read_only') = 'on' then
+        return;
+    end if;
+    select d.target_region into leaving from odl.tenant_departures as d where d.tenant_id = region_guard.tenant_id;
+    if found then
         raise exception using
-            errcode = 'ODW03',
-            message = format('tenant is not homed in region %s', here),
+            errcode = 'ODW04',
+            message = format('tenant is moving to region %s: writes are refused here', leaving),
             detail = format('tenant_id %s', region_guard.tenant_id),
-            hint = 'Route the tenant through the control plane (odl_client.RegionRouter).';
+            hint = 'Retry after the move, through the router; read-only transactions still read here.';
     end if;
-    if writing then
-        if leaving is not null then
-            raise exception using
-                errcode = 'ODW04',
-                message = format('tenant is moving to region %s: writes are refused here', leaving),
-                detail = format('tenant_id %s', region_guard.tenant_id),
-                hint = 'Retry after the move, through the router; read-only transactions still read here.';
-        end if;
-        -- Held until commit: odl_region_freeze() waits for every writer.
-        perform pg_advisory_xact_lock_shared(hashtextextended('odl.tenant_residency ' || region_guard.tenant_id, 0));
-    end if;
+    -- Held until commit: odl_region_freeze() waits for every writer.
+    perform pg_advisory_xact_lock_shared(hashtextextended('odl.tenant_residency ' || region_guard.tenant_id, 0));
 end
 $$;
 
 revoke all on function odl.region_guard(text) from public;
 comment on function odl.region_guard(text) is
-'For odl_set_context(): refuses a tenant not homed in this database''s region (ODW03) and, in a read-write '
-'transaction, a tenant on its way to another region (ODW04); a writer holds a shared lock on its tenant until commit';
+'For odl_set_context(): in a read-write transaction, refuses a tenant on its way to another region (ODW04), and '
+'otherwise holds a shared lock on the tenant until commit, which odl_region_freeze() waits for';
+
+-- Called by odl_set_context() when the user does not belong to the tenant,
+-- before it raises ODC02: a database that serves one region says why.
+create or replace function odl.region_home_check(tenant_id text)
+returns void
+language plpgsql
+stable
+security invoker
+set search_path = pg_catalog, odl, pg_temp
+as $$
+declare
+    here text := (select s.value from odl.settings as s where s.name = 'region');
+begin
+    if here <> '' and not exists (
+        select from odl.tenants as t
+        where t.tenant_id = region_home_check.tenant_id and t.region = here
+    ) then
+        raise exception using
+            errcode = 'ODW03',
+            message = format('tenant is not homed in region %s', here),
+            detail = format('tenant_id %s', region_home_check.tenant_id),
+            hint = 'Route the tenant through the control plane (odl_client.RegionRouter).';
+    end if;
+end
+$$;
+
+revoke all on function odl.region_home_check(text) from public;
+comment on function odl.region_home_check(text) is
+'For odl_set_context(), under the tenant''s context: raises ODW03 when this database serves one region and does not '
+'home the tenant';
+
+create or replace function odl.region_setting_guard()
+returns trigger
+language plpgsql
+volatile
+security invoker
+set search_path = pg_catalog, odl, pg_temp
+as $$
+begin
+    if new.value <> '' and new.value is distinct from old.value
+        and exists (select from odl.tenants as t where t.region <> new.value) then
+        raise exception using
+            errcode = 'ODW09',
+            message = format('this database holds tenants of regions other than %s', new.value),
+            detail = format('region %s, new region %s', old.value, new.value),
+            hint = 'Move those tenants first; a database serves the region it was deployed for.';
+    end if;
+    return new;
+end
+$$;
+
+revoke all on function odl.region_setting_guard() from public;
+comment on function odl.region_setting_guard() is
+'Trigger on odl.settings: the region a database serves changes only while it holds no tenant of another region '
+'(ODW09; the DBA who changes it, a superuser, sees every tenant)';
+
+create or replace trigger settings_region_guard
+before update on odl.settings
+for each row when (new.name = 'region') execute function odl.region_setting_guard();
+comment on trigger settings_region_guard on odl.settings is
+'A database keeps serving the region of its tenants';
 
 create or replace function odl.odl_region_freeze(tenant_id text, target_region text, migration_id bigint)
 returns void

@@ -166,8 +166,8 @@ select functions_are(
         'odl_ai_store_summary', 'odl_ai_messages', 'ai_maintenance', 'odl_ai_context',
         'pointer_content_hash', 'pointer_ancestors', 'cag_request', 'odl_cag_put', 'odl_cag_get',
         'project_cag_invalidation', 'cag_invalidate',
-        'odl_region', 'region_tenant_guard', 'region_guard', 'odl_region_freeze', 'odl_region_unfreeze',
-        'region_tenant_counts', 'odl_region_report'
+        'odl_region', 'region_tenant_guard', 'region_guard', 'region_home_check', 'region_setting_guard',
+        'odl_region_freeze', 'odl_region_unfreeze', 'region_tenant_counts', 'odl_region_report'
     ]
 );
 select domains_are('odl', array['ulid']);
@@ -583,7 +583,8 @@ select results_eq(
         ('ODW05', 'region_move_invalid'),
         ('ODW06', 'tenant_not_routed'),
         ('ODW07', 'migration_transition_invalid'),
-        ('ODW08', 'region_map_fixed')
+        ('ODW08', 'region_map_fixed'),
+        ('ODW09', 'region_in_use')
     $$,
     'odl.error_codes lists every SQLSTATE odl-db raises'
 );

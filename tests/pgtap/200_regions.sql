@@ -15,7 +15,7 @@ select ok(
     ),
     'odl.tenant_departures has forced row-level security'
 );
-select policies_are('odl', 'tenant_departures', array['tenant_isolation']);
+select policies_are('odl', 'tenant_departures', array['tenant_isolation', 'owner_checks_departures']);
 select trigger_is('odl', 'tenants', 'tenants_region_guard', 'odl', 'region_tenant_guard');
 select is_definer('odl', 'odl_region_freeze', array['text', 'text', 'bigint']);
 select is(odl.odl_region(), null, 'a database deployed without a region serves every region');
@@ -29,12 +29,20 @@ begin
     perform set_config('fixture.us_user', odl.odl_create_user(current_setting('fixture.us'), 'u@us.example.com', 'engineer'), true);
 end
 $$;
-update odl.settings set value = 'EU' where name = 'region';
-select is(odl.odl_region(), 'EU', 'odl_region() names the region of the setting');
+select throws_ok(
+    $$update odl.settings set value = 'EU' where name = 'region'$$,
+    'ODW09', 'this database holds tenants of regions other than EU',
+    'a database holding tenants of several regions does not start serving one'
+);
+-- The rest as if this database served EU (other files' tenants stay too).
+set local session_replication_role = replica;
 select throws_ok(
     $$update odl.settings set value = 'MARS' where name = 'region'$$,
     '23514', null, 'the region setting names a residency region'
 );
+update odl.settings set value = 'EU' where name = 'region';
+set local session_replication_role = origin;
+select is(odl.odl_region(), 'EU', 'odl_region() names the region of the setting');
 
 select throws_ok(
     $$select odl.odl_create_tenant('Stray', 'US')$$,
@@ -46,12 +54,8 @@ select throws_ok(
     'ODW02', 'a tenant''s home region is never updated', 'a tenant''s region never changes in place'
 );
 select throws_ok(
-    format($$select odl.odl_set_context(%L, %L)$$, current_setting('fixture.us'), current_setting('fixture.us_user')),
-    'ODW03', 'tenant is not homed in region EU', 'a tenant homed elsewhere gets no context here'
-);
-select throws_ok(
     $$select odl.odl_set_context('01ARZ3NDEKTSV4RRFFQ69G5FAV', '01ARZ3NDEKTSV4RRFFQ69G5FAV')$$,
-    'ODW03', 'tenant is not homed in region EU', 'nor does a tenant this region does not know'
+    'ODW03', 'tenant is not homed in region EU', 'a tenant this region does not home gets no context here'
 );
 select lives_ok(
     format($$select odl.odl_set_context(%L, %L)$$, current_setting('fixture.eu'), current_setting('fixture.eu_user')),
