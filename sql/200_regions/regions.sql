@@ -206,11 +206,17 @@ begin
             message = 'tenant does not exist',
             detail = format('tenant_id %s', odl_region_freeze.tenant_id);
     end if;
-    if odl_region_freeze.target_region is not distinct from home
-        or odl_region_freeze.target_region not in ('US', 'EU', 'APAC') then
+    if odl_region_freeze.target_region is null or odl_region_freeze.target_region not in ('US', 'EU', 'APAC') then
         raise exception using
             errcode = 'ODW05',
-            message = format('cannot move a tenant of region %s to region %s', home, odl_region_freeze.target_region),
+            message = 'cannot move a tenant to an unknown region',
+            detail = format('target_region %s', quote_nullable(left(odl_region_freeze.target_region, 64))),
+            hint = 'The regions are US, EU and APAC.';
+    end if;
+    if odl_region_freeze.target_region = home then
+        raise exception using
+            errcode = 'ODW05',
+            message = format('the tenant is homed in region %s already', home),
             detail = format('tenant_id %s', odl_region_freeze.tenant_id);
     end if;
     -- Waits for the tenant's read-write transactions under way.

@@ -65,7 +65,7 @@ select odl.odl_clear_context();
 
 select throws_ok(
     format($$select odl.odl_region_freeze(%L, 'EU', 1)$$, current_setting('fixture.eu')),
-    'ODW05', 'cannot move a tenant of region EU to region EU', 'a move stays out of the tenant''s own region'
+    'ODW05', 'the tenant is homed in region EU already', 'a move leaves the tenant''s own region'
 );
 select lives_ok(
     format($$select odl.odl_region_freeze(%L, 'APAC', 1)$$, current_setting('fixture.eu')),
