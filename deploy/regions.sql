@@ -2,28 +2,28 @@
 -- requires: identity tenancy
 -- Data residency: this database serves one region (US, EU or APAC), named
 -- at deploy time with `sqitch deploy --set region=EU`; without it, the
--- database serves every region (one cluster, as before). A tenant on its
+-- database serves every region (one cluster, as before) and has no region
+-- setting. A tenant on its
 -- way to another region is recorded in odl.tenant_departures until its
 -- rows are purged here.
 
 begin;
 
-\if :{?region}
-\else
-\set region ''
-\endif
-
 alter table odl.settings add constraint settings_region_valid
-check (name <> 'region' or value in ('', 'US', 'EU', 'APAC'));
+check (name <> 'region' or value in ('US', 'EU', 'APAC'));
 comment on constraint settings_region_valid on odl.settings is
-'The region setting names a residency region, or is empty for a database serving every region';
+'The region setting names a residency region; a database without it serves every region';
 
+-- Only a regional database has the setting, so that deploying this change
+-- onto a database that serves every region changes no row.
+\if :{?region}
 insert into odl.settings (name, value, description) values
 (
     'region', upper(:'region'),
-    'The residency region this database serves (US, EU or APAC; empty: every region). Set at deploy time '
+    'The residency region this database serves (US, EU or APAC; no row: every region). Set at deploy time '
     '(sqitch deploy --set region=EU); tenants of other regions are refused (ODW01, ODW03)'
 );
+\endif
 
 create table odl.tenant_departures (
     tenant_id odl.ulid primary key references odl.tenants (tenant_id),

@@ -324,7 +324,7 @@ class _Move:
                         "select odl.audit_append_as(%s, null, 'tenant.arrived', %s)",
                         (self.tenant_id, Jsonb({"from": self.source.region, "migration_id": self.migration_id})),
                     )
-                self.purge(src, tables)
+                self.purge(src)
                 self.step(control, "purged")
 
     def freeze(self, src: psycopg.Connection[Any]) -> None:
@@ -359,20 +359,17 @@ class _Move:
                     for block in out:
                         inn.write(block)
             # Each event keeps its hash, chain and seq; the target's key signs it.
-            dst.execute(
-                """
-                insert into odl.audit_events (
-                    tenant_id, seq, created_at, event_id, project_id, doc_id, actor_id, action, payload,
-                    prev_hash, hash, key_id, signature
-                )
-                select
-                    e.tenant_id, e.seq, e.created_at, e.event_id, e.project_id, e.doc_id, e.actor_id, e.action,
-                    e.payload, e.prev_hash, e.hash, s.key_id, s.signature
-                from odl_move_audit as e
-                cross join lateral odl.audit_sign(e.hash) as s
-                order by e.seq
-                """
-            )
+            ledger = next(t for t in tables if t.name == "audit_events")
+            dst.execute(sql.SQL(
+                "insert into odl.audit_events ({}) select {} from odl_move_audit as e "
+                "cross join lateral odl.audit_sign(e.hash) as s order by e.seq"
+            ).format(
+                sql.SQL(", ").join(map(sql.Identifier, ledger.columns)),
+                sql.SQL(", ").join(
+                    sql.SQL("s.{}" if c in REWRITTEN["audit_events"] else "e.{}").format(sql.Identifier(c))
+                    for c in ledger.columns
+                ),
+            ))
             for table in tables:
                 for column, sequence in table.sequences:
                     dst.execute(
@@ -424,9 +421,9 @@ class _Move:
                 conn.execute(sql.SQL("delete from odl.{} where tenant_id = %s").format(sql.Identifier(table.name)),
                              (self.tenant_id,))
 
-    def purge(self, src: psycopg.Connection[Any], tables: list[_Table]) -> None:
+    def purge(self, src: psycopg.Connection[Any]) -> None:
         # Everything, the freeze marker and the issued digests included.
-        self.delete_tenant(src, [t for t in _tenant_tables(src)])
+        self.delete_tenant(src, _tenant_tables(src))
 
     def abandon(self, control: psycopg.Connection[Any], src: psycopg.Connection[Any],
                 dst: psycopg.Connection[Any], error: BaseException) -> None:

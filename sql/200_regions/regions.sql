@@ -38,7 +38,7 @@ parallel safe
 security definer
 set search_path = pg_catalog, odl, pg_temp
 as $$
-    select nullif(s.value, '') from odl.settings as s where s.name = 'region'
+    select s.value from odl.settings as s where s.name = 'region'
 $$;
 
 revoke all on function odl.odl_region() from public;
@@ -66,7 +66,7 @@ begin
             detail = format('tenant_id %s, region %s, new region %s', old.tenant_id, old.region, new.region),
             hint = 'Move the tenant with a migration (RegionRouter.move_tenant()), which copies, verifies and purges.';
     end if;
-    if here <> '' and new.region <> here then
+    if new.region <> here then
         raise exception using
             errcode = 'ODW01',
             message = format('this database serves region %s, not %s', here, new.region),
@@ -137,7 +137,7 @@ as $$
 declare
     here text := (select s.value from odl.settings as s where s.name = 'region');
 begin
-    if here <> '' and not exists (
+    if here is not null and not exists (
         select from odl.tenants as t
         where t.tenant_id = region_home_check.tenant_id and t.region = here
     ) then
@@ -163,12 +163,12 @@ security invoker
 set search_path = pg_catalog, odl, pg_temp
 as $$
 begin
-    if new.value <> '' and new.value is distinct from old.value
+    if (tg_op = 'INSERT' or new.value is distinct from old.value)
         and exists (select from odl.tenants as t where t.region <> new.value) then
         raise exception using
             errcode = 'ODW09',
             message = format('this database holds tenants of regions other than %s', new.value),
-            detail = format('region %s, new region %s', old.value, new.value),
+            detail = format('new region %s', new.value),
             hint = 'Move those tenants first; a database serves the region it was deployed for.';
     end if;
     return new;
@@ -181,7 +181,7 @@ comment on function odl.region_setting_guard() is
 '(ODW09; the DBA who changes it, a superuser, sees every tenant)';
 
 create or replace trigger settings_region_guard
-before update on odl.settings
+before insert or update on odl.settings
 for each row when (new.name = 'region') execute function odl.region_setting_guard();
 comment on trigger settings_region_guard on odl.settings is
 'A database keeps serving the region of its tenants';

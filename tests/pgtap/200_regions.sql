@@ -30,17 +30,17 @@ begin
 end
 $$;
 select throws_ok(
-    $$update odl.settings set value = 'EU' where name = 'region'$$,
+    $$insert into odl.settings (name, value, description) values ('region', 'EU', 'test')$$,
     'ODW09', 'this database holds tenants of regions other than EU',
     'a database holding tenants of several regions does not start serving one'
 );
 -- The rest as if this database served EU (other files' tenants stay too).
 set local session_replication_role = replica;
 select throws_ok(
-    $$update odl.settings set value = 'MARS' where name = 'region'$$,
+    $$insert into odl.settings (name, value, description) values ('region', 'MARS', 'test')$$,
     '23514', null, 'the region setting names a residency region'
 );
-update odl.settings set value = 'EU' where name = 'region';
+insert into odl.settings (name, value, description) values ('region', 'EU', 'test');
 set local session_replication_role = origin;
 select is(odl.odl_region(), 'EU', 'odl_region() names the region of the setting');
 
