@@ -8,6 +8,8 @@ chain, and reports that see aggregates only."""
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
 import shutil
 import tempfile
 import time
@@ -18,7 +20,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from conftest import TOP
+from conftest import TOP, create_database, drop_database, server_conninfo
 
 from odl_client import RegionError, RegionRouter
 
@@ -245,3 +247,28 @@ def test_reports_across_regions_see_aggregates_only(world):
         assert report[region].audit_events == count(world, region, "select count(*) from odl.audit_events")
     assert report["ALL"].tenants == len(homes(world)) == sum(report[r].tenants for r in REGIONS)
     assert report["ALL"].documents == len(world.workload.tenants)
+
+
+def control_sqitch(command: str, dbname: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["sqitch", "--chdir", "control", command, *args, "db:pg:"], cwd=TOP,
+                          env=dict(os.environ, PGDATABASE=dbname), capture_output=True, text=True)
+
+
+def test_the_control_plane_deploys_verifies_and_reverts():
+    dbname = create_database("odl_control")
+    try:
+        assert control_sqitch("deploy", dbname).returncode == 0
+        assert control_sqitch("verify", dbname).returncode == 0
+        with psycopg.connect(server_conninfo(dbname=dbname), autocommit=True) as conn:
+            conn.execute("drop trigger tenants_map_guard on odl_control.tenants")
+        assert control_sqitch("verify", dbname).returncode != 0
+        with psycopg.connect(server_conninfo(dbname=dbname), autocommit=True) as conn:
+            conn.execute("create trigger tenants_map_guard before update on odl_control.tenants "
+                         "for each row execute function odl_control.tenant_map_guard()")
+        reverted = control_sqitch("revert", dbname, "-y")
+        assert reverted.returncode == 0, reverted.stderr
+        with psycopg.connect(server_conninfo(dbname=dbname)) as conn:
+            assert conn.execute("select count(*) from pg_namespace where nspname = 'odl_control'").fetchone()[0] == 0
+        assert control_sqitch("deploy", dbname).returncode == 0
+    finally:
+        drop_database(dbname)
