@@ -218,6 +218,25 @@ class RegionRouter:
             self.forget(tenant_id)
         return move.migration_id
 
+    def finish_move(self, migration_id: int) -> None:
+        """Purges the source of a migration that stopped after its flip (the
+        tenant lives at the target, but the mover died before the purge: the
+        source still holds the tenant's rows, frozen)."""
+        with self._control() as conn, translated():
+            row = conn.execute(
+                "select tenant_id, source_region, target_region, state from odl_control.migrations "
+                "where migration_id = %s", (migration_id,)).fetchone()
+        if row is None or row[3] != "flipped":
+            raise RegionError("only a flipped migration can be finished", sqlstate="ODW07",
+                              detail=f"migration_id {migration_id}, state {row[3] if row else None}")
+        regions = self.regions()
+        move = _Move(self.control_dsn, row[0], regions[row[1]], regions[row[2]])
+        move.migration_id, move.state = migration_id, "flipped"
+        with psycopg.connect(self.control_dsn, autocommit=True) as control, \
+                psycopg.connect(move.source.admin_dsn, autocommit=True) as src:
+            move.purge(src)
+            move.step(control, "purged")
+
     def close(self) -> None:
         with self._lock:
             pools, self._pools = list(self._pools.values()), {}

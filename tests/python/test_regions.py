@@ -23,6 +23,7 @@ import pytest
 from conftest import TOP, create_database, drop_database, server_conninfo
 
 from odl_client import RegionError, RegionRouter
+from odl_client import regions as regions_module
 
 spec = importlib.util.spec_from_file_location("regions_script", TOP / "scripts" / "regions.py")
 assert spec and spec.loader
@@ -236,6 +237,34 @@ def test_a_failed_move_leaves_the_tenant_at_home(world):
             "where m.tenant_id = %s order by m.migration_id desc limit 1", (tenant_id,)).fetchone() == ("failed", "US")
     assert count(world, "US", "select count(*) from odl.tenant_departures") == 0
     world.workload.patch(tenant_id, "after a failed move")
+
+
+def test_a_move_stopped_after_its_flip_is_finished_later(world, monkeypatch):
+    tenant_id, t = tenant_of(world, "EU")
+    purge = regions_module._Move.purge
+
+    def dies(self, src):
+        raise RuntimeError("the mover died")
+
+    monkeypatch.setattr(regions_module._Move, "purge", dies)
+    with pytest.raises(RuntimeError):
+        world.router.move_tenant(tenant_id, "US")
+    monkeypatch.setattr(regions_module._Move, "purge", purge)
+    t["region"], t["moved"] = "US", True
+    with psycopg.connect(world.control_dsn) as conn:
+        migration, state = conn.execute(
+            "select migration_id, state from odl_control.migrations where tenant_id = %s "
+            "order by migration_id desc limit 1", (tenant_id,)).fetchone()
+    assert state == "flipped"
+    # The source still holds the tenant, frozen: it writes only at the target.
+    assert count(world, "EU", "select count(*) from odl.tenant_departures where tenant_id = %s", tenant_id) == 1
+    world.workload.patch(tenant_id, "after the flip")
+    world.router.finish_move(migration)
+    assert count(world, "EU", "select count(*) from odl.tenants where tenant_id = %s", tenant_id) == 0
+    with pytest.raises(RegionError) as refused:
+        world.router.finish_move(migration)
+    assert refused.value.sqlstate == "ODW07"
+    assert_every_row_at_home(world)
 
 
 def test_reports_across_regions_see_aggregates_only(world):
