@@ -9,7 +9,7 @@ DEMO_PORT ?= 54315
 # sqitch target: DATABASE_URL when set, else the libpq PG* variables.
 TARGET ?= $(if $(DATABASE_URL),db:pg:$(patsubst postgresql:%,%,$(patsubst postgres:%,%,$(DATABASE_URL))),db:pg:)
 
-.PHONY: help deps demo demo-stop test test-pgtap test-python deploy revert verify lint bench drill
+.PHONY: help deps demo demo-stop test test-pgtap test-python deploy revert verify lint bench drill regions
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -36,7 +36,7 @@ verify: deps ## sqitch verify that database
 	sqitch verify $(TARGET)
 
 lint: deps ## sqlfluff (postgres dialect) on every SQL file, then srcguard check
-	.venv/bin/sqlfluff lint deploy revert verify sql tests/pgtap demo
+	.venv/bin/sqlfluff lint deploy revert verify sql tests/pgtap demo control
 	tools/srcguard check
 
 bench: deps ## Run the benchmarks in a throwaway cluster; writes benchmarks/RESULTS.md
@@ -44,3 +44,6 @@ bench: deps ## Run the benchmarks in a throwaway cluster; writes benchmarks/RESU
 
 drill: deps ## Restore drill: pgBackRest backup (encrypted), workload, point-in-time restore, checks, RPO/RTO
 	@scripts/drill
+
+regions: deps ## Three regional clusters (US, EU, APAC) and a control plane, a mixed workload through RegionRouter, per-region totals
+	@scripts/regions $(REGIONS_ARGS)

@@ -8,3 +8,6 @@ select 'odl.require_context()'::regprocedure;
 select 'odl.odl_set_context(text, text)'::regprocedure;
 select 'odl.odl_clear_context()'::regprocedure;
 select 1 / (count(*) = 4)::int from odl.error_codes where sqlstate in ('ODC01', 'ODC02', 'ODC03', 'ODC04');
+-- Residency: the context refuses tenants of other regions.
+select 1 / count(*)::int from pg_catalog.pg_proc
+where oid = 'odl.odl_set_context(text, text, text)'::regprocedure and prosrc like '%odl.region_guard(%';

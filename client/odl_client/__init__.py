@@ -24,6 +24,7 @@ from .errors import (
     ProcurementError,
     ProgramLimitExceeded,
     QueryCanceled,
+    RegionError,
     RetentionError,
     RightsError,
     SchemaError,
@@ -33,6 +34,7 @@ from .errors import (
     VersionConflict,
     error_class,
 )
+from .regions import RegionInfo, RegionRouter, RegionTotals
 from .models import (
     ApprovalResult,
     Change,
@@ -56,4 +58,5 @@ __all__ = [
     "SchemaError", "TokenSource", "TransactionRollback", "UlidError", "UserRecord", "VersionConflict",
     "connection_kwargs", "error_class",
     "MonetisationError", "TraceError",
+    "RegionError", "RegionInfo", "RegionRouter", "RegionTotals",
 ]

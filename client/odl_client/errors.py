@@ -167,6 +167,14 @@ class VersionConflict(OdlError):
         self.doc_id: str | None = doc_id if isinstance(doc_id, str) else None
 
 
+class RegionError(OdlError):
+    """ODW: data residency. A tenant created or set as context outside its home region, a region updated in
+    place, a tenant being moved (writes refused at the source), a tenant the control plane does not route, a
+    migration out of step."""
+
+    sqlstate_class = "ODW"
+
+
 class InvalidValue(OdlError):
     """22: a NULL, out-of-range or malformed argument."""
 
@@ -215,7 +223,7 @@ ERROR_CLASSES: dict[str, type[OdlError]] = {
     for cls in (
         AuditError, ContextError, DocumentError, GateError, GraphError, HierarchyError, LimitError, PatchError,
         ProcurementError, RightsError, SchemaError, UlidError, VersionConflict, InvalidValue, ConstraintViolation,
-        EpcisError, ComponentError, MonetisationError, AiError, TraceError, RetentionError,
+        EpcisError, ComponentError, MonetisationError, AiError, TraceError, RetentionError, RegionError,
         TransactionRollback, InsufficientPrivilege, ProgramLimitExceeded, QueryCanceled,
     )
 }

@@ -218,11 +218,17 @@ begin
         select from odl.users as u
         where u.tenant_id = odl_set_context.tenant_id and u.user_id = odl_set_context.user_id
     ) then
+        -- A tenant of another region is no tenant here (ODW03).
+        perform odl.region_home_check(odl_set_context.tenant_id);
         raise exception using
             errcode = 'ODC02',
             message = 'user does not belong to tenant',
             detail = format('tenant_id %s, user_id %s', odl_set_context.tenant_id, odl_set_context.user_id);
     end if;
+    -- Residency (sql/200_regions): every tenant-scoped write needs a
+    -- context, so this one check stops the writes of a tenant on its way to
+    -- another region.
+    perform odl.region_guard(odl_set_context.tenant_id);
 end
 $$;
 

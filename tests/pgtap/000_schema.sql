@@ -83,7 +83,8 @@ select tables_are(
         'ai_sessions', 'ai_messages', 'cag_entries', 'cag_dependencies',
         'trace_links', 'stock_move_serials',
         'audit_anchors', 'audit_retired_partitions', 'log_retention_policies', 'function_timing_samples',
-        'backup_runs'
+        'backup_runs',
+        'tenant_departures'
     ]
     -- pg_partman names audit_events' and ai_messages' monthly partitions after the month.
     || array(
@@ -178,8 +179,11 @@ select functions_are(
         'odl_trace_received_not_installed',
         'odl_trace_approved_not_ordered', 'odl_trace_open_claims',
         'audit_anchor_message', 'audit_chain_base', 'audit_anchor_month', 'log_partitions', 'log_partition_status',
-        'log_retention', 'log_maintenance', 'function_timings_source', 'function_timings_record', 'odl_sample_function_timings',
-        'function_latency', 'odl_record_backup', 'backup_status'
+        'log_retention', 'log_maintenance', 'function_timings_source', 'function_timings_record',
+        'odl_sample_function_timings',
+        'function_latency', 'odl_record_backup', 'backup_status',
+        'odl_region', 'region_tenant_guard', 'region_guard', 'region_home_check', 'region_setting_guard',
+        'odl_region_freeze', 'odl_region_unfreeze', 'region_tenant_counts', 'odl_region_report'
     ]
 );
 select domains_are('odl', array['ulid']);
@@ -203,7 +207,8 @@ as $$
             'audit_partition_status', 'audit_anchor_message', 'audit_chain_base', 'audit_anchor_month'
         ) then 'odl_ledger'
         when not routine and ltrim(name, '_') ~ '^audit_keys' then 'odl_signer'
-        when not routine and ltrim(name, '_') ~ '^audit_(events|heads|partitions|digests|anchors|retired_partitions)' then 'odl_ledger'
+        when not routine and ltrim(name, '_') ~ '^audit_(events|heads|partitions|digests|anchors|retired_partitions)'
+            then 'odl_ledger'
         when not routine and ltrim(name, '_') ~ '^python_modules' then current_user::regrole
         else 'odl_owner'
     end::regrole
@@ -451,7 +456,8 @@ select set_eq(
         ('odl.odl_trace_lot_installed(text,text,text)', 'EXECUTE'),
         ('odl.odl_trace_received_not_installed(text)', 'EXECUTE'),
         ('odl.odl_trace_approved_not_ordered(text)', 'EXECUTE'),
-        ('odl.odl_trace_open_claims(text)', 'EXECUTE')
+        ('odl.odl_trace_open_claims(text)', 'EXECUTE'),
+        ('odl.odl_region()', 'EXECUTE')
     $$,
     'odl_app holds exactly SELECT on the tenant tables, the views and the access policy, '
     || 'and EXECUTE on its odl_ functions'
@@ -621,7 +627,16 @@ select results_eq(
         ('ODT01', 'audit_month_broken'),
         ('ODT02', 'retention_out_of_order'),
         ('ODU01', 'ulid_overflow'),
-        ('ODV01', 'version_conflict')
+        ('ODV01', 'version_conflict'),
+        ('ODW01', 'tenant_region_mismatch'),
+        ('ODW02', 'tenant_region_fixed'),
+        ('ODW03', 'tenant_not_homed_here'),
+        ('ODW04', 'tenant_moving'),
+        ('ODW05', 'region_move_invalid'),
+        ('ODW06', 'tenant_not_routed'),
+        ('ODW07', 'migration_transition_invalid'),
+        ('ODW08', 'region_map_fixed'),
+        ('ODW09', 'region_in_use')
     $$,
     'odl.error_codes lists every SQLSTATE odl-db raises'
 );

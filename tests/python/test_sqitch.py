@@ -101,6 +101,8 @@ BREAKAGE = {
     "retention_api": "alter function odl.audit_anchor_month(text) owner to odl_owner",
     "observability": "alter table odl.backup_runs owner to postgres",
     "observability_api": "revoke execute on function odl.odl_record_backup(text, boolean, timestamptz, jsonb) from odl_admin",
+    "regions": "alter table odl.tenant_departures no force row level security",
+    "regions_api": "drop trigger tenants_region_guard on odl.tenants",
 }
 
 
