@@ -17,6 +17,7 @@ from .errors import (
     HierarchyError,
     InsufficientPrivilege,
     InvalidValue,
+    LifecycleError,
     LimitError,
     MonetisationError,
     OdlError,
@@ -53,5 +54,5 @@ __all__ = [
     "PatchOperation", "PatchResult", "ProcurementError", "ProgramLimitExceeded", "QueryCanceled", "RightsError",
     "SchemaError", "TokenSource", "TransactionRollback", "UlidError", "UserRecord", "VersionConflict",
     "connection_kwargs", "error_class",
-    "MonetisationError",
+    "MonetisationError", "LifecycleError",
 ]

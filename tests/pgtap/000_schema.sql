@@ -164,7 +164,8 @@ select functions_are(
         'require_ai_session', 'odl_ai_open_session', 'append_ai_message', 'odl_ai_append_message',
         'odl_ai_store_summary', 'odl_ai_messages', 'ai_maintenance', 'odl_ai_context',
         'pointer_content_hash', 'pointer_ancestors', 'cag_request', 'odl_cag_put', 'odl_cag_get',
-        'project_cag_invalidation', 'cag_invalidate'
+        'project_cag_invalidation', 'cag_invalidate',
+        'ai_session_max_age', 'ai_session_guard', 'odl_ai_close_session', 'ai_retention', 'cag_purge'
     ]
 );
 select domains_are('odl', array['ulid']);
@@ -427,7 +428,8 @@ select set_eq(
         ('odl.odl_ai_messages(text,integer)', 'EXECUTE'),
         ('odl.odl_ai_context(text,integer)', 'EXECUTE'),
         ('odl.odl_cag_put(text,text,text,text,text,jsonb,text,jsonb,interval)', 'EXECUTE'),
-        ('odl.odl_cag_get(text,text,text,text,text,jsonb,text)', 'EXECUTE')
+        ('odl.odl_cag_get(text,text,text,text,text,jsonb,text)', 'EXECUTE'),
+        ('odl.odl_ai_close_session(text)', 'EXECUTE')
     $$,
     'odl_app holds exactly SELECT on the tenant tables, the views and the access policy, '
     || 'and EXECUTE on its odl_ functions'
@@ -524,6 +526,7 @@ select results_eq(
         ('ODI06', 'invalid_cache_request'),
         ('ODI07', 'stale_cache_dependency'),
         ('ODI08', 'semantic_cache_unavailable'),
+        ('ODJ01', 'ai_session_closed'),
         ('ODK01', 'illegal_component_transition'),
         ('ODK02', 'transition_role_denied'),
         ('ODK03', 'transition_needs_approval'),

@@ -95,6 +95,8 @@ BREAKAGE = {
     "traces_api": "drop procedure odl.trace_maintenance(interval)",
     "ai_memory": "alter table odl.cag_dependencies no force row level security",
     "ai_memory_api": "delete from odl.document_projectors where projector = 'cag_invalidation'",
+    "ai_lifecycle": "alter table odl.ai_sessions drop constraint ai_sessions_closed_reason",
+    "ai_lifecycle_api": "drop trigger ai_sessions_guard on odl.ai_sessions",
 }
 
 
