@@ -80,7 +80,8 @@ select tables_are(
         'plans', 'subscriptions', 'psu_budgets', 'psu_reservations', 'psu_ledger', 'marketplace_flows', 'fee_schedule',
         'marketplace_orders', 'marketplace_order_shares', 'governance_event_names', 'escrows', 'escrow_milestones',
         'escrow_disputes', 'tool_call_traces',
-        'ai_sessions', 'ai_messages', 'cag_entries', 'cag_dependencies'
+        'ai_sessions', 'ai_messages', 'cag_entries', 'cag_dependencies',
+        'subscription_changes', 'invoices', 'billing_items', 'invoice_lines'
     ]
     -- pg_partman names audit_events' and ai_messages' monthly partitions after the month.
     || array(
@@ -97,7 +98,7 @@ select views_are(
         'analyst_open_warranty_claims', 'analyst_order_lines', 'analyst_stock',
         'readable_components', 'analyst_component_instances',
         'analyst_psu_usage', 'analyst_psu_budgets', 'analyst_escrows', 'analyst_tool_costs',
-        'analyst_ai_sessions', 'analyst_cag_entries'
+        'analyst_ai_sessions', 'analyst_cag_entries', 'analyst_invoices'
     ]
 );
 select materialized_views_are('odl', array['rbac_role_rights']);
@@ -165,7 +166,9 @@ select functions_are(
         'odl_ai_store_summary', 'odl_ai_messages', 'ai_maintenance', 'odl_ai_context',
         'pointer_content_hash', 'pointer_ancestors', 'cag_request', 'odl_cag_put', 'odl_cag_get',
         'project_cag_invalidation', 'cag_invalidate',
-        'ai_session_max_age', 'ai_session_guard', 'odl_ai_close_session', 'ai_retention', 'cag_purge'
+        'ai_session_max_age', 'ai_session_guard', 'odl_ai_close_session', 'ai_retention', 'cag_purge',
+        'cycle_interval', 'cycle_amount', 'billing_catch_up', 'billing_maintenance', 'odl_change_plan',
+        'odl_issue_invoice', 'odl_invoice_lines'
     ]
 );
 select domains_are('odl', array['ulid']);
@@ -429,7 +432,10 @@ select set_eq(
         ('odl.odl_ai_context(text,integer)', 'EXECUTE'),
         ('odl.odl_cag_put(text,text,text,text,text,jsonb,text,jsonb,interval)', 'EXECUTE'),
         ('odl.odl_cag_get(text,text,text,text,text,jsonb,text)', 'EXECUTE'),
-        ('odl.odl_ai_close_session(text)', 'EXECUTE')
+        ('odl.odl_ai_close_session(text)', 'EXECUTE'),
+        ('odl.odl_change_plan(text,integer,text)', 'EXECUTE'),
+        ('odl.odl_issue_invoice(timestamp with time zone,timestamp with time zone)', 'EXECUTE'),
+        ('odl.odl_invoice_lines(text)', 'EXECUTE')
     $$,
     'odl_app holds exactly SELECT on the tenant tables, the views and the access policy, '
     || 'and EXECUTE on its odl_ functions'
@@ -527,6 +533,11 @@ select results_eq(
         ('ODI07', 'stale_cache_dependency'),
         ('ODI08', 'semantic_cache_unavailable'),
         ('ODJ01', 'ai_session_closed'),
+        ('ODJ02', 'plan_change_changes_nothing'),
+        ('ODJ03', 'no_live_subscription'),
+        ('ODJ04', 'invoice_period_open'),
+        ('ODJ05', 'invoice_period_overlap'),
+        ('ODJ06', 'unknown_invoice'),
         ('ODK01', 'illegal_component_transition'),
         ('ODK02', 'transition_role_denied'),
         ('ODK03', 'transition_needs_approval'),

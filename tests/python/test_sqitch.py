@@ -97,6 +97,8 @@ BREAKAGE = {
     "ai_memory_api": "delete from odl.document_projectors where projector = 'cag_invalidation'",
     "ai_lifecycle": "alter table odl.ai_sessions drop constraint ai_sessions_closed_reason",
     "ai_lifecycle_api": "drop trigger ai_sessions_guard on odl.ai_sessions",
+    "billing": "alter table odl.invoice_lines no force row level security",
+    "billing_api": "alter view odl.analyst_invoices reset (security_barrier)",
 }
 
 
