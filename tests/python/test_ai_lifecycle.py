@@ -115,11 +115,12 @@ def month_start(back: int) -> datetime:
 
 
 def test_retention_drops_whole_months_and_the_sessions_that_began_in_them(dbname, tenant, project):
-    """13 months of sessions, 300 messages each month, and one session that
+    """13 months of sessions (ten a month, 300 messages each) and one that
     began on the last evening of each month and went on into the next; the
     oldest month is dropped."""
     tenant_id, user_id = tenant
     per_month = 300
+    daily = 10  # sessions a month, one a day from the 1st
     with psycopg.connect(server_conninfo(dbname=dbname), autocommit=True) as su:
         su.execute("set stats_fetch_consistency = none")
         starts = [month_start(back) for back in range(12, -1, -1)]
@@ -129,8 +130,8 @@ def test_retention_drops_whole_months_and_the_sessions_that_began_in_them(dbname
         su.execute("call odl.ai_maintenance()")
         sessions: dict[str, datetime] = {}
         for start in starts[:-1]:
-            for opened, count in ((start + timedelta(days=14), per_month),
-                                  (month_start_next(start) - timedelta(hours=1), 4)):
+            evening = month_start_next(start) - timedelta(hours=1)
+            for opened, count in [(start + timedelta(days=day), per_month) for day in range(daily)] + [(evening, 4)]:
                 sid = su.execute("select odl.odl_ulid()").fetchone()[0]
                 sessions[sid] = opened
                 su.execute(
@@ -158,7 +159,7 @@ def test_retention_drops_whole_months_and_the_sessions_that_began_in_them(dbname
         started = time.perf_counter()
         su.execute("delete from pg_temp.month_copy")
         deleting = time.perf_counter() - started
-        assert dead(su, "pg_temp.month_copy") >= per_month
+        assert dead(su, "pg_temp.month_copy") >= daily * per_month
 
         started = time.perf_counter()
         # Kept: everything since the second month began.
@@ -179,7 +180,7 @@ def test_retention_drops_whole_months_and_the_sessions_that_began_in_them(dbname
             "select session_id, count(*) from odl.ai_messages where tenant_id = %s group by 1", (tenant_id,)
         ).fetchall())
         assert set(counts) == kept
-        assert all(counts[sid] == (per_month if sessions[sid].day == 15 else 4) for sid in kept)
+        assert all(counts[sid] == (per_month if sessions[sid].hour == 0 else 4) for sid in kept)
         # The months kept hold no dead tuple but the three messages the last
         # deleted session (opened at 23:00, a message every 30 minutes) left
         # in the next month.
