@@ -221,6 +221,26 @@ def test_invoices_take_each_item_once_and_reconcile_with_the_psu_ledger(shop, db
     invoiced, ledger, total = invoice_totals(dbname, shop.tenant_id)
     assert invoiced == ledger and total == 47400
 
+    # Analysts see the invoices, reconciling with the lines and the ledger.
+    login = f"ana_{uuid.uuid4().hex[:6]}"
+    with superuser(dbname) as su:
+        su.execute(f"create role {login} login in role odl_analyst")
+        try:
+            with shop.session() as conn:
+                conn.execute("select odl.odl_bind_login(%s, %s)", (login, shop.admin))
+                conn.commit()
+            with psycopg.connect(server_conninfo(dbname=dbname, user=login)) as ana:
+                ana.execute("select odl.odl_set_context(%s, %s)", (shop.tenant_id, shop.admin))
+                rows = ana.execute(
+                    "select invoice_id, total_minor, cycles_minor + prorations_minor, psu_used, lines"
+                    " from odl.analyst_invoices order by period_start").fetchall()
+            assert [r[0] for r in rows] == [first, second]
+            assert all(r[1] == r[2] for r in rows) and sum(r[1] for r in rows) == 47400
+            assert sum(r[3] for r in rows) == ledger and rows[1][3:] == (4, 1)
+        finally:
+            su.execute(f"drop owned by {login}")
+            su.execute(f"drop role {login}")
+
 
 def test_charges_racing_invoices_are_each_counted_once(shop, dbname):
     with shop.session() as conn:
