@@ -7,6 +7,7 @@ a superuser: the same as the clock moving forward."""
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 import time
@@ -16,8 +17,10 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import psycopg
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from conftest import server_conninfo
+from conftest import TenantAccess, server_conninfo
 from test_monetisation import Shop, sqlstate
 
 
@@ -284,3 +287,70 @@ def test_charges_racing_invoices_are_each_counted_once(shop, dbname):
     invoiced, ledger, _ = invoice_totals(dbname, shop.tenant_id)
     assert invoices >= 5
     assert invoiced == ledger == sum(charged) > 0
+
+
+PRICE = {"PRO": 7900, "ENTERPRISE": 2500000, "FREE": 0}
+
+
+def monthly_amount(plan: str, seats: int) -> int:
+    if plan == "ENTERPRISE":
+        return half_up(Decimal(PRICE[plan]) / 12)
+    return PRICE[plan] * (seats if plan == "PRO" else 1)
+
+
+def new_shop(dbname: str) -> Shop:
+    with psycopg.connect(server_conninfo(dbname=dbname)) as admin:
+        admin.execute("set role odl_admin")
+        tenant_id = admin.execute("select odl.odl_create_tenant(%s, 'EU')",
+                                  (f"b-{uuid.uuid4().hex[:6]}",)).fetchone()[0]
+        user_id = admin.execute("select odl.odl_create_user(%s, %s, 'engineer')",
+                                (tenant_id, f"{uuid.uuid4().hex[:6]}@example.com")).fetchone()[0]
+    return Shop(dbname, TenantAccess(dbname, (tenant_id, user_id)))
+
+
+@settings(max_examples=int(os.environ.get("ODL_BILLING_EXAMPLES", "10")), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.sampled_from(["PRO", "ENTERPRISE", "FREE"]), st.integers(0, 20), st.integers(1, 60)),
+                min_size=1, max_size=6))
+def test_random_plan_changes_bill_exactly_what_a_reference_computes(dbname, changes):
+    """A monthly PRO subscription of 2 seats; each change comes some hours
+    later in the same cycle. Reference: an upgrade (a dearer cycle) bills
+    (new - current) x the rest of the cycle, half up, and replaces a waiting
+    downgrade; anything else waits; the next cycle costs what is current
+    then, the waiting change applied."""
+    shop = new_shop(dbname)
+    plan, seats, waiting = "PRO", 2, None
+    with shop.session() as conn:
+        conn.execute("select odl.odl_subscribe('PRO', 2)")
+        conn.commit()
+    expected_items = [("cycle", "PRO", 2, 15800)]
+    for new_plan, new_seats, hours in changes:
+        shift(dbname, shop.tenant_id, timedelta(hours=hours))
+        with shop.session() as conn:
+            if (new_plan, new_seats) == (plan, seats):
+                assert sqlstate(conn, "select odl.odl_change_plan(%s, %s)", (new_plan, new_seats)) == "ODJ02"
+                continue
+            kind, proration, now = conn.execute(
+                "select kind, proration_minor, now() from odl.odl_change_plan(%s, %s)", (new_plan, new_seats)
+            ).fetchone()
+            conn.commit()
+        with superuser(dbname) as su:
+            start, end = su.execute(
+                "select period_start, period_end from odl.billing_items where tenant_id = %s and kind = 'cycle'",
+                (shop.tenant_id,)).fetchone()
+        new, old = monthly_amount(new_plan, new_seats), monthly_amount(plan, seats)
+        if new > old:
+            rest = Decimal((end - now) // timedelta(microseconds=1)) / Decimal(
+                (end - start) // timedelta(microseconds=1))
+            assert (kind, proration) == ("upgrade", half_up(Decimal(new - old) * rest))
+            expected_items.append(("proration", new_plan, new_seats, proration))
+            plan, seats, waiting = new_plan, new_seats, None
+        else:
+            assert (kind, proration) == ("downgrade", 0)
+            waiting = (new_plan, new_seats)
+    shift(dbname, shop.tenant_id, timedelta(days=32))
+    with superuser(dbname) as su:
+        su.execute("select odl.billing_catch_up(%s)", (shop.tenant_id,))
+    plan, seats = waiting or (plan, seats)
+    expected_items.append(("cycle", plan, seats, monthly_amount(plan, seats)))
+    assert items(dbname, shop.tenant_id)[:len(expected_items)] == expected_items
