@@ -17,6 +17,7 @@ from .errors import (
     HierarchyError,
     InsufficientPrivilege,
     InvalidValue,
+    LifecycleError,
     LimitError,
     MonetisationError,
     OdlError,
@@ -57,6 +58,6 @@ __all__ = [
     "PatchOperation", "PatchResult", "ProcurementError", "ProgramLimitExceeded", "QueryCanceled", "RetentionError", "RightsError",
     "SchemaError", "TokenSource", "TransactionRollback", "UlidError", "UserRecord", "VersionConflict",
     "connection_kwargs", "error_class",
-    "MonetisationError", "TraceError",
+    "MonetisationError", "TraceError", "LifecycleError",
     "RegionError", "RegionInfo", "RegionRouter", "RegionTotals",
 ]

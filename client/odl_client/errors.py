@@ -93,6 +93,13 @@ class AiError(OdlError):
     sqlstate_class = "ODI"
 
 
+class LifecycleError(OdlError):
+    """ODJ: lifecycle and billing: an AI session closed or past its maximum age, a plan change that changes
+    nothing or is no upgrade, an invoice for a period that has not ended or overlaps one already invoiced."""
+
+    sqlstate_class = "ODJ"
+
+
 class LimitError(OdlError):
     """ODL: a size, depth or count above a limit of odl.limits."""
 
@@ -224,6 +231,7 @@ ERROR_CLASSES: dict[str, type[OdlError]] = {
         AuditError, ContextError, DocumentError, GateError, GraphError, HierarchyError, LimitError, PatchError,
         ProcurementError, RightsError, SchemaError, UlidError, VersionConflict, InvalidValue, ConstraintViolation,
         EpcisError, ComponentError, MonetisationError, AiError, TraceError, RetentionError, RegionError,
+        LifecycleError,
         TransactionRollback, InsufficientPrivilege, ProgramLimitExceeded, QueryCanceled,
     )
 }

@@ -84,7 +84,8 @@ select tables_are(
         'trace_links', 'stock_move_serials',
         'audit_anchors', 'audit_retired_partitions', 'log_retention_policies', 'function_timing_samples',
         'backup_runs',
-        'tenant_departures'
+        'tenant_departures',
+        'subscription_changes', 'invoices', 'billing_items', 'invoice_lines'
     ]
     -- pg_partman names audit_events' and ai_messages' monthly partitions after the month.
     || array(
@@ -103,7 +104,8 @@ select views_are(
         'analyst_psu_usage', 'analyst_psu_budgets', 'analyst_escrows', 'analyst_tool_costs',
         'analyst_ai_sessions', 'analyst_cag_entries',
         'analyst_serials', 'analyst_received_not_installed', 'analyst_approved_not_ordered',
-        'ops_function_latency', 'ops_log_partitions', 'ops_backups'
+        'ops_function_latency', 'ops_log_partitions', 'ops_backups',
+        'analyst_ai_sessions', 'analyst_cag_entries', 'analyst_invoices'
     ]
 );
 select materialized_views_are('odl', array['rbac_role_rights']);
@@ -183,7 +185,10 @@ select functions_are(
         'odl_sample_function_timings',
         'function_latency', 'odl_record_backup', 'backup_status',
         'odl_region', 'region_tenant_guard', 'region_guard', 'region_home_check', 'region_setting_guard',
-        'odl_region_freeze', 'odl_region_unfreeze', 'region_tenant_counts', 'odl_region_report'
+        'odl_region_freeze', 'odl_region_unfreeze', 'region_tenant_counts', 'odl_region_report',
+        'ai_session_max_age', 'ai_session_guard', 'odl_ai_close_session', 'ai_retention', 'cag_purge',
+        'cycle_interval', 'cycle_amount', 'billing_catch_up', 'billing_maintenance', 'odl_change_plan',
+        'odl_issue_invoice', 'odl_invoice_lines'
     ]
 );
 select domains_are('odl', array['ulid']);
@@ -457,7 +462,11 @@ select set_eq(
         ('odl.odl_trace_received_not_installed(text)', 'EXECUTE'),
         ('odl.odl_trace_approved_not_ordered(text)', 'EXECUTE'),
         ('odl.odl_trace_open_claims(text)', 'EXECUTE'),
-        ('odl.odl_region()', 'EXECUTE')
+        ('odl.odl_region()', 'EXECUTE'),
+        ('odl.odl_ai_close_session(text)', 'EXECUTE'),
+        ('odl.odl_change_plan(text,integer,text)', 'EXECUTE'),
+        ('odl.odl_issue_invoice(timestamp with time zone,timestamp with time zone)', 'EXECUTE'),
+        ('odl.odl_invoice_lines(text)', 'EXECUTE')
     $$,
     'odl_app holds exactly SELECT on the tenant tables, the views and the access policy, '
     || 'and EXECUTE on its odl_ functions'
@@ -578,6 +587,12 @@ select results_eq(
         ('ODI06', 'invalid_cache_request'),
         ('ODI07', 'stale_cache_dependency'),
         ('ODI08', 'semantic_cache_unavailable'),
+        ('ODJ01', 'ai_session_closed'),
+        ('ODJ02', 'plan_change_changes_nothing'),
+        ('ODJ03', 'no_live_subscription'),
+        ('ODJ04', 'invoice_period_open'),
+        ('ODJ05', 'invoice_period_overlap'),
+        ('ODJ06', 'unknown_invoice'),
         ('ODK01', 'illegal_component_transition'),
         ('ODK02', 'transition_role_denied'),
         ('ODK03', 'transition_needs_approval'),

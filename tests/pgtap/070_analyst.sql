@@ -4,7 +4,7 @@
 -- without one. tests/python/test_analyst_views.py compares each with the
 -- API, user by user.
 begin;
-select plan(22);
+select plan(23);
 
 select results_eq(
     $$
@@ -24,6 +24,7 @@ select results_eq(
         ('analyst_component_instances', 'odl_owner', true, false),
         ('analyst_escrows', 'odl_owner', true, false),
         ('analyst_instance_counts', 'odl_owner', true, false),
+        ('analyst_invoices', 'odl_owner', true, false),
         ('analyst_open_warranty_claims', 'odl_owner', true, false),
         ('analyst_order_lines', 'odl_owner', true, false),
         ('analyst_patches', 'odl_owner', true, false),
@@ -57,6 +58,7 @@ select table_privs_are('odl', 'analyst_instance_counts', 'odl_analyst', array['S
 select table_privs_are('odl', 'analyst_audit_actions', 'odl_analyst', array['SELECT']);
 select table_privs_are('odl', 'analyst_ai_sessions', 'odl_analyst', array['SELECT']);
 select table_privs_are('odl', 'analyst_cag_entries', 'odl_analyst', array['SELECT']);
+select table_privs_are('odl', 'analyst_invoices', 'odl_analyst', array['SELECT']);
 select is_empty(
     $$
         select c.oid::regclass::text || ' ' || r.rolname

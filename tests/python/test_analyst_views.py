@@ -31,7 +31,9 @@ VIEWS = (
 )
 # Issue 13's usage, cost and escrow views (tests/python/test_monetisation.py
 # and test_traces.py test what they show).
-MONETISATION_VIEWS = ("analyst_psu_usage", "analyst_psu_budgets", "analyst_escrows", "analyst_tool_costs")
+MONETISATION_VIEWS = (
+    "analyst_psu_usage", "analyst_psu_budgets", "analyst_escrows", "analyst_tool_costs", "analyst_invoices"
+)
 
 
 def new_tenant(dbname: str) -> tuple[str, str]:

@@ -103,6 +103,10 @@ BREAKAGE = {
     "observability_api": "revoke execute on function odl.odl_record_backup(text, boolean, timestamptz, jsonb) from odl_admin",
     "regions": "alter table odl.tenant_departures no force row level security",
     "regions_api": "drop trigger tenants_region_guard on odl.tenants",
+    "ai_lifecycle": "alter table odl.ai_sessions drop constraint ai_sessions_closed_reason",
+    "ai_lifecycle_api": "drop trigger ai_sessions_guard on odl.ai_sessions",
+    "billing": "alter table odl.invoice_lines no force row level security",
+    "billing_api": "alter view odl.analyst_invoices reset (security_barrier)",
 }
 
 

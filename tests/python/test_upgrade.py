@@ -39,6 +39,9 @@ RELEASES = [line.split()[0][1:] for line in (TOP / "sqitch.plan").read_text().sp
 # Tables that hold code or configuration, which an upgrade replaces by design;
 # every other table of schema odl holds data that must survive unchanged.
 CODE_TABLES = {"python_modules", "error_codes", "json_schemas", "session_contexts", "document_projectors"}
+# Settings a later change adds with their defaults: the upgrade must leave
+# every setting the release had as it was.
+ADDED_ROWS = {"settings": " where name not in ('ai_session_max_age', 'ai_message_retention')"}
 
 
 def run(args: list[str], cwd: Path, dbname: str | None = None) -> subprocess.CompletedProcess:
@@ -84,7 +87,7 @@ def fingerprint(conn: psycopg.Connection, tables: dict[str, list[str]]) -> dict[
         cols = ", ".join(f'"{c}"' for c in columns)
         prints[table] = conn.execute(
             f"select count(*), coalesce(md5(string_agg(r, E'\\n' order by r)), '')"
-            f" from (select row({cols})::text as r from odl.{table}) as rows"
+            f" from (select row({cols})::text as r from odl.{table}{ADDED_ROWS.get(table, '')}) as rows"
         ).fetchone()
     return prints
 
