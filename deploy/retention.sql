@@ -89,7 +89,8 @@ create table odl.log_retention_policies (
     constraint log_retention_policies_known_table check (
         table_name in ('odl.audit_events', 'odl.epcis_events', 'odl.ai_messages', 'odl.tool_call_traces')
     ),
-    constraint log_retention_policies_epcis_kept check (table_name <> 'odl.epcis_events' or keep_months is null)
+    constraint log_retention_policies_epcis_kept check (table_name <> 'odl.epcis_events' or keep_months is null),
+    constraint log_retention_policies_ai_by_session check (table_name <> 'odl.ai_messages' or keep_months is null)
 );
 comment on table odl.log_retention_policies is
 'Months of each monthly-partitioned log that odl.log_retention() keeps (whole UTC months before the current one); '
@@ -103,6 +104,8 @@ comment on constraint log_retention_policies_known_table on odl.log_retention_po
 comment on constraint log_retention_policies_epcis_kept on odl.log_retention_policies is
 'EPCIS events stay: their ids, EPCs and business transactions live in unpartitioned tables that a dropped month '
 'would leave pointing at nothing';
+comment on constraint log_retention_policies_ai_by_session on odl.log_retention_policies is
+'AI messages are retired with their sessions by odl.ai_retention() (setting ai_message_retention), in one place';
 insert into odl.log_retention_policies (table_name, keep_months) values
 ('odl.audit_events', null),
 ('odl.epcis_events', null),

@@ -3,7 +3,7 @@
 -- ahead in UTC months whatever the session's time zone, and the backup
 -- record's errors. Retiring 24 planted months is tests/python/test_retention.py.
 begin;
-select plan(21);
+select plan(22);
 
 select has_table('odl', 'audit_anchors', 'anchors of retired audit months');
 select policies_are('odl', 'audit_anchors', array['tenant_isolation', 'ledger_owner']);
@@ -35,6 +35,11 @@ select throws_ok(
     $$update odl.log_retention_policies set keep_months = 12 where table_name = 'odl.epcis_events'$$,
     '23514', null,
     'EPCIS events are never retired: their index tables are not partitioned'
+);
+select throws_ok(
+    $$update odl.log_retention_policies set keep_months = 12 where table_name = 'odl.ai_messages'$$,
+    '23514', null,
+    'AI messages are retired with their sessions by odl.ai_retention(), not here'
 );
 select is(
     (select p.retention from partman.part_config as p where p.parent_table = 'odl.tool_call_traces'),
