@@ -34,8 +34,8 @@ as $$
 -- most 2000 characters. Null when the piece lies inside a classified part;
 -- a classified part inside the piece is removed first.
 declare
-    steps text [] := odl.pointer_steps(pointer);
-    part text [];
+    steps text[] := odl.pointer_steps(pointer);
+    part text[];
     n integer;
     matches boolean;
 begin
@@ -88,7 +88,7 @@ as $$
 -- (/instances) or one member of a top-level object (/libraries/components).
 -- A member or entry key is escaped as RFC 6901 says.
 declare
-    steps text [] := odl.pointer_steps(scope);
+    steps text[] := odl.pointer_steps(scope);
     key_section text;
 begin
     select k.section into key_section from odl.rbac_section_keys as k where k.key = steps[1];
@@ -168,7 +168,7 @@ revoke all on function odl.chunk_is_map(jsonb) from public;
 comment on function odl.chunk_is_map(jsonb) is
 'Whether a value is a non-empty object whose values are all objects (a map of entries, each its own chunk)';
 
-create or replace function odl.chunk_split(doc jsonb, steps text [])
+create or replace function odl.chunk_split(doc jsonb, steps text[])
 returns boolean
 language sql
 immutable
@@ -183,12 +183,12 @@ as $$
         and not jsonb_path_exists(doc, format('strict $.%s.%s.* ? (@.type() != "object")', to_jsonb(steps[1]), to_jsonb(steps[2]))::jsonpath, '{}', true)
 $$;
 
-revoke all on function odl.chunk_split(jsonb, text []) from public;
-comment on function odl.chunk_split(jsonb, text []) is
+revoke all on function odl.chunk_split(jsonb, text[]) from public;
+comment on function odl.chunk_split(jsonb, text[]) is
 'Whether the member at the first two steps of a document is cut into one chunk per entry: an array, or a '
 'non-empty object whose values are all objects';
 
-create or replace function odl.chunk_scopes(doc jsonb, changed_pointers text [])
+create or replace function odl.chunk_scopes(doc jsonb, changed_pointers text[])
 returns table (scope text, exact boolean)
 language plpgsql
 stable
@@ -245,8 +245,8 @@ begin
 end
 $$;
 
-revoke all on function odl.chunk_scopes(jsonb, text []) from public;
-comment on function odl.chunk_scopes(jsonb, text []) is
+revoke all on function odl.chunk_scopes(jsonb, text[]) from public;
+comment on function odl.chunk_scopes(jsonb, text[]) is
 'The chunk scopes (scope, exact) a version''s changed pointers other than the root touch: an element or entry '
 '(exact), else a top-level key or a member of a top-level object and everything below it';
 

@@ -24,7 +24,7 @@ comment on function odl.embedding_model() is
 'The context tenant''s embedding model and dimension: the declared one, else wordllama-l2-supercat-256 (256)';
 
 create or replace function odl.search_readable(scope text default null)
-returns text []
+returns text[]
 language plpgsql
 stable
 security invoker
@@ -54,7 +54,7 @@ begin
                 scope is null
                 or place_project is not null and p.project_id = place_project
                 or place_project is null and p.node_id in (
-                    select n.node_id from odl.nodes as n where n.path @> array[place_node]::odl.ulid []
+                    select n.node_id from odl.nodes as n where n.path @> array[place_node]::odl.ulid[]
                 )
             )
         order by 1
@@ -128,7 +128,7 @@ as $$
 -- outside any transaction, then calls odl_embed_store(). A writer never
 -- waits for the model: it only waits, if ever, for this short claim.
 declare
-    readable text [] := odl.search_readable(null);
+    readable text[] := odl.search_readable(null);
     current_model record;
 begin
     if batch not between 1 and 10000 then
@@ -165,10 +165,10 @@ comment on function odl.odl_embed_claim(integer, interval) is
 
 create or replace function odl.odl_embed_store(
     model text,
-    doc_ids text [],
-    pointers text [],
-    content_hashes text [],
-    vectors real [] []
+    doc_ids text[],
+    pointers text[],
+    content_hashes text[],
+    vectors real[][]
 )
 returns integer
 language plpgsql
@@ -244,9 +244,9 @@ begin
 end
 $$;
 
-revoke all on function odl.odl_embed_store(text, text [], text [], text [], real [] []) from public;
-grant execute on function odl.odl_embed_store(text, text [], text [], text [], real [] []) to odl_app;
-comment on function odl.odl_embed_store(text, text [], text [], text [], real [] []) is
+revoke all on function odl.odl_embed_store(text, text[], text[], text[], real[][]) from public;
+grant execute on function odl.odl_embed_store(text, text[], text[], text[], real[][]) to odl_app;
+comment on function odl.odl_embed_store(text, text[], text[], text[], real[][]) is
 'Stores the worker''s vectors (one row of vectors per chunk, named by doc_id, pointer and the text hash it '
 'claimed): a chunk whose text changed since keeps no vector and stays stale. Returns how many it stored. ODX01 '
 '(dimension), ODX02 (model), 22023 (lengths), 22000 for a non-finite element';

@@ -29,7 +29,10 @@ comment on function odl.search_plan_for(bigint, bigint, bigint) is
 'The search plan of a tenant with this many vectors: exact below exact_below, dedicated_hnsw from dedicated_from, '
 'shared_hnsw between';
 
-create or replace function odl.refresh_search_plans(exact_below bigint default 5000, dedicated_from bigint default 40000)
+create or replace function odl.refresh_search_plans(
+    exact_below bigint default 5000,
+    dedicated_from bigint default 40000
+)
 returns table (tenant_id text, dims integer, vectors bigint, plan text, index_name text)
 language plpgsql
 volatile
@@ -45,7 +48,7 @@ as $$
 -- next refresh drops it), and records each tenant's plan.
 declare
     t record;
-    wanted text [] := '{}';
+    wanted text[] := '{}';
     stale_index record;
 begin
     if not pg_catalog.pg_has_role(current_user, 'odl_owner', 'MEMBER')
@@ -168,18 +171,16 @@ comment on function odl.odl_search_plan(text) is
 'dimension and number of vectors when last counted, and the text of its vector query (for EXPLAIN); ODC01, ODH02';
 
 create or replace function odl.odl_search(
-    query_vector real [],
+    query_vector real[],
     scope text default null,
     k integer default 10,
-    sections text [] default null
+    sections text[] default null
 )
 returns setof odl.search_hit
 language plpgsql
 volatile
 security definer
 set search_path = pg_catalog, odl, pg_temp
-set hnsw.iterative_scan = 'relaxed_order'
-set hnsw.ef_search = '100'
 as $$
 -- The k chunks nearest to the query vector (cosine), among the fresh
 -- chunks of the scope (a project, the projects under a node, or null: the
@@ -189,9 +190,11 @@ declare
     current_model record;
     chosen_plan text;
     counted bigint;
-    readable text [];
+    saved_scan text;
+    saved_ef text;
+    readable text[];
     query pgvector.vector;
-    hits odl.search_hit [];
+    hits odl.search_hit[];
     fallback boolean := false;
     wanted integer;
     fetched bigint;
@@ -223,6 +226,11 @@ begin
     select p.plan, p.vectors into chosen_plan, counted from odl.search_plans as p where p.dims = current_model.dimensions;
     chosen_plan := coalesce(chosen_plan, 'exact');
     if chosen_plan <> 'exact' then
+        -- Transaction-local, and put back below: the caller's own settings
+        -- outlive the call.
+        saved_scan := current_setting('hnsw.iterative_scan');
+        saved_ef := current_setting('hnsw.ef_search');
+        perform set_config('hnsw.iterative_scan', 'relaxed_order', true), set_config('hnsw.ef_search', '100', true);
         -- Candidates in relaxed order, re-ranked exactly; only chunks whose
         -- text is the one embedded and not stale count.
         execute format(
@@ -235,6 +243,7 @@ begin
         )
         into hits
         using query, readable, sections;
+        perform set_config('hnsw.iterative_scan', saved_scan, true), set_config('hnsw.ef_search', saved_ef, true);
         fallback := cardinality(hits) < k;
     end if;
     if chosen_plan = 'exact' or fallback then
@@ -268,9 +277,9 @@ begin
 end
 $$;
 
-revoke all on function odl.odl_search(real [], text, integer, text []) from public;
-grant execute on function odl.odl_search(real [], text, integer, text []) to odl_app;
-comment on function odl.odl_search(real [], text, integer, text []) is
+revoke all on function odl.odl_search(real[], text, integer, text[]) from public;
+grant execute on function odl.odl_search(real[], text, integer, text[]) to odl_app;
+comment on function odl.odl_search(real[], text, integer, text[]) is
 'The k (1 to 1000) fresh chunks nearest (cosine) to query_vector among those of the scope (a project, the '
 'projects under a node, null: the tenant) in sections the caller may read (and in sections, when given): '
 '(doc_id, version, pointer, score, body), best first; never fewer than k when k such chunks exist. Text queries '
