@@ -80,7 +80,8 @@ select tables_are(
         'plans', 'subscriptions', 'psu_budgets', 'psu_reservations', 'psu_ledger', 'marketplace_flows', 'fee_schedule',
         'marketplace_orders', 'marketplace_order_shares', 'governance_event_names', 'escrows', 'escrow_milestones',
         'escrow_disputes', 'tool_call_traces',
-        'ai_sessions', 'ai_messages', 'cag_entries', 'cag_dependencies'
+        'ai_sessions', 'ai_messages', 'cag_entries', 'cag_dependencies',
+        'embedding_models', 'chunks', 'chunk_embeddings', 'search_plans'
     ]
     -- pg_partman names audit_events' and ai_messages' monthly partitions after the month.
     || array(
@@ -164,7 +165,11 @@ select functions_are(
         'require_ai_session', 'odl_ai_open_session', 'append_ai_message', 'odl_ai_append_message',
         'odl_ai_store_summary', 'odl_ai_messages', 'ai_maintenance', 'odl_ai_context',
         'pointer_content_hash', 'pointer_ancestors', 'cag_request', 'odl_cag_put', 'odl_cag_get',
-        'project_cag_invalidation', 'cag_invalidate'
+        'project_cag_invalidation', 'cag_invalidate',
+        'chunk_body', 'chunk_cut', 'chunk_is_map', 'chunk_split', 'chunk_scopes', 'chunk_sync', 'chunk_sync_all',
+        'project_chunks', 'rebuild_chunks', 'embedding_model', 'search_readable', 'odl_declare_embedding_model',
+        'odl_embed_claim', 'odl_embed_store', 'odl_embed_status', 'search_plan_for', 'refresh_search_plans',
+        'search_query', 'odl_search_plan', 'odl_search'
     ]
 );
 select domains_are('odl', array['ulid']);
@@ -395,6 +400,12 @@ select set_eq(
         ('odl.odl_graph_downstream(text,text,text[],integer,integer)', 'EXECUTE'),
         ('odl.odl_graph_path(text,text,text,text[],integer,integer)', 'EXECUTE'),
         ('odl.odl_graph_components(text,text[],integer,integer)', 'EXECUTE'),
+        ('odl.odl_declare_embedding_model(text,integer)', 'EXECUTE'),
+        ('odl.odl_embed_claim(integer,interval)', 'EXECUTE'),
+        ('odl.odl_embed_store(text,text[],text[],text[],real[])', 'EXECUTE'),
+        ('odl.odl_embed_status()', 'EXECUTE'),
+        ('odl.odl_search_plan(text)', 'EXECUTE'),
+        ('odl.odl_search(real[],text,integer,text[])', 'EXECUTE'),
         ('odl.odl_epcis_event_hash(jsonb,jsonb)', 'EXECUTE'),
         ('odl.odl_capture_epcis(text,jsonb)', 'EXECUTE'),
         ('odl.odl_epcis_trace(text)', 'EXECUTE'),
@@ -571,7 +582,11 @@ select results_eq(
         ('ODS01', 'schema_invalid'),
         ('ODS02', 'integrity_violation'),
         ('ODU01', 'ulid_overflow'),
-        ('ODV01', 'version_conflict')
+        ('ODV01', 'version_conflict'),
+        ('ODX01', 'embedding_dimension_mismatch'),
+        ('ODX02', 'embedding_model_mismatch'),
+        ('ODX03', 'invalid_query_vector'),
+        ('ODX04', 'search_k_out_of_range')
     $$,
     'odl.error_codes lists every SQLSTATE odl-db raises'
 );
