@@ -95,6 +95,8 @@ BREAKAGE = {
     "traces_api": "drop procedure odl.trace_maintenance(interval)",
     "ai_memory": "alter table odl.cag_dependencies no force row level security",
     "ai_memory_api": "delete from odl.document_projectors where projector = 'cag_invalidation'",
+    "embeddings": "alter table odl.chunk_embeddings no force row level security",
+    "embeddings_api": "delete from odl.document_projectors where projector = 'chunks'",
 }
 
 
