@@ -23,6 +23,7 @@ drop function odl.chunk_split(jsonb, text[]);
 drop function odl.chunk_is_map(jsonb);
 drop function odl.chunk_cut(jsonb, text, boolean);
 drop function odl.chunk_body(text, jsonb);
+drop function odl.chunk_text(text, jsonb);
 delete from odl.error_codes where sqlstate like 'ODX%';
 
 commit;

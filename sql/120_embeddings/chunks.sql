@@ -22,6 +22,26 @@ insert into odl.error_codes (sqlstate, name, meaning) values
 ('ODX04', 'search_k_out_of_range', 'A search asked for k outside 1 to 1000 rows')
 on conflict (sqlstate) do update set name = excluded.name, meaning = excluded.meaning;
 
+create or replace function odl.chunk_text(words text, value jsonb)
+returns text
+language sql
+immutable
+parallel safe
+security invoker
+set search_path = pg_catalog, odl, pg_temp
+as $$
+    select left(
+        words || ': '
+        || btrim(regexp_replace(regexp_replace(value::text, '["{}\[\]]+', '', 'g'), '\s*[,:]\s*', ' ', 'g')),
+        2000
+    )
+$$;
+
+revoke all on function odl.chunk_text(text, jsonb) from public;
+comment on function odl.chunk_text(text, jsonb) is
+'A chunk''s text: the words of its pointer, then the value''s keys and values without JSON punctuation, at most '
+'2000 characters';
+
 create or replace function odl.chunk_body(pointer text, value jsonb)
 returns text
 language plpgsql
@@ -57,15 +77,13 @@ begin
             value := odl.jsonb_without(value, part[n + 1:]);
         end if;
     end loop;
-    return left(
+    return odl.chunk_text(
         (
             select string_agg(s.step, ' ' order by s.n)
             from unnest(steps) with ordinality as s (step, n)
             where s.step !~ '^[0-9]+$'
-        )
-        || ': '
-        || btrim(regexp_replace(regexp_replace(value::text, '["{}\[\]]+', '', 'g'), '\s*[,:]\s*', ' ', 'g')),
-        2000
+        ),
+        value
     );
 end
 $$;
@@ -106,6 +124,12 @@ begin
         from odl.graph_hierarchy_tree(doc) as t
         cross join lateral (select odl.chunk_body(t.pointer, t.node - 'children') as body) as b
         where b.body is not null;
+    elsif cardinality(steps) = 1 and jsonb_typeof(doc -> steps[1]) = 'array'
+        and not exists (select from odl.rbac_classified_parts as c where split_part(c.pointer, '/', 2) = steps[1]) then
+        -- No classified part below the key: every element's text at once.
+        return query
+        select scope || '/' || (e.n - 1), key_section, odl.chunk_text(steps[1], e.value)
+        from jsonb_array_elements(doc -> steps[1]) with ordinality as e (value, n);
     elsif cardinality(steps) = 1 and jsonb_typeof(doc -> steps[1]) = 'array' then
         return query
         select scope || '/' || (e.n - 1), key_section, b.body

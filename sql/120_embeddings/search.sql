@@ -57,23 +57,27 @@ begin
             errcode = '42501',
             message = 'permission denied: refresh_search_plans is for the DBA';
     end if;
-    for t in
-        select e.tenant_id, e.dims, count(*) as vectors
-        from odl.chunk_embeddings as e
-        group by e.tenant_id, e.dims
-        order by e.tenant_id
-    loop
+    -- Plans first: a loop over odl.chunk_embeddings itself would keep it
+    -- open, and CREATE INDEX refuses a table in use.
+    delete from odl.search_plans;
+    insert into odl.search_plans (tenant_id, dims, vectors, plan, index_name)
+    select e.tenant_id, e.dims, count(*), odl.search_plan_for(count(*), exact_below, dedicated_from),
+        case when odl.search_plan_for(count(*), exact_below, dedicated_from) = 'dedicated_hnsw'
+            then 'chunk_embeddings_hnsw_' || lower(e.tenant_id) end
+    from odl.chunk_embeddings as e
+    group by e.tenant_id, e.dims;
+    wanted := array(select p.index_name from odl.search_plans as p where p.index_name is not null);
+    for t in select p.tenant_id, p.dims, p.index_name from odl.search_plans as p order by p.tenant_id loop
         execute format(
             'create index if not exists %I on odl.chunk_embeddings using hnsw '
             '((embedding::pgvector.vector(%s)) pgvector.vector_cosine_ops) where dims = %s',
             'chunk_embeddings_hnsw_' || t.dims, t.dims, t.dims
         );
-        if odl.search_plan_for(t.vectors, exact_below, dedicated_from) = 'dedicated_hnsw' then
-            wanted := wanted || ('chunk_embeddings_hnsw_' || lower(t.tenant_id));
+        if t.index_name is not null then
             execute format(
                 'create index if not exists %I on odl.chunk_embeddings using hnsw '
                 '((embedding::pgvector.vector(%s)) pgvector.vector_cosine_ops) where dims = %s and tenant_id = %L',
-                'chunk_embeddings_hnsw_' || lower(t.tenant_id), t.dims, t.dims, t.tenant_id
+                t.index_name, t.dims, t.dims, t.tenant_id
             );
         end if;
     end loop;
@@ -84,13 +88,6 @@ begin
     loop
         execute format('drop index odl.%I', stale_index.indexname);
     end loop;
-    delete from odl.search_plans;
-    insert into odl.search_plans (tenant_id, dims, vectors, plan, index_name)
-    select e.tenant_id, e.dims, count(*), odl.search_plan_for(count(*), exact_below, dedicated_from),
-        case when odl.search_plan_for(count(*), exact_below, dedicated_from) = 'dedicated_hnsw'
-            then 'chunk_embeddings_hnsw_' || lower(e.tenant_id) end
-    from odl.chunk_embeddings as e
-    group by e.tenant_id, e.dims;
     return query
     select p.tenant_id::text, p.dims, p.vectors, p.plan, p.index_name
     from odl.search_plans as p order by p.tenant_id;
@@ -192,6 +189,7 @@ declare
     counted bigint;
     saved_scan text;
     saved_ef text;
+    saved_sort text;
     readable text[];
     query pgvector.vector;
     hits odl.search_hit[];
@@ -228,9 +226,15 @@ begin
     if chosen_plan <> 'exact' then
         -- Transaction-local, and put back below: the caller's own settings
         -- outlive the call.
+        -- enable_sort off: the plan chosen is the index's ordered scan,
+        -- not a sort of the tenant's rows found through another index.
         saved_scan := current_setting('hnsw.iterative_scan');
         saved_ef := current_setting('hnsw.ef_search');
-        perform set_config('hnsw.iterative_scan', 'relaxed_order', true), set_config('hnsw.ef_search', '100', true);
+        saved_sort := current_setting('enable_sort');
+        perform
+            set_config('hnsw.iterative_scan', 'relaxed_order', true),
+            set_config('hnsw.ef_search', '100', true),
+            set_config('enable_sort', 'off', true);
         -- Candidates in relaxed order, re-ranked exactly; only chunks whose
         -- text is the one embedded and not stale count.
         execute format(
@@ -243,7 +247,10 @@ begin
         )
         into hits
         using query, readable, sections;
-        perform set_config('hnsw.iterative_scan', saved_scan, true), set_config('hnsw.ef_search', saved_ef, true);
+        perform
+            set_config('hnsw.iterative_scan', saved_scan, true),
+            set_config('hnsw.ef_search', saved_ef, true),
+            set_config('enable_sort', saved_sort, true);
         fallback := cardinality(hits) < k;
     end if;
     if chosen_plan = 'exact' or fallback then

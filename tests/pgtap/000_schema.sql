@@ -166,7 +166,7 @@ select functions_are(
         'odl_ai_store_summary', 'odl_ai_messages', 'ai_maintenance', 'odl_ai_context',
         'pointer_content_hash', 'pointer_ancestors', 'cag_request', 'odl_cag_put', 'odl_cag_get',
         'project_cag_invalidation', 'cag_invalidate',
-        'chunk_body', 'chunk_cut', 'chunk_is_map', 'chunk_split', 'chunk_scopes', 'chunk_sync', 'chunk_sync_all',
+        'chunk_text', 'chunk_body', 'chunk_cut', 'chunk_is_map', 'chunk_split', 'chunk_scopes', 'chunk_sync', 'chunk_sync_all',
         'project_chunks', 'rebuild_chunks', 'embedding_model', 'search_readable', 'odl_declare_embedding_model',
         'odl_embed_claim', 'odl_embed_store', 'odl_embed_status', 'search_plan_for', 'refresh_search_plans',
         'search_query', 'odl_search_plan', 'odl_search'
