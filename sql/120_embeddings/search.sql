@@ -74,9 +74,13 @@ begin
             'chunk_embeddings_hnsw_' || t.dims, t.dims, t.dims
         );
         if t.index_name is not null then
+            -- On the normalised vector (the same cosine distances): an
+            -- expression only the dedicated plan's query names, so that the
+            -- planner never takes the shared index for it.
             execute format(
                 'create index if not exists %I on odl.chunk_embeddings using hnsw '
-                '((embedding::pgvector.vector(%s)) pgvector.vector_cosine_ops) where dims = %s and tenant_id = %L',
+                '((pgvector.l2_normalize(embedding)::pgvector.vector(%s)) pgvector.vector_cosine_ops) '
+                'where dims = %s and tenant_id = %L',
                 t.index_name, t.dims, t.dims, t.tenant_id
             );
         end if;
@@ -120,10 +124,14 @@ as $$
         'where e.tenant_id = %L and e.dims = %s '
         'and (e.project_id || '' '' || e.section) = any($2) and ($3 is null or e.section = any($3)) '
         'order by distance limit %s',
-        case when plan = 'exact'
-            then 'e.embedding operator(pgvector.<=>) $1'
-            else format(
+        case plan
+            when 'exact' then 'e.embedding operator(pgvector.<=>) $1'
+            when 'shared_hnsw' then format(
                 'e.embedding::pgvector.vector(%s) operator(pgvector.<=>) $1::pgvector.vector(%s)', dims, dims
+            )
+            else format(
+                'pgvector.l2_normalize(e.embedding)::pgvector.vector(%s) operator(pgvector.<=>) '
+                '$1::pgvector.vector(%s)', dims, dims
             )
         end,
         tenant_id, dims, candidates
@@ -233,7 +241,7 @@ begin
         saved_sort := current_setting('enable_sort');
         perform
             set_config('hnsw.iterative_scan', 'relaxed_order', true),
-            set_config('hnsw.ef_search', '100', true),
+            set_config('hnsw.ef_search', '200', true),
             set_config('enable_sort', 'off', true);
         -- Candidates in relaxed order, re-ranked exactly; only chunks whose
         -- text is the one embedded and not stale count.
@@ -242,7 +250,7 @@ begin
             'from (%s) as v inner join odl.chunks as c on c.tenant_id = %L and c.doc_id = v.doc_id '
             'and c.pointer = v.pointer and c.content_hash = v.content_hash and not c.stale '
             'order by v.distance, c.doc_id, c.pointer limit %s)',
-            odl.search_query(chosen_plan, context.tenant_id, current_model.dimensions, greatest(4 * k, 40)),
+            odl.search_query(chosen_plan, context.tenant_id, current_model.dimensions, greatest(10 * k, 100)),
             context.tenant_id, k
         )
         into hits

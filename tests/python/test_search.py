@@ -420,13 +420,13 @@ def test_vacuum_under_concurrent_inserts_leaves_the_hnsw_index_consistent(dbname
             su.execute("set local hnsw.ef_search = 400")
             plan = "\n".join(r[0] for r in psycopg.ClientCursor(su).execute(
                 "explain select pointer from odl.chunk_embeddings where tenant_id = %s and dims = 256 "
-                "order by embedding::pgvector.vector(256) operator(pgvector.<=>) %s::real[]::pgvector.vector(256) "
-                "limit %s", (tenant[0], vector, live)).fetchall())
+                "order by pgvector.l2_normalize(embedding)::pgvector.vector(256) operator(pgvector.<=>) "
+                "%s::real[]::pgvector.vector(256) limit %s", (tenant[0], vector, live)).fetchall())
             assert index in plan
             through_index = su.execute(
                 "select pointer from odl.chunk_embeddings where tenant_id = %s and dims = 256 "
-                "order by embedding::pgvector.vector(256) operator(pgvector.<=>) %s::real[]::pgvector.vector(256) "
-                "limit %s", (tenant[0], vector, live)).fetchall()
+                "order by pgvector.l2_normalize(embedding)::pgvector.vector(256) operator(pgvector.<=>) "
+                "%s::real[]::pgvector.vector(256) limit %s", (tenant[0], vector, live)).fetchall()
             su.rollback()
             # Every live vector once, none twice, no dead one, nearest first as exact.
             assert len(through_index) == live == len(set(through_index))
