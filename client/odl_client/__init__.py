@@ -26,6 +26,7 @@ from .errors import (
     QueryCanceled,
     RightsError,
     SchemaError,
+    SearchError,
     TransactionRollback,
     UlidError,
     VersionConflict,
@@ -53,5 +54,5 @@ __all__ = [
     "PatchOperation", "PatchResult", "ProcurementError", "ProgramLimitExceeded", "QueryCanceled", "RightsError",
     "SchemaError", "TokenSource", "TransactionRollback", "UlidError", "UserRecord", "VersionConflict",
     "connection_kwargs", "error_class",
-    "MonetisationError",
+    "MonetisationError", "SearchError",
 ]

@@ -213,8 +213,7 @@ begin
     end if;
     with given as (
         select i.n, doc_ids[i.n] as doc_id, pointers[i.n] as pointer, decode(content_hashes[i.n], 'hex') as content_hash,
-            array(select vectors[i.n][j] from generate_series(1, current_model.dimensions) as j)::pgvector.vector
-            as embedding
+            array(select unnest(vectors[i.n:i.n]))::pgvector.vector as embedding
         from generate_series(1, cardinality(doc_ids)) as i (n)
     ),
 
