@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -90,6 +91,32 @@ def search_text(conn: psycopg.Connection, embed: Embed, question: str, scope: st
         "select doc_id, version, pointer, score, body from odl.odl_search(%s::real[], %s, %s, %s)",
         (vector, scope, k, list(sections) if sections else None),
     ).fetchall()
+
+
+def ask_and_walk(conn: psycopg.Connection, embed: Embed, question: str, scope: str | None = None,
+                 k: int = 5) -> dict:
+    """The demo's Graph-RAG scene, in the caller's context: a question in
+    words, the chunks that answer it (cited by document and JSON pointer),
+    then the graph around the first instance among them (its neighbours and
+    what feeds it, with the pointers each step cites)."""
+    hits = search_text(conn, embed, question, scope, k)
+    answer = {"question": question, "cited": [(doc_id, pointer, round(score, 3)) for doc_id, _, pointer, score, _ in hits],
+              "instance": None, "neighbours": [], "upstream": []}
+    for doc_id, _, pointer, _, body in hits:
+        # An instance chunk's text starts with its members in key order: "instances: id B01-INV01 ...".
+        found = re.search(r"\bid (\S+)", body) if re.fullmatch(r"/instances/\d+", pointer) else None
+        if found:
+            answer["instance"] = (doc_id, pointer, found.group(1))
+            answer["neighbours"] = conn.execute(
+                "select node_id, direction, kinds, edge_pointers from odl.odl_graph_neighbours(%s, %s)",
+                (doc_id, found.group(1)),
+            ).fetchall()
+            answer["upstream"] = conn.execute(
+                "select node_id, depth, node_pointers from odl.odl_graph_upstream(%s, %s) order by depth limit 20",
+                (doc_id, found.group(1)),
+            ).fetchall()
+            break
+    return answer
 
 
 def run_worker(conninfo: str, tenant_id: str, user_id: str, batch: int, once: bool, idle: float,

@@ -241,7 +241,10 @@ begin
         saved_sort := current_setting('enable_sort');
         perform
             set_config('hnsw.iterative_scan', 'relaxed_order', true),
-            set_config('hnsw.ef_search', '200', true),
+            -- A dedicated graph holds only the tenant's vectors, many of them
+            -- near duplicates (generated plants repeat their texts): a wider
+            -- beam finds the true neighbours among them.
+            set_config('hnsw.ef_search', case chosen_plan when 'dedicated_hnsw' then '400' else '200' end, true),
             set_config('enable_sort', 'off', true);
         -- Candidates in relaxed order, re-ranked exactly; only chunks whose
         -- text is the one embedded and not stale count.

@@ -438,3 +438,16 @@ def test_vacuum_under_concurrent_inserts_leaves_the_hnsw_index_consistent(dbname
             assert len(set(through_index[:10]) & set(exact)) >= 9
         su.execute("select odl.refresh_search_plans()")
         su.commit()
+
+
+def test_a_question_in_words_cites_pointers_and_walks_the_graph_from_the_answer(dbname, tenant, access, embed):
+    from odl_client.embed import ask_and_walk
+
+    project, doc_id, doc = world(dbname, tenant, access)
+    drain(dbname, tenant, access.admin_id, embed)
+    with access.session(access.admin_id) as conn:
+        answer = ask_and_walk(conn, embed, "string inverter B01-INV01 location", project, k=5)
+    assert len(answer["cited"]) == 5 and all(d == doc_id for d, _, _ in answer["cited"])
+    _, pointer, node_id = answer["instance"]
+    assert doc["instances"][int(pointer.rsplit("/", 1)[1])]["id"] == node_id
+    assert answer["neighbours"] and answer["upstream"] is not None
