@@ -274,11 +274,12 @@ def run(ctx: Context) -> Section:
             worst = min(worst, recall)
             rows.append(Row(f"{label} of rows ({n:,} vectors, plan {plans.get(tenant, 'exact')}): p95 latency",
                             "ms", p95(base), p95(ours), p95(ours) / p95(base)))
-            rows.append(Row(f"{label} of rows: recall@10", "recall", statistics.mean(base_recall), recall,
-                            recall / max(statistics.mean(base_recall), 1e-9)))
+            rows.append(Row(f"{label} of rows: recall@10", "%", 100 * statistics.mean(base_recall), 100 * recall,
+                            recall / max(statistics.mean(base_recall), 1e-3)))
+            missed = f", misses at most {max(gaps):.4f} beyond the tenth exact distance" if gaps else ""
             notes.append(f"- {label} ({n:,} vectors, {plans.get(tenant, 'exact')}): odl_search recall@10 "
                          f"{recall:.3f} (min {min(our_recall):.2f}), p50 {statistics.median(ours):.1f} ms, p95 "
-                         f"{p95(ours):.1f} ms{f', misses at most {max(gaps):.4f} beyond the tenth exact distance' if gaps else ''}; baseline recall {statistics.mean(base_recall):.3f}, "
+                         f"{p95(ours):.1f} ms{missed}; baseline recall {statistics.mean(base_recall):.3f}, "
                          f"{statistics.mean(base_rows):.1f} rows of {K} on average, p95 {p95(base):.1f} ms")
             ctx.log(notes[-1][2:])
         plan = "\n".join(r[0] for r in owner.execute(

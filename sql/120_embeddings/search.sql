@@ -76,11 +76,14 @@ begin
         if t.index_name is not null then
             -- On the normalised vector (the same cosine distances): an
             -- expression only the dedicated plan's query names, so that the
-            -- planner never takes the shared index for it.
+            -- planner never takes the shared index for it. A denser graph
+            -- than the default (m 16, ef_construction 64): the largest
+            -- tenants hold many near-duplicate texts, which leave parts of a
+            -- sparse graph hard to reach.
             execute format(
                 'create index if not exists %I on odl.chunk_embeddings using hnsw '
                 '((pgvector.l2_normalize(embedding)::pgvector.vector(%s)) pgvector.vector_cosine_ops) '
-                'where dims = %s and tenant_id = %L',
+                'with (m = 24, ef_construction = 128) where dims = %s and tenant_id = %L',
                 t.index_name, t.dims, t.dims, t.tenant_id
             );
         end if;
@@ -253,7 +256,10 @@ begin
             'from (%s) as v inner join odl.chunks as c on c.tenant_id = %L and c.doc_id = v.doc_id '
             'and c.pointer = v.pointer and c.content_hash = v.content_hash and not c.stale '
             'order by v.distance, c.doc_id, c.pointer limit %s)',
-            odl.search_query(chosen_plan, context.tenant_id, current_model.dimensions, greatest(10 * k, 100)),
+            odl.search_query(
+                chosen_plan, context.tenant_id, current_model.dimensions,
+                case chosen_plan when 'dedicated_hnsw' then greatest(20 * k, 200) else greatest(10 * k, 100) end
+            ),
             context.tenant_id, k
         )
         into hits
