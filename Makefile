@@ -9,7 +9,8 @@ DEMO_PORT ?= 54315
 # sqitch target: DATABASE_URL when set, else the libpq PG* variables.
 TARGET ?= $(if $(DATABASE_URL),db:pg:$(patsubst postgresql:%,%,$(patsubst postgres:%,%,$(DATABASE_URL))),db:pg:)
 
-.PHONY: help deps demo demo-stop test test-pgtap test-python deploy revert verify lint bench drill regions
+.PHONY: help deps demo demo-stop test test-pgtap test-python deploy revert verify lint bench drill regions \
+	embed-worker
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -41,6 +42,9 @@ lint: deps ## sqlfluff (postgres dialect) on every SQL file, then srcguard check
 
 bench: deps ## Run the benchmarks in a throwaway cluster; writes benchmarks/RESULTS.md
 	@scripts/bench
+
+embed-worker: ## Embed stale chunks of ODL_TENANT as ODL_USER (wordllama, offline); ONCE=1 stops when none is left
+	PYTHONPATH=client .venv/bin/python -m odl_client.embed $(if $(ONCE),--once) $(if $(BATCH),--batch $(BATCH))
 
 drill: deps ## Restore drill: pgBackRest backup (encrypted), workload, point-in-time restore, checks, RPO/RTO
 	@scripts/drill

@@ -29,6 +29,7 @@ from .errors import (
     RetentionError,
     RightsError,
     SchemaError,
+    SearchError,
     TraceError,
     TransactionRollback,
     UlidError,
@@ -58,6 +59,6 @@ __all__ = [
     "PatchOperation", "PatchResult", "ProcurementError", "ProgramLimitExceeded", "QueryCanceled", "RetentionError", "RightsError",
     "SchemaError", "TokenSource", "TransactionRollback", "UlidError", "UserRecord", "VersionConflict",
     "connection_kwargs", "error_class",
-    "MonetisationError", "TraceError", "LifecycleError",
+    "MonetisationError", "TraceError", "LifecycleError", "SearchError",
     "RegionError", "RegionInfo", "RegionRouter", "RegionTotals",
 ]

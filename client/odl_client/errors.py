@@ -157,6 +157,13 @@ class UlidError(OdlError):
     sqlstate_class = "ODU"
 
 
+class SearchError(OdlError):
+    """ODX: embeddings and search: a vector of another dimension or model than the tenant declared, an invalid
+    query vector, k outside 1 to 1000."""
+
+    sqlstate_class = "ODX"
+
+
 class VersionConflict(OdlError):
     """ODV: expected_version is not the current version; read it and retry.
 
@@ -231,7 +238,7 @@ ERROR_CLASSES: dict[str, type[OdlError]] = {
         AuditError, ContextError, DocumentError, GateError, GraphError, HierarchyError, LimitError, PatchError,
         ProcurementError, RightsError, SchemaError, UlidError, VersionConflict, InvalidValue, ConstraintViolation,
         EpcisError, ComponentError, MonetisationError, AiError, TraceError, RetentionError, RegionError,
-        LifecycleError,
+        LifecycleError, SearchError,
         TransactionRollback, InsufficientPrivilege, ProgramLimitExceeded, QueryCanceled,
     )
 }

@@ -85,7 +85,8 @@ select tables_are(
         'audit_anchors', 'audit_retired_partitions', 'log_retention_policies', 'function_timing_samples',
         'backup_runs',
         'tenant_departures',
-        'subscription_changes', 'invoices', 'billing_items', 'invoice_lines'
+        'subscription_changes', 'invoices', 'billing_items', 'invoice_lines',
+        'embedding_models', 'chunks', 'chunk_embeddings', 'search_plans'
     ]
     -- pg_partman names audit_events' and ai_messages' monthly partitions after the month.
     || array(
@@ -188,7 +189,11 @@ select functions_are(
         'odl_region_freeze', 'odl_region_unfreeze', 'region_tenant_counts', 'odl_region_report',
         'ai_session_max_age', 'ai_session_guard', 'odl_ai_close_session', 'ai_retention', 'cag_purge',
         'cycle_interval', 'cycle_amount', 'billing_catch_up', 'billing_maintenance', 'odl_change_plan',
-        'odl_issue_invoice', 'odl_invoice_lines'
+        'odl_issue_invoice', 'odl_invoice_lines',
+        'chunk_text', 'chunk_body', 'chunk_cut', 'chunk_is_map', 'chunk_split', 'chunk_scopes', 'chunk_sync', 'chunk_sync_all',
+        'project_chunks', 'rebuild_chunks', 'embedding_model', 'search_readable', 'odl_declare_embedding_model',
+        'odl_embed_claim', 'odl_embed_store', 'odl_embed_status', 'search_plan_for', 'refresh_search_plans',
+        'search_query', 'odl_search_plan', 'odl_search'
     ]
 );
 select domains_are('odl', array['ulid']);
@@ -420,6 +425,12 @@ select set_eq(
         ('odl.odl_graph_downstream(text,text,text[],integer,integer)', 'EXECUTE'),
         ('odl.odl_graph_path(text,text,text,text[],integer,integer)', 'EXECUTE'),
         ('odl.odl_graph_components(text,text[],integer,integer)', 'EXECUTE'),
+        ('odl.odl_declare_embedding_model(text,integer)', 'EXECUTE'),
+        ('odl.odl_embed_claim(integer,interval)', 'EXECUTE'),
+        ('odl.odl_embed_store(text,text[],text[],text[],real[])', 'EXECUTE'),
+        ('odl.odl_embed_status()', 'EXECUTE'),
+        ('odl.odl_search_plan(text)', 'EXECUTE'),
+        ('odl.odl_search(real[],text,integer,text[])', 'EXECUTE'),
         ('odl.odl_epcis_event_hash(jsonb,jsonb)', 'EXECUTE'),
         ('odl.odl_capture_epcis(text,jsonb)', 'EXECUTE'),
         ('odl.odl_epcis_trace(text)', 'EXECUTE'),
@@ -651,7 +662,11 @@ select results_eq(
         ('ODW06', 'tenant_not_routed'),
         ('ODW07', 'migration_transition_invalid'),
         ('ODW08', 'region_map_fixed'),
-        ('ODW09', 'region_in_use')
+        ('ODW09', 'region_in_use'),
+        ('ODX01', 'embedding_dimension_mismatch'),
+        ('ODX02', 'embedding_model_mismatch'),
+        ('ODX03', 'invalid_query_vector'),
+        ('ODX04', 'search_k_out_of_range')
     $$,
     'odl.error_codes lists every SQLSTATE odl-db raises'
 );

@@ -66,11 +66,12 @@ select results_eq(
         ('instances', 'odl.project_instances(text,text,text,integer,jsonb,text[])', 100, true),
         ('components', 'odl.project_components(text,text,text,integer,jsonb,text[])', 150, true),
         ('graph', 'odl.project_graph(text,text,text,integer,jsonb,text[])', 200, true),
+        ('chunks', 'odl.project_chunks(text,text,text,integer,jsonb,text[])', 250, true),
         ('cag_invalidation', 'odl.project_cag_invalidation(text,text,text,integer,jsonb,text[])', 300, true),
         ('notify', 'odl.notify_version(text,text,text,integer,jsonb,text[])', 1000, true)
     $$,
     'the projectors are registered and enabled, each at its own run order: instances, components (which refuses '
-    || 'an illegal status change before the others work), graph, the CAG invalidation, and notify last'
+    || 'an illegal status change before the others work), graph, chunks, the CAG invalidation, and notify last'
 );
 select ok(
     not pg_catalog.has_function_privilege(

@@ -107,6 +107,8 @@ BREAKAGE = {
     "ai_lifecycle_api": "drop trigger ai_sessions_guard on odl.ai_sessions",
     "billing": "alter table odl.invoice_lines no force row level security",
     "billing_api": "alter view odl.analyst_invoices reset (security_barrier)",
+    "embeddings": "alter table odl.chunk_embeddings no force row level security",
+    "embeddings_api": "delete from odl.document_projectors where projector = 'chunks'",
 }
 
 
