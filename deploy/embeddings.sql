@@ -53,10 +53,13 @@ comment on constraint embedding_models_name_format on odl.embedding_models is
 comment on constraint embedding_models_dimensions_range on odl.embedding_models is
 'pgvector''s HNSW index takes at most 2000 dimensions';
 
+-- Pointers collate "C" (byte order), whatever the database's collation:
+-- the chunks below a pointer p are then one range of the primary key,
+-- from p || '/' up to p || '0'.
 create table odl.chunks (
     tenant_id odl.ulid not null,
     doc_id odl.ulid not null,
-    pointer text not null,
+    pointer text collate "C" not null,
     project_id odl.ulid not null,
     version integer not null,
     section text not null,
@@ -72,25 +75,41 @@ create table odl.chunks (
 );
 comment on table odl.chunks is
 'The searchable pieces of every current document, cut at meaningful pointers (an instance, a connection, a '
-'hierarchy node, a component, each entry of a section''s lists): kept equal to the documents by the chunks '
-'projector in the writing transaction. A stale chunk waits for the embedding worker and is never returned by a search';
+'hierarchy node, a component, each entry of a section''s lists). The chunks projector marks those a write touches '
+'stale in its transaction; the embedding worker cuts them again (odl.chunk_recut) and embeds them. A stale chunk is '
+'never returned by a search';
 comment on constraint chunks_hash_is_sha256 on odl.chunks is 'content_hash is the SHA-256 of body';
 comment on column odl.chunks.pointer is 'The JSON pointer of the piece of the document the chunk is cut from';
 comment on column odl.chunks.version is 'The document version whose write last changed the chunk''s text';
 comment on column odl.chunks.section is 'The access section of the pointer''s top-level key: a reader needs R on it';
 comment on column odl.chunks.body is
 'The text embedded: the pointer''s words and the piece''s keys and values, without any classified part';
-comment on column odl.chunks.stale is 'True until the worker stored a vector for the current content_hash';
+comment on column odl.chunks.stale is
+'True from a write that touched the chunk until the worker cut it again and holds a vector for its text';
 comment on column odl.chunks.claimed_until is 'A worker took the chunk until then; after it another worker may';
 -- The queue: stale chunks of a tenant, oldest cut first.
 create index chunks_stale_idx on odl.chunks (tenant_id, cut_at) where stale;
+
+-- What writes changed since the worker last cut a document: the pointers
+-- of each version (the change feed's), until odl.chunk_recut() cuts them.
+create table odl.chunk_recuts (
+    tenant_id odl.ulid not null,
+    doc_id odl.ulid not null,
+    pointer text collate "C" not null,
+    queued_at timestamptz not null default now(),
+    primary key (tenant_id, doc_id, pointer),
+    foreign key (tenant_id, doc_id) references odl.odl_documents (tenant_id, doc_id) on delete cascade
+);
+comment on table odl.chunk_recuts is
+'The pointers writes changed in a document whose chunks the embedding worker has not cut again yet (the chunks '
+'they touch are stale meanwhile); odl.chunk_recut() takes them';
 
 -- The vector column has no typmod, so that tenants of any dimension share
 -- the table; dims selects the partial HNSW index of that dimension.
 create table odl.chunk_embeddings (
     tenant_id odl.ulid not null,
     doc_id odl.ulid not null,
-    pointer text not null,
+    pointer text collate "C" not null,
     project_id odl.ulid not null,
     section text not null,
     model text not null,
@@ -149,13 +168,18 @@ alter table odl.chunk_embeddings force row level security;
 create policy tenant_isolation on odl.chunk_embeddings
 using (tenant_id = (select c.tenant_id from odl.current_context as c))
 with check (tenant_id = (select c.tenant_id from odl.current_context as c));
+alter table odl.chunk_recuts enable row level security;
+alter table odl.chunk_recuts force row level security;
+create policy tenant_isolation on odl.chunk_recuts
+using (tenant_id = (select c.tenant_id from odl.current_context as c))
+with check (tenant_id = (select c.tenant_id from odl.current_context as c));
 alter table odl.search_plans enable row level security;
 alter table odl.search_plans force row level security;
 create policy tenant_isolation on odl.search_plans
 using (tenant_id = (select c.tenant_id from odl.current_context as c))
 with check (tenant_id = (select c.tenant_id from odl.current_context as c));
 
-revoke all on odl.embedding_models, odl.chunks, odl.chunk_embeddings, odl.search_plans from public;
+revoke all on odl.embedding_models, odl.chunks, odl.chunk_recuts, odl.chunk_embeddings, odl.search_plans from public;
 
 -- What a search returns, one row per chunk.
 create type odl.search_hit as (

@@ -8,6 +8,7 @@ begin;
 drop type odl.search_hit;
 drop table odl.search_plans;
 drop table odl.chunk_embeddings;
+drop table odl.chunk_recuts;
 drop table odl.chunks;
 drop table odl.embedding_models;
 drop extension vector;

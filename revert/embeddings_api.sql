@@ -15,6 +15,7 @@ drop function odl.search_readable(text);
 drop function odl.embedding_model();
 delete from odl.document_projectors where projector = 'chunks';
 drop function odl.rebuild_chunks(text);
+drop function odl.chunk_recut(integer);
 drop function odl.chunk_sync_all(text, text, text, integer, jsonb);
 drop function odl.project_chunks(text, text, text, integer, jsonb, text[]);
 drop function odl.chunk_sync(text, text, text, integer, jsonb, text, boolean);

@@ -362,12 +362,19 @@ language plpgsql
 volatile
 security invoker
 set search_path = pg_catalog, odl, pg_temp
+set plan_cache_mode = force_generic_plan
 as $$
-declare
-    touched record;
+-- In the writing transaction only what is cheap: the changed pointers are
+-- queued for the worker (odl.chunk_recut cuts their chunks again from the
+-- document it then reads), and every stored chunk they touch turns stale,
+-- so that no search returns its old text meanwhile. A chunk is touched by
+-- a pointer at or above it, or below it: chunk pointers are at most three
+-- steps deep (hierarchy nodes aside, which /hierarchy covers whole), so the
+-- first are one of the pointer's first three prefixes and the others one
+-- range of the primary key (pointers collate "C").
 begin
     -- Cheap probe: a version that changes only top-level keys outside the
-    -- access sections cuts nothing.
+    -- access sections touches no chunk.
     if not exists (
         select
         from unnest(coalesce(changed_pointers, '{""}')) as x (pointer)
@@ -378,23 +385,115 @@ begin
     ) then
         return;
     end if;
-    if '' = any(coalesce(changed_pointers, '{""}')) then
-        perform odl.chunk_sync_all(project_chunks.tenant_id, project_chunks.doc_id, project_chunks.project_id, version, doc);
-        return;
-    end if;
-    for touched in select s.scope, s.exact from odl.chunk_scopes(doc, changed_pointers) as s loop
-        perform odl.chunk_sync(
-            project_chunks.tenant_id, project_chunks.doc_id, project_chunks.project_id, version, doc, touched.scope,
-            touched.exact
-        );
-    end loop;
+    with p as (
+        select distinct case when starts_with(x.pointer, '/hierarchy/') then '/hierarchy' else x.pointer end
+            collate "C" as pointer
+        from unnest(coalesce(changed_pointers, '{""}')) as x (pointer)
+    ),
+
+    queued as (
+        insert into odl.chunk_recuts (tenant_id, doc_id, pointer)
+        select project_chunks.tenant_id, project_chunks.doc_id, p.pointer from p
+        on conflict on constraint chunk_recuts_pkey do nothing
+    ),
+
+    touched as (
+        select c.pointer
+        from p
+        cross join lateral (
+            select c.pointer from odl.chunks as c
+            where c.tenant_id = project_chunks.tenant_id and c.doc_id = project_chunks.doc_id
+                and c.pointer = any(array[
+                    '/' || split_part(p.pointer, '/', 2),
+                    '/' || split_part(p.pointer, '/', 2) || '/' || split_part(p.pointer, '/', 3),
+                    '/' || split_part(p.pointer, '/', 2) || '/' || split_part(p.pointer, '/', 3) || '/'
+                    || split_part(p.pointer, '/', 4)
+                ] collate "C")
+            union all
+            select c.pointer from odl.chunks as c
+            where c.tenant_id = project_chunks.tenant_id and c.doc_id = project_chunks.doc_id
+                and c.pointer > p.pointer || '/' and c.pointer < p.pointer || '0'
+        ) as c
+    )
+
+    update odl.chunks as c set stale = true, claimed_until = null
+    from touched as t
+    where c.tenant_id = project_chunks.tenant_id and c.doc_id = project_chunks.doc_id and c.pointer = t.pointer
+        and not c.stale;
 end
 $$;
 
 revoke all on function odl.project_chunks(text, text, text, integer, jsonb, text[]) from public;
 comment on function odl.project_chunks(text, text, text, integer, jsonb, text[]) is
-'The chunks projector: re-cuts the chunks of the scopes a version''s changed pointers touch (odl.chunk_scopes), in '
-'the writing transaction, so that a chunk whose text changed is stale and without vector before the write commits';
+'The chunks projector: queues the pointers a version changed for odl.chunk_recut() and marks the stored chunks '
+'they touch stale, in the writing transaction, so that no search returns a chunk the write changed';
+
+create or replace function odl.chunk_recut(max_documents integer default 100)
+returns integer
+language plpgsql
+volatile
+security invoker
+set search_path = pg_catalog, odl, pg_temp
+as $$
+-- Cuts again the chunks of documents with queued pointers (those the
+-- caller's RLS lets it see), at most max_documents of them: each under a
+-- share lock on the document's row, so that no write commits between the
+-- document read here and the chunks written from it, and a document a
+-- writer holds is left for the next call. A touched chunk whose text did
+-- not change, and whose vector is still there, is fresh again. Returns
+-- how many documents it cut.
+declare
+    queued record;
+    stored record;
+    pointers text[];
+    touched record;
+    cut integer := 0;
+begin
+    for queued in
+        select r.tenant_id, r.doc_id from odl.chunk_recuts as r
+        group by r.tenant_id, r.doc_id
+        order by min(r.queued_at)
+        limit max_documents
+    loop
+        select d.project_id, d.version, d.doc_json into stored
+        from odl.odl_documents as d
+        where d.tenant_id = queued.tenant_id and d.doc_id = queued.doc_id
+        for share skip locked;
+        continue when not found;
+        with taken as (
+            delete from odl.chunk_recuts as r
+            where r.tenant_id = queued.tenant_id and r.doc_id = queued.doc_id
+            returning r.pointer
+        )
+
+        select array_agg(t.pointer) into pointers from taken as t;
+        if '' = any(pointers) then
+            perform odl.chunk_sync_all(queued.tenant_id, queued.doc_id, stored.project_id, stored.version,
+                stored.doc_json);
+        else
+            for touched in select s.scope, s.exact from odl.chunk_scopes(stored.doc_json, pointers) as s loop
+                perform odl.chunk_sync(
+                    queued.tenant_id, queued.doc_id, stored.project_id, stored.version, stored.doc_json,
+                    touched.scope, touched.exact
+                );
+            end loop;
+        end if;
+        update odl.chunks as c set stale = false
+        from odl.chunk_embeddings as e
+        where c.tenant_id = queued.tenant_id and c.doc_id = queued.doc_id and c.stale
+            and e.tenant_id = c.tenant_id and e.doc_id = c.doc_id and e.pointer = c.pointer
+            and e.content_hash = c.content_hash;
+        cut := cut + 1;
+    end loop;
+    return cut;
+end
+$$;
+
+revoke all on function odl.chunk_recut(integer) from public;
+comment on function odl.chunk_recut(integer) is
+'Cuts again, from the current version, the chunks of at most max_documents documents whose writes queued pointers '
+'(odl.chunk_recuts), each under a share lock on its row; touched chunks whose text is unchanged and still has its '
+'vector are fresh again. The worker''s claim calls it; returns how many documents it cut';
 
 create or replace function odl.chunk_sync_all(
     tenant_id text,

@@ -122,7 +122,8 @@ security definer
 set search_path = pg_catalog, odl, pg_temp
 as $$
 #variable_conflict use_column
--- Takes up to batch stale chunks of the tenant that nobody holds (SKIP
+-- Cuts again the chunks the tenant's writes touched (odl.chunk_recut),
+-- then takes up to batch stale chunks of the tenant that nobody holds (SKIP
 -- LOCKED, and no live lease), oldest first, among those the context's user
 -- may read, and leases them for lease: the caller commits at once, embeds
 -- outside any transaction, then calls odl_embed_store(). A writer never
@@ -138,6 +139,9 @@ begin
             detail = format('batch %s', batch);
     end if;
     select m.model, m.dimensions into current_model from odl.embedding_model() as m;
+    -- First the chunks the tenant's writes touched since, cut again from
+    -- the documents as they are now (stale until embedded).
+    perform odl.chunk_recut();
     return query
     with taken as (
         select c.tenant_id, c.doc_id, c.pointer

@@ -86,7 +86,7 @@ select tables_are(
         'backup_runs',
         'tenant_departures',
         'subscription_changes', 'invoices', 'billing_items', 'invoice_lines',
-        'embedding_models', 'chunks', 'chunk_embeddings', 'search_plans'
+        'embedding_models', 'chunks', 'chunk_recuts', 'chunk_embeddings', 'search_plans'
     ]
     -- pg_partman names audit_events' and ai_messages' monthly partitions after the month.
     || array(
@@ -190,8 +190,9 @@ select functions_are(
         'ai_session_max_age', 'ai_session_guard', 'odl_ai_close_session', 'ai_retention', 'cag_purge',
         'cycle_interval', 'cycle_amount', 'billing_catch_up', 'billing_maintenance', 'odl_change_plan',
         'odl_issue_invoice', 'odl_invoice_lines',
-        'chunk_text', 'chunk_body', 'chunk_cut', 'chunk_is_map', 'chunk_split', 'chunk_scopes', 'chunk_sync', 'chunk_sync_all',
-        'project_chunks', 'rebuild_chunks', 'embedding_model', 'search_readable', 'odl_declare_embedding_model',
+        'chunk_text', 'chunk_body', 'chunk_cut', 'chunk_is_map', 'chunk_split', 'chunk_scopes', 'chunk_sync',
+        'chunk_sync_all', 'project_chunks', 'chunk_recut', 'rebuild_chunks', 'embedding_model', 'search_readable',
+        'odl_declare_embedding_model',
         'odl_embed_claim', 'odl_embed_store', 'odl_embed_status', 'search_plan_for', 'refresh_search_plans',
         'search_query', 'odl_search_plan', 'odl_search'
     ]

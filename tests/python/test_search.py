@@ -72,6 +72,14 @@ def stored_chunks(su: psycopg.Connection, doc_id: str) -> dict[str, str]:
     return dict(rows)
 
 
+def recut(su: psycopg.Connection) -> int:
+    """What the worker's claim does first: cut again the chunks writes
+    touched (as the superuser, for every tenant)."""
+    (cut,) = su.execute("select odl.chunk_recut(1000)").fetchone()
+    su.commit()
+    return cut
+
+
 def full_cut(su: psycopg.Connection, doc_id: str) -> dict[str, str]:
     rows = su.execute(
         """
@@ -135,13 +143,21 @@ def test_chunks_equal_a_full_cut_after_every_patch(dbname, tenant, access, data)
     project, doc_id, doc = world(dbname, tenant, access, size=30_000)
     rng = random.Random(data.draw(st.integers(0, 10**6), label="seed"))
     with su_conn(dbname) as su:
+        assert stored_chunks(su, doc_id) == {}, "a new document is cut by the worker, not by its writer"
+        recut(su)
         assert stored_chunks(su, doc_id) == full_cut(su, doc_id)
         for _ in range(data.draw(st.integers(1, 6), label="steps")):
             current = su.execute("select doc_json from odl.odl_documents where doc_id = %s", (doc_id,)).fetchone()[0]
             su.commit()
             ops = data.draw(PATCHES, label="patch")(current, rng)
             patch(dbname, tenant, access.admin_id, doc_id, ops)
-            assert stored_chunks(su, doc_id) == full_cut(su, doc_id), ops
+            # Before the worker: every chunk whose text the write changed is stale.
+            cut = full_cut(su, doc_id)
+            fresh = su.execute("select pointer, body from odl.chunks where doc_id = %s and not stale", (doc_id,))
+            assert all(cut.get(pointer) == body for pointer, body in fresh.fetchall()), ops
+            su.commit()
+            recut(su)
+            assert stored_chunks(su, doc_id) == cut, ops
 
 
 def test_a_patch_turns_only_the_touched_chunk_stale_and_drops_its_vector(dbname, tenant, access, embed):
@@ -155,6 +171,12 @@ def test_a_patch_turns_only_the_touched_chunk_stale_and_drops_its_vector(dbname,
         su.commit()
         version = patch(dbname, tenant, access.admin_id, doc_id,
                         [{"op": "replace", "path": "/instances/3/lifecycle_status", "value": "decommissioned"}])
+        stale = su.execute(
+            "select pointer, version from odl.chunks where doc_id = %s and stale", (doc_id,)
+        ).fetchall()
+        assert stale == [("/instances/3", version - 1)], "stale in the writing transaction, cut by the worker"
+        su.commit()
+        recut(su)
         stale = su.execute(
             "select pointer, version from odl.chunks where doc_id = %s and stale", (doc_id,)
         ).fetchall()
@@ -175,6 +197,7 @@ def test_classified_parts_never_reach_a_chunk(dbname, tenant, access):
     doc["libraries"]["components"]["secret_module"] = {"category": "pv_module", "pricing": {"unit_price": 424242}}
     doc_id = create_document(dbname, (tenant[0], access.admin_id), project, doc)
     with su_conn(dbname) as su:
+        recut(su)
         body = su.execute(
             "select body from odl.chunks where doc_id = %s and pointer = '/libraries/components/secret_module'",
             (doc_id,),
@@ -294,6 +317,8 @@ def test_search_refuses_bad_queries_with_their_sqlstate(dbname, tenant, access, 
 
 def test_a_declared_model_of_another_dimension_coexists_with_the_default(dbname, tenant, access, embed):
     project, doc_id, doc = world(dbname, tenant, access)
+    with su_conn(dbname) as su:
+        recut(su)
     with access.session(access.admin_id) as conn:
         waiting = conn.execute("select odl.odl_declare_embedding_model('test-hash-64', 64)").fetchone()[0]
         assert waiting > 100
@@ -415,6 +440,8 @@ def test_vacuum_under_concurrent_inserts_leaves_the_hnsw_index_consistent(dbname
             su.execute("begin")
             su.execute("set local enable_seqscan = off")
             su.execute("set local enable_bitmapscan = off")
+            # Every row is asked for: a sort of the tenant's rows could cost less.
+            su.execute("set local enable_sort = off")
             su.execute("set local hnsw.iterative_scan = strict_order")
             su.execute("set local hnsw.max_scan_tuples = 1000000")
             su.execute("set local hnsw.ef_search = 400")
