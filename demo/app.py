@@ -9,7 +9,7 @@ scripts/demo runs one story at a time between its psql parts:
     app.py access      who may read, write, propose and approve (rolled back)
     app.py spec        a document as the ODL-SD spec writes it, a patch, the change feed
     app.py analyst     committed patches and change requests for the analyst views (once)
-    app.py graph, ai, monetisation   the domain capabilities (demo/domain.py)
+    app.py graph, ai, monetisation, search   the domain capabilities (demo/domain.py)
 
 The libpq PG* variables name the database (scripts/demo sets them). The
 application logs in as odl_app, the administrator as the superuser in role
@@ -462,7 +462,7 @@ sys.modules.setdefault("app", sys.modules[__name__])
 import domain  # noqa: E402
 
 STORIES = {"load": load, "documents": documents, "access": access, "spec": spec, "analyst": analyst,
-           "graph": domain.graph, "ai": domain.ai, "monetisation": domain.monetisation}
+           "graph": domain.graph, "ai": domain.ai, "monetisation": domain.monetisation, "search": domain.search}
 
 
 def main(argv: list[str]) -> None:

@@ -6,6 +6,8 @@ the application through the Python client. demo/app.py runs them:
                           a patch of what it depends on, and the miss
     app.py monetisation   the plan, the PSU balance, a charge, a reservation settled,
                           tool-call spans, an over-budget charge refused, the analysts' cost views
+    app.py search         the embedding worker, a question in words, the pointers that answer
+                          it, and the graph walked from the answer
 
 Each reads what it needs from the current state, so it runs again on the
 same data (scripts/demo runs twice on one cluster). The client has methods
@@ -18,15 +20,18 @@ from __future__ import annotations
 
 import json
 import secrets
+import sys
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import psycopg
 from psycopg.rows import dict_row
 
 from app import APP_DSN, Names, refused, say, table
 from odl_client import AiError, MonetisationError, OdlConnection, OdlSession
+from odl_client.embed import ask_and_walk, run_worker, wordllama_embedder
 from odl_client.errors import translated
 
 ANALYST_DSN = "options='-c role=odl_analyst'"
@@ -123,6 +128,39 @@ def graph(names: Names) -> None:
         say("   reached by the instance's own parent_ref, but its label and pointers, in the hierarchy, stay hidden")
         table(HIT, hits(rows(odl, "select * from odl.odl_graph_neighbours(%s, %s, %s)",
                              (spec_doc, name, ["contains"]))))
+
+
+# -- embeddings and Graph-RAG -----------------------------------------------------------
+
+QUESTION = "where is inverter instance B01-INV01?"
+
+
+def search(names: Names) -> None:
+    helios, sunfield, _ = spec_doc_of(names)
+    ben = names.user("ben@helios.example")
+    say()
+    say("== Embeddings and Graph-RAG: the documents cut into chunks at their pointers, embedded by a")
+    say("   worker outside every write with the default model (wordllama, 256 dimensions, on this CPU).")
+    say("-- the worker, once, as ben: it cuts what writes touched since, then embeds every stale chunk")
+    stored = run_worker(APP_DSN, helios, ben, batch=500, once=True, idle=0, out=sys.stdout)
+    say(f"   {stored} vectors stored this run (none when nothing changed since the last)")
+    embed = wordllama_embedder()
+    with psycopg.connect(APP_DSN) as conn:
+        conn.execute("select odl.odl_set_context(%s, %s)", (helios, ben))
+        answer = ask_and_walk(conn, embed, QUESTION, sunfield, k=5)
+    say(f"-- ben asks, in words: {QUESTION!r}. The chunks that answer it, each cited by its pointer:")
+    table(["doc_id", "pointer", "score"], answer["cited"])
+    if answer["instance"] is None:
+        say("   (no instance among them: nothing to walk)")
+        return
+    doc_id, pointer, node = answer["instance"]
+    neighbours = answer["neighbours"]
+    say(f"-- the first instance among them, {node} ({pointer}), and the graph around it: its neighbours")
+    say(f"   ({len(neighbours)}; the first 8)")
+    table(["node_id", "direction", "kinds", "edge_pointers"], [[r[0], r[1], arr(r[2]), arr(r[3])]
+                                                              for r in neighbours[:8]])
+    say(f"-- and what feeds {node}, nearest first (the first rows)")
+    table(["node_id", "depth", "node_pointers"], [[r[0], r[1], arr(r[2])] for r in answer["upstream"][:8]])
 
 
 # -- AI sessions and the CAG store -------------------------------------------------------

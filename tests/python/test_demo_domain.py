@@ -41,7 +41,7 @@ def story(dbname: str, name: str) -> str:
 def runs(demo_db):
     story(demo_db, "load")
     story(demo_db, "spec")
-    return [{name: story(demo_db, name) for name in ("graph", "ai", "monetisation")} for _ in range(2)]
+    return [{name: story(demo_db, name) for name in ("graph", "ai", "monetisation", "search")} for _ in range(2)]
 
 
 def test_graph_answers_cite_pointers_of_the_document(runs, demo_db):
@@ -87,3 +87,13 @@ def test_each_psu_movement_is_written_once_and_the_refused_charge_leaves_nothing
             " group by kind order by kind").fetchall() == [
             ("charge", 4, 14, 0), ("consume", 2, 12, -16), ("reserve", 2, 0, 16)]
         assert db.execute("select count(*), count(odl_psu_entry_id) from odl.tool_call_traces").fetchone() == (4, 2)
+
+
+def test_search_embeds_once_then_answers_with_pointers_and_walks_from_an_instance(runs):
+    first, second = runs[0]["search"], runs[1]["search"]
+    stored = [int(re.search(r"(\d+) vectors stored this run", run).group(1)) for run in (first, second)]
+    # The second run embeds only what the other stories' patches changed since (the AI scene's one instance).
+    assert stored[0] > 100 and 0 < stored[1] <= 5, stored
+    for run in (first, second):
+        assert re.search(r"\| /instances/\d+ +\| 0\.\d+", run)
+        assert "the graph around it: its neighbours" in run and "what feeds" in run
