@@ -32,13 +32,20 @@ begin
     if sqlstate is null then
         return;
     end if;
-    raise exception using errcode = sqlstate, message = message, detail = coalesce(detail, '');
+    -- An error raised in a PL/Python function the engine called (a cancel
+    -- while odl.python_boot() ran) carries PL/Python's class name: the
+    -- caller sees the message as PostgreSQL wrote it.
+    raise exception using
+        errcode = sqlstate,
+        message = regexp_replace(message, '^(spiexceptions|plpy)\.[A-Za-z]+: ', ''),
+        detail = coalesce(detail, '');
 end
 $$;
 
 revoke all on function odl.raise_failure(text, text, text) from public;
 comment on function odl.raise_failure(text, text, text) is
-'Raises a failure reported by the engine; does nothing when sqlstate is null';
+'Raises a failure reported by the engine, without the class name PL/Python puts before an error it passes on; '
+'does nothing when sqlstate is null';
 
 -- No PL/Python function takes or returns jsonb through the jsonb_plpython3u
 -- transform: its recursion has no stack check, and a 14,000-deep array

@@ -8,7 +8,7 @@
 -- the acting users hold super_user at the PORTFOLIO their projects hang
 -- under, so their patches outside the approval sections apply at once.
 begin;
-select plan(138);
+select plan(139);
 
 -- Helpers. error_of() runs a statement and returns its error (no row when
 -- it succeeds), so that details can be checked too. document_of() is the
@@ -1595,6 +1595,14 @@ select is(
     json_matches_schema('{"type": "object"}', null),
     null,
     'json_matches_schema() is strict'
+);
+
+-- (A cancel itself, 57014, is one that no exception handler catches.)
+reset role;
+select throws_ok(
+    $$select odl.raise_failure('54001', 'spiexceptions.StatementTooComplex: stack depth limit exceeded', null)$$,
+    '54001', 'stack depth limit exceeded',
+    'a failure passed on through PL/Python is raised without its class name'
 );
 
 select * from finish();

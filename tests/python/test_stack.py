@@ -8,8 +8,14 @@ TOP = Path(__file__).resolve().parents[2]
 
 
 def test_pgvector_is_installed_and_works(conn):
-    conn.execute("create extension vector")
-    distance = conn.execute("select '[1, 2, 2]'::vector <-> '[1, 2, 0]'::vector").fetchone()[0]
+    # The change embeddings creates it in a schema of its own.
+    (schema,) = conn.execute(
+        "select extnamespace::regnamespace::text from pg_extension where extname = 'vector'"
+    ).fetchone()
+    assert schema == "pgvector"
+    distance = conn.execute(
+        "select '[1, 2, 2]'::pgvector.vector operator(pgvector.<->) '[1, 2, 0]'::pgvector.vector"
+    ).fetchone()[0]
     assert distance == 2.0
 
 
