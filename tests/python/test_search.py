@@ -121,7 +121,8 @@ def test_the_default_model_loads_and_embeds_without_the_network(monkeypatch):
 # --- the chunks projector --------------------------------------------------------
 
 PATCHES = st.sampled_from([
-    lambda d, r: [{"op": "replace", "path": f"/instances/{r.randrange(len(d['instances']))}/lifecycle_status",
+    # add, not replace: an instance an earlier step appended has no lifecycle_status.
+    lambda d, r: [{"op": "add", "path": f"/instances/{r.randrange(len(d['instances']))}/lifecycle_status",
                    "value": r.choice(["planned", "operational", "decommissioned"])}],
     lambda d, r: [{"op": "add", "path": "/instances/-",
                    "value": {"id": f"X-{r.randrange(10**6)}", "type_ref": "hx550_bifacial_module"}}],
