@@ -6,6 +6,7 @@ drop view odl.analyst_invoices;
 drop function odl.odl_invoice_lines(text);
 drop function odl.odl_issue_invoice(timestamptz, timestamptz);
 drop function odl.odl_change_plan(text, integer, text);
+drop function odl.odl_subscription();
 drop function odl.billing_maintenance();
 drop function odl.billing_catch_up(text);
 drop function odl.cycle_amount(text, integer, text);

@@ -2,6 +2,7 @@
 
 select 'odl.odl_change_plan(text, integer, text)'::regprocedure;
 select 'odl.odl_issue_invoice(timestamptz, timestamptz)'::regprocedure;
+select 'odl.odl_subscription()'::regprocedure;
 select 'odl.odl_invoice_lines(text)'::regprocedure;
 select 'odl.billing_catch_up(text)'::regprocedure;
 select 'odl.billing_maintenance()'::regprocedure;

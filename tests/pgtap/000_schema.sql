@@ -189,7 +189,7 @@ select functions_are(
         'odl_region_freeze', 'odl_region_unfreeze', 'region_tenant_counts', 'odl_region_report',
         'ai_session_max_age', 'ai_session_guard', 'odl_ai_close_session', 'ai_retention', 'cag_purge',
         'cycle_interval', 'cycle_amount', 'billing_catch_up', 'billing_maintenance', 'odl_change_plan',
-        'odl_issue_invoice', 'odl_invoice_lines',
+        'odl_issue_invoice', 'odl_invoice_lines', 'odl_subscription',
         'chunk_text', 'chunk_body', 'chunk_cut', 'chunk_is_map', 'chunk_split', 'chunk_scopes', 'chunk_sync',
         'chunk_sync_all', 'project_chunks', 'chunk_recut', 'rebuild_chunks', 'embedding_model', 'search_readable',
         'odl_declare_embedding_model',
@@ -478,7 +478,8 @@ select set_eq(
         ('odl.odl_ai_close_session(text)', 'EXECUTE'),
         ('odl.odl_change_plan(text,integer,text)', 'EXECUTE'),
         ('odl.odl_issue_invoice(timestamp with time zone,timestamp with time zone)', 'EXECUTE'),
-        ('odl.odl_invoice_lines(text)', 'EXECUTE')
+        ('odl.odl_invoice_lines(text)', 'EXECUTE'),
+        ('odl.odl_subscription()', 'EXECUTE')
     $$,
     'odl_app holds exactly SELECT on the tenant tables, the views and the access policy, '
     || 'and EXECUTE on its odl_ functions'

@@ -169,6 +169,44 @@ def test_an_expired_trial_drops_to_free_and_its_budget_grants_no_more(shop, dbna
         assert sqlstate(conn, "select odl.odl_psu_charge(1, 'k2', 'sim')") == "ODM01"
 
 
+def subscription(shop: Shop, user_id: str | None = None) -> dict | None:
+    with shop.session(user_id) as conn:
+        cur = conn.execute("select * from odl.odl_subscription()")
+        rows = cur.fetchall()
+        conn.commit()
+    assert len(rows) <= 1
+    return dict(zip([c.name for c in cur.description], rows[0])) if rows else None
+
+
+def test_every_user_of_the_tenant_reads_the_subscription_brought_up_to_now(shop, dbname):
+    assert subscription(shop, shop.engineer) is None
+    with shop.session() as conn:
+        conn.execute("select odl.odl_subscribe('PRO', 4)")
+        conn.commit()
+    seen = subscription(shop, shop.engineer)
+    assert (seen["plan_code"], seen["status"], seen["seats"], seen["billing_cycle"]) == ("PRO", "active", 4, "monthly")
+    with shop.session() as conn:
+        now = conn.execute("select now()").fetchone()[0]
+    assert seen["period_start"] <= now < seen["period_end"] and seen["trial_ends_at"] is None
+    assert seen["pending_change_id"] is None
+    with shop.session() as conn:
+        change_id, _, effective_at, _ = conn.execute("select * from odl.odl_change_plan('PRO', 2)").fetchone()
+        conn.commit()
+    seen = subscription(shop, shop.engineer)
+    assert (seen["seats"], seen["pending_change_id"], seen["pending_seats"]) == (4, change_id, 2)
+    assert seen["pending_effective_at"] == effective_at == seen["period_end"]
+    # The cycle ends with no billing job run: the read itself applies the
+    # downgrade and bills the next cycle.
+    delta = seen["period_end"] - now + timedelta(hours=1)
+    shift(dbname, shop.tenant_id, delta)
+    later = subscription(shop, shop.engineer)
+    assert (later["seats"], later["pending_change_id"]) == (2, None)
+    assert later["period_start"] == seen["period_end"] - delta
+    assert items(dbname, shop.tenant_id)[-1] == ("cycle", "PRO", 2, 15800)
+    # A user of another tenant sees that tenant's (none), not this one.
+    assert subscription(new_shop(dbname)) is None
+
+
 def invoice_totals(dbname: str, tenant_id: str) -> tuple[int, int, int]:
     """(PSU on invoices, PSU consumed by the ledger on tenant budgets, sum of amounts = sum of totals)."""
     with superuser(dbname) as su:
