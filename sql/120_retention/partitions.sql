@@ -147,6 +147,8 @@ begin
                 continue;
             end if;
             perform odl.psu_ledger_retire_keys(part.range_start, part.range_end);
+        elsif part.table_name = 'odl.epcis_events' then
+            perform odl.epcis_retire_month(part.range_start, part.range_end);
         end if;
         execute format('alter table %s detach partition %s', part.table_name, part.partition_name);
         execute format('drop table %s', part.partition_name);
@@ -159,7 +161,8 @@ revoke all on procedure odl.log_retention(interval) from public;
 comment on procedure odl.log_retention(interval) is -- noqa: LT01
 'Drops the partitions of each log older than its keep_months (odl.log_retention_policies), oldest first, by '
 'DETACH and DROP under lock_timeout; audit months are verified and anchored first (ODT01, ODT02); a PSU ledger '
-'month goes with its idempotency keys, unless odl.psu_ledger_month_hold() holds it (a warning says why). One '
+'month goes with its idempotency keys, unless odl.psu_ledger_month_hold() holds it (a warning says why); an EPCIS '
+'month with what describes its events elsewhere (odl.epcis_retire_month()). One '
 'transaction: nothing is dropped unless all is. Run it daily as a superuser, apart from the partition maintenance';
 
 -- Premaking, for every log at once, with the session's time zone pinned to
