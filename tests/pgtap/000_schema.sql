@@ -197,7 +197,7 @@ select functions_are(
         'odl_embed_claim', 'odl_embed_store', 'odl_embed_status', 'search_plan_for', 'refresh_search_plans',
         'search_query', 'odl_search_plan', 'odl_search',
         'psu_ledger_key_write', 'psu_ledger_maintenance', 'psu_ledger_month_hold', 'psu_ledger_retire_keys',
-        'epcis_retire_month'
+        'epcis_retire_month', 'region_write_guard'
     ]
 );
 select domains_are('odl', array['ulid']);
