@@ -201,6 +201,11 @@ revoke all on odl.psu_ledger_keys from public;
 
 alter table odl.tool_call_traces add constraint tool_call_traces_tenant_id_odl_psu_entry_id_fkey
 foreign key (tenant_id, odl_psu_entry_id) references odl.psu_ledger_keys (tenant_id, entry_id);
+-- Deleting a retired month's keys checks that no trace names them: by index.
+create index tool_call_traces_psu_entry on odl.tool_call_traces (tenant_id, odl_psu_entry_id)
+where odl_psu_entry_id is not null;
+comment on index odl.tool_call_traces_psu_entry is
+'The trace a PSU charge paid for: the foreign key''s check when retention deletes a month''s keys';
 
 drop table odl.psu_ledger_v1;
 

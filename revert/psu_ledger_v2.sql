@@ -37,6 +37,7 @@ end
 $$;
 
 alter table odl.tool_call_traces drop constraint tool_call_traces_tenant_id_odl_psu_entry_id_fkey;
+drop index odl.tool_call_traces_psu_entry;
 
 delete from odl.log_retention_policies where table_name = 'odl.psu_ledger';
 alter table odl.log_retention_policies drop constraint log_retention_policies_psu_seven_years;
