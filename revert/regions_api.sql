@@ -8,6 +8,7 @@ drop function odl.odl_region_unfreeze(text);
 drop function odl.odl_region_freeze(text, text, bigint);
 drop trigger settings_region_guard on odl.settings;
 drop function odl.region_setting_guard();
+drop function odl.region_write_guard(text, text);
 drop function odl.region_home_check(text);
 drop function odl.region_guard(text);
 drop trigger tenants_region_guard on odl.tenants;

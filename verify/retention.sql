@@ -13,4 +13,5 @@ where
     and relowner = 'odl_ledger'::regrole;
 select 1 / (relrowsecurity and relforcerowsecurity)::int
 from pg_catalog.pg_class where oid = 'odl.audit_anchors'::regclass;
-select 1 / (count(*) = 4)::int from odl.log_retention_policies;
+select 1 / (count(*) = 4)::int from odl.log_retention_policies
+where table_name in ('odl.audit_events', 'odl.epcis_events', 'odl.ai_messages', 'odl.tool_call_traces');

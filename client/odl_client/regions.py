@@ -182,7 +182,7 @@ class RegionRouter:
         with self.admin(region) as admin:
             tenant_id = admin.create_tenant(name, region)  # type: ignore[arg-type]
         with self._control() as conn, translated():
-            conn.execute("insert into odl_control.tenants (tenant_id, region) values (%s, %s)", (tenant_id, region))
+            conn.execute("select odl_control.register_tenant(%s, %s)", (tenant_id, region))
         return tenant_id
 
     # -- reports -------------------------------------------------------------------
@@ -307,8 +307,7 @@ class _Move:
     def step(self, control: psycopg.Connection[Any], state: str, detail: dict[str, Any] | None = None) -> None:
         with translated():
             control.execute(
-                "update odl_control.migrations set state = %s, detail = detail || %s where migration_id = %s",
-                (state, Jsonb(detail or {}), self.migration_id),
+                "select odl_control.advance_migration(%s, %s, %s)", (self.migration_id, state, Jsonb(detail or {})),
             )
         self.state = state
 
@@ -316,10 +315,7 @@ class _Move:
         with psycopg.connect(self.control_dsn, autocommit=True) as control:
             with translated():
                 self.migration_id = control.execute(
-                    """
-                    insert into odl_control.migrations (tenant_id, source_region, target_region)
-                    values (%s, %s, %s) returning migration_id
-                    """,
+                    "select odl_control.plan_migration(%s, %s, %s)",
                     (self.tenant_id, self.source.region, self.target.region),
                 ).fetchone()[0]  # type: ignore[index]
             with psycopg.connect(self.source.admin_dsn, autocommit=True) as src, \

@@ -174,6 +174,12 @@ begin
     caller_user := caller.user_id;
     if caller_tenant is distinct from audit_append_as.tenant_id then
         perform odl.set_session_context(audit_append_as.tenant_id, audit_append_as.actor_id);
+        -- Acting as another tenant than the context's, which odl_set_context()
+        -- checked: the region's check is made here instead (change
+        -- regions_api, deployed after this one: without it, no residency).
+        if to_regprocedure('odl.region_write_guard(text, text)') is not null then
+            perform odl.region_write_guard(audit_append_as.tenant_id, audit_append_as.action);
+        end if;
     end if;
     if audit_append_as.actor_id is not null and not exists (
         select from odl.users as u

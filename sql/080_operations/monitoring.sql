@@ -332,7 +332,8 @@ as $$
             when l.default_rows > 0 then
                 format(
                     'rows fell into the default partition of %s: run its maintenance (odl.audit_maintenance(), '
-                    'odl.epcis_maintenance(), odl.ai_maintenance(), odl.trace_maintenance()) daily as a superuser; '
+                    'odl.epcis_maintenance(), odl.ai_maintenance(), odl.trace_maintenance(), '
+                    'odl.psu_ledger_maintenance(); odl.log_maintenance() runs them all) daily as a superuser; '
                     'pg_partman''s partition_data_time() moves the rows into their month',
                     array_to_string(l.overflowing, ', ')
                 )

@@ -53,6 +53,8 @@ begin
             update odl.ai_sessions as s
             set closed_at = now(), closed_reason = 'expired'
             where s.closed_at is null and s.created_at < now() - odl.ai_session_max_age()
+                -- A tenant on its way to another region is left to its new one.
+                and not exists (select from odl.tenant_departures as d where d.tenant_id = s.tenant_id)
             returning s.tenant_id, s.session_id
         )
         select x.tenant_id, count(*) as sessions from expired as x group by x.tenant_id
@@ -89,6 +91,7 @@ begin
             with deleted as (
                 delete from odl.ai_sessions as s
                 where s.created_at < boundary
+                    and not exists (select from odl.tenant_departures as d where d.tenant_id = s.tenant_id)
                 returning s.tenant_id
             )
             select d.tenant_id, count(*) as sessions from deleted as d group by d.tenant_id

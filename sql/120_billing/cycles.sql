@@ -176,7 +176,12 @@ begin
     end if;
     tenants := 0;
     cycles_billed := 0;
-    for tenant in select s.tenant_id from odl.subscriptions as s where s.status <> 'canceled' loop
+    -- A tenant on its way to another region is billed there, after its move.
+    for tenant in
+        select s.tenant_id from odl.subscriptions as s
+        where s.status <> 'canceled'
+            and not exists (select from odl.tenant_departures as d where d.tenant_id = s.tenant_id)
+    loop
         cycles_billed := cycles_billed + odl.billing_catch_up(tenant.tenant_id);
         tenants := tenants + 1;
     end loop;

@@ -117,21 +117,38 @@ as $$
 declare
     month_start constant timestamptz := date_trunc('month', now() at time zone 'UTC') at time zone 'UTC';
     part record;
+    held text[] := '{}';
+    hold text;
 begin
     -- Writers queue behind a DETACH waiting for its lock: the wait is
     -- bounded, and a run that times out changes nothing (the next run
     -- tries again).
     perform set_config('lock_timeout', (extract(epoch from log_retention.lock_timeout) * 1000)::bigint || 'ms', true);
     for part in
-        select l.table_name, l.partition_name, l.range_start
+        select l.table_name, l.partition_name, l.range_start, l.range_end
         from odl.log_partitions() as l
         inner join odl.log_retention_policies as p on l.table_name = p.table_name
         where p.keep_months is not null
             and l.range_end <= month_start - make_interval(months => p.keep_months)
         order by l.table_name, l.range_start
     loop
+        -- A log whose month is held keeps it and every later one (oldest
+        -- first), until the next run finds the hold gone.
+        continue when part.table_name = any(held);
         if part.table_name = 'odl.audit_events' then
             perform odl.audit_anchor_month(part.partition_name);
+        elsif part.table_name = 'odl.psu_ledger' then
+            hold := odl.psu_ledger_month_hold(part.range_start, part.range_end);
+            if hold is not null then
+                held := held || part.table_name;
+                raise warning using
+                    message = format('%s is kept past its retention', part.partition_name),
+                    detail = hold;
+                continue;
+            end if;
+            perform odl.psu_ledger_retire_keys(part.range_start, part.range_end);
+        elsif part.table_name = 'odl.epcis_events' then
+            perform odl.epcis_retire_month(part.range_start, part.range_end);
         end if;
         execute format('alter table %s detach partition %s', part.table_name, part.partition_name);
         execute format('drop table %s', part.partition_name);
@@ -143,8 +160,10 @@ $$;
 revoke all on procedure odl.log_retention(interval) from public;
 comment on procedure odl.log_retention(interval) is -- noqa: LT01
 'Drops the partitions of each log older than its keep_months (odl.log_retention_policies), oldest first, by '
-'DETACH and DROP under lock_timeout; audit months are verified and anchored first (ODT01, ODT02). One transaction: '
-'nothing is dropped unless all is. Run it daily as a superuser, apart from the partition maintenance';
+'DETACH and DROP under lock_timeout; audit months are verified and anchored first (ODT01, ODT02); a PSU ledger '
+'month goes with its idempotency keys, unless odl.psu_ledger_month_hold() holds it (a warning says why); an EPCIS '
+'month with what describes its events elsewhere (odl.epcis_retire_month()). One '
+'transaction: nothing is dropped unless all is. Run it daily as a superuser, apart from the partition maintenance';
 
 -- Premaking, for every log at once, with the session's time zone pinned to
 -- UTC: pg_partman computes the bounds of new partitions in the session's
@@ -162,10 +181,16 @@ begin
     call odl.epcis_maintenance();
     call odl.ai_maintenance();
     call odl.trace_maintenance();
+    -- The PSU ledger is a partitioned log once change psu_ledger_v2 is
+    -- deployed (its row in odl.log_retention_policies says so).
+    if exists (select from odl.log_retention_policies as p where p.table_name = 'odl.psu_ledger') then
+        call odl.psu_ledger_maintenance();
+    end if;
 end
 $$;
 
 revoke all on procedure odl.log_maintenance() from public;
 comment on procedure odl.log_maintenance() is -- noqa: LT01
-'Makes the next months'' partitions of every log (audit, EPCIS, AI messages, traces) with pg_partman, in UTC; '
+'Makes the next months'' partitions of every log (audit, EPCIS, AI messages, traces, PSU ledger) with pg_partman, '
+'in UTC; '
 'run it daily as a superuser, at another hour than odl.log_retention()';

@@ -125,6 +125,54 @@ comment on function odl.region_guard(text) is
 'For odl_set_context(): in a read-write transaction, refuses a tenant on its way to another region (ODW04), and '
 'otherwise holds a shared lock on the tenant until commit, which odl_region_freeze() waits for';
 
+-- Called by odl.audit_append_as(), once it set the context to the tenant,
+-- whenever a function acts as a tenant other than its caller's context: the path of the administrators' writers
+-- (odl_create_user()) and of the jobs, which set no context and so never
+-- meet region_guard(). Every writer audits, so this one check covers them
+-- all: a tenant on its way to another region (ODW04, read-only or not: this
+-- is a write) or homed in another one (ODW03) is refused, and the statement
+-- that wrote its rows fails with it. The move's own steps pass:
+-- odl_region_freeze() audits tenant.moving after its marker is written.
+create or replace function odl.region_write_guard(tenant_id text, action text)
+returns void
+language plpgsql
+stable
+security definer
+set search_path = pg_catalog, odl, pg_temp
+as $$
+declare
+    here text := (select s.value from odl.settings as s where s.name = 'region');
+    leaving text;
+begin
+    if region_write_guard.action = 'tenant.moving' then
+        return;
+    end if;
+    select d.target_region into leaving from odl.tenant_departures as d where d.tenant_id = region_write_guard.tenant_id;
+    if found then
+        raise exception using
+            errcode = 'ODW04',
+            message = format('tenant is moving to region %s: writes are refused here', leaving),
+            detail = format('tenant_id %s, action %s', region_write_guard.tenant_id, region_write_guard.action),
+            hint = 'Retry after the move, in the tenant''s new region.';
+    end if;
+    if here is not null and not exists (
+        select from odl.tenants as t
+        where t.tenant_id = region_write_guard.tenant_id and t.region = here
+    ) then
+        raise exception using
+            errcode = 'ODW03',
+            message = format('tenant is not homed in region %s', here),
+            detail = format('tenant_id %s, action %s', region_write_guard.tenant_id, region_write_guard.action),
+            hint = 'Route the tenant through the control plane (odl_client.RegionRouter).';
+    end if;
+end
+$$;
+
+revoke all on function odl.region_write_guard(text, text) from public;
+comment on function odl.region_write_guard(text, text) is
+'For odl.audit_append_as() acting as another tenant than the context''s (administrators'' functions, jobs): refuses '
+'a tenant on its way to another region (ODW04) or homed in another one (ODW03), but the move''s tenant.moving';
+
 -- Called by odl_set_context() when the user does not belong to the tenant,
 -- before it raises ODC02: a database that serves one region says why.
 create or replace function odl.region_home_check(tenant_id text)

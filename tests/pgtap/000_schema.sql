@@ -86,7 +86,8 @@ select tables_are(
         'backup_runs',
         'tenant_departures',
         'subscription_changes', 'invoices', 'billing_items', 'invoice_lines',
-        'embedding_models', 'chunks', 'chunk_recuts', 'chunk_embeddings', 'search_plans'
+        'embedding_models', 'chunks', 'chunk_recuts', 'chunk_embeddings', 'search_plans',
+        'psu_ledger_keys'
     ]
     -- pg_partman names audit_events' and ai_messages' monthly partitions after the month.
     || array(
@@ -194,7 +195,9 @@ select functions_are(
         'chunk_sync_all', 'project_chunks', 'chunk_recut', 'rebuild_chunks', 'embedding_model', 'search_readable',
         'odl_declare_embedding_model',
         'odl_embed_claim', 'odl_embed_store', 'odl_embed_status', 'search_plan_for', 'refresh_search_plans',
-        'search_query', 'odl_search_plan', 'odl_search'
+        'search_query', 'odl_search_plan', 'odl_search',
+        'psu_ledger_key_write', 'psu_ledger_maintenance', 'psu_ledger_month_hold', 'psu_ledger_retire_keys',
+        'epcis_retire_month', 'region_write_guard'
     ]
 );
 select domains_are('odl', array['ulid']);

@@ -27,15 +27,15 @@ select results_eq(
     $$
         values
         ('odl.ai_messages', null::integer), ('odl.audit_events', null), ('odl.epcis_events', null),
-        ('odl.tool_call_traces', 13)
+        ('odl.psu_ledger', 84), ('odl.tool_call_traces', 13)
     $$,
-    'every partitioned log has a retention policy; only traces are dropped by default'
+    'every partitioned log has a retention policy; only traces and (after 7 years) PSU entries are dropped'
 );
-select throws_ok(
+select lives_ok(
     $$update odl.log_retention_policies set keep_months = 12 where table_name = 'odl.epcis_events'$$,
-    '23514', null,
-    'EPCIS events are never retired: their index tables are not partitioned'
+    'EPCIS events may be retired: odl.epcis_retire_month() takes their rows in the index tables along'
 );
+update odl.log_retention_policies set keep_months = null where table_name = 'odl.epcis_events';
 select throws_ok(
     $$update odl.log_retention_policies set keep_months = 12 where table_name = 'odl.ai_messages'$$,
     '23514', null,
@@ -74,6 +74,7 @@ call odl.audit_maintenance();
 call odl.epcis_maintenance();
 call odl.ai_maintenance();
 call odl.trace_maintenance();
+call odl.psu_ledger_maintenance();
 -- pg_partman restores the search_path it found with a session-level
 -- set_config(), which outlives the procedures' own SET clauses.
 reset timezone;
@@ -83,7 +84,8 @@ select results_eq(
     $$
         values
         ('odl.ai_messages', 6, true, 0::bigint), ('odl.audit_events', 6, true, 0::bigint),
-        ('odl.epcis_events', 6, true, 0::bigint), ('odl.tool_call_traces', 6, true, 0::bigint)
+        ('odl.epcis_events', 6, true, 0::bigint), ('odl.psu_ledger', 6, true, 0::bigint),
+        ('odl.tool_call_traces', 6, true, 0::bigint)
     $$,
     'six months ahead for every log, all UTC months, empty default partitions'
 );

@@ -297,7 +297,9 @@ def test_every_logs_headroom_and_default_partition_rows_are_reported(opsdb, dba,
     logs = {r[0]: r for r in dba.execute(
         "select table_name, months_ahead, default_rows, utc_months from odl.ops_log_partitions"
     ).fetchall()}
-    assert set(logs) == {"odl.audit_events", "odl.epcis_events", "odl.ai_messages", "odl.tool_call_traces"}
+    assert set(logs) == {
+        "odl.audit_events", "odl.epcis_events", "odl.ai_messages", "odl.tool_call_traces", "odl.psu_ledger"
+    }
     assert all(row[1:] == (4, 0, True) for row in logs.values()), logs
     with superuser(opsdb) as su:
         # The two newest EPCIS months gone: two months ahead, and a warning

@@ -109,6 +109,10 @@ BREAKAGE = {
     "billing_api": "alter view odl.analyst_invoices reset (security_barrier)",
     "embeddings": "alter table odl.chunk_embeddings no force row level security",
     "embeddings_api": "delete from odl.document_projectors where projector = 'chunks'",
+    "psu_ledger_v2": "alter table odl.psu_ledger_keys no force row level security",
+    "psu_ledger_v2_api": "drop trigger psu_ledger_keys on odl.psu_ledger",
+    "epcis_retention": "drop index odl.epcis_event_ids_record_month",
+    "epcis_retention_api": "drop function odl.epcis_retire_month(timestamptz, timestamptz)",
 }
 
 

@@ -261,3 +261,75 @@ def test_traceability_views_are_barriers_a_readers_function_cannot_look_behind(s
         shown = {r[0] for r in site.conn.execute(f"select project_id from odl.{view} where pg_temp.leak(project_id)")}
         site.conn.execute("set role odl_app")
     assert shown == {site.project} and hidden not in seen
+
+
+def test_retired_epcis_months_take_their_index_rows_and_links_along(site):
+    """Six months of events, three kept: retention drops the three oldest
+    partitions with the EPCs, transactions, declarations and links of their
+    events; the answers about the kept months do not change; a retired
+    event captured again is still refused (ODE03)."""
+    supplier, po, po_line, shipment = site.bought_serials()
+    shipped = site.value(site.expert, "select odl.odl_trace_ship(%s, 'in_transit', '2026-11-02T08:00:00Z')",
+                         (shipment,))
+    site.rows(site.eng, "select * from odl.odl_trace_receive(%s, 3, '4012345000016', 'LOT-9', '{SN-1,SN-2,SN-3}', %s, "
+              "'2026-11-05T11:00:00Z')", (po_line, shipment))
+    unit = f"https://id.gs1.org/01/{GTIN}/21/SN-1"
+    # One event of SN-1 per month, 1 to 6 months back, each declared erroneous once.
+    events = {}
+    for months in range(1, 7):
+        event = {"type": "ObjectEvent", "action": "OBSERVE", "eventTime": f"2026-0{months}-01T10:00:00Z",
+                 "eventTimeZoneOffset": "+00:00", "epcList": [unit], "bizStep": "inspecting",
+                 "bizTransactionList": [{"type": "po", "bizTransaction": f"urn:odl:test:{months}"}]}
+        doc = {"@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
+               "type": "EPCISDocument", "schemaVersion": "2.0", "creationDate": "2026-03-01T00:00:00Z",
+               "epcisBody": {"eventList": [event]}}
+        (event_id,) = site.value(site.eng, "select odl.odl_capture_epcis(%s, %s)", (site.project, Jsonb(doc)))
+        declaration = dict(event, errorDeclaration={"declarationTime": "2026-11-01T00:00:00Z",
+                                                    "correctiveEventIDs": [event_id]})
+        doc["epcisBody"]["eventList"] = [declaration]
+        site.value(site.eng, "select odl.odl_capture_epcis(%s, %s)", (site.project, Jsonb(doc)))
+        events[event_id] = (months, doc, event)
+    # The shipping event too goes 5 months back (its link with it).
+    moves = [(event_id, months) for event_id, (months, _, _) in events.items()] + [(shipped, 5)]
+    site.superuser(
+        "select partman.create_partition_time('odl.epcis_events', array(select (date_trunc('month', now() at time"
+        " zone 'UTC') - make_interval(months => i)) at time zone 'UTC' from generate_series(1, 6) as i))")
+    for event_id, months in moves:
+        for table in ("odl.epcis_event_ids", "odl.epcis_events"):
+            site.superuser(f"update {table} set record_time = record_time - make_interval(months => %s) "
+                           "where event_id = %s returning 1", (months, event_id))
+    cutoff = site.superuser("select (date_trunc('month', now() at time zone 'UTC') - interval '3 months')"
+                            " at time zone 'UTC'")[0][0]
+    kept = {e for e, (m, _, _) in events.items() if m <= 3}
+    epcis_trace = "select * from odl.odl_epcis_trace(%s)"
+    where = "select * from odl.odl_trace_where(%s, 'SN-1')"
+    before = site.rows(site.eng, epcis_trace, (unit,))
+    where_before = site.rows(site.eng, where, (INVERTER,))
+    assert {r[1] for r in before} >= set(events)
+
+    site.superuser("update odl.log_retention_policies set keep_months = 3 where table_name = 'odl.epcis_events'"
+                   " returning 1")
+    site.conn.execute("reset role")
+    site.conn.execute("call odl.log_retention('5 seconds')")
+    site.conn.execute("set role odl_app")
+
+    assert site.superuser(
+        "select count(*) from odl.log_partitions() where table_name = 'odl.epcis_events' and range_start < %s",
+        (cutoff,)) == [(0,)]
+    after = site.rows(site.eng, epcis_trace, (unit,))
+    assert after == [r for r in before if r[1] not in set(events) - kept]
+    assert {r[1] for r in after} & set(events) == kept
+    assert site.rows(site.eng, where, (INVERTER,)) == where_before
+    # Nothing names a retired event but its id.
+    retired = [e for e in events if e not in kept] + [shipped]
+    for table in ("epcis_event_epcs", "epcis_event_biz_transactions", "epcis_error_declarations",
+                  "epcis_corrective_events", "trace_links", "epcis_events"):
+        assert site.superuser(f"select count(*) from odl.{table} where event_id = any(%s)", (retired,)) == [(0,)], table
+    assert site.superuser("select count(*) from odl.epcis_event_ids where event_id = any(%s)", (retired,)) == [
+        (len(retired),)]
+    assert site.superuser("select count(*) from odl.trace_links where tenant_id = %s", (site.tenant,)) == [(2,)]
+    # Captured again, a retired event is refused as a duplicate.
+    oldest = next(e for e, (m, _, _) in events.items() if m == 6)
+    doc = dict(events[oldest][1], epcisBody={"eventList": [events[oldest][2]]})
+    error = site.error(site.eng, "select odl.odl_capture_epcis(%s, %s)", (site.project, Jsonb(doc)))
+    assert error is not None and error.sqlstate == "ODE03"
