@@ -455,7 +455,7 @@ begin
         order by min(r.queued_at)
         limit max_documents
     loop
-        select d.project_id, d.version, d.doc_json into stored
+        select d.project_id, d.version, odl.document_resolved(d.tenant_id, d.doc_json, d.external) as doc_json into stored
         from odl.odl_documents as d
         where d.tenant_id = queued.tenant_id and d.doc_id = queued.doc_id
         for share skip locked;
@@ -538,7 +538,7 @@ as $$
 declare
     stored record;
 begin
-    select d.tenant_id, d.project_id, d.version, d.doc_json into stored
+    select d.tenant_id, d.project_id, d.version, odl.document_resolved(d.tenant_id, d.doc_json, d.external) as doc_json into stored
     from odl.odl_documents as d
     where d.doc_id = rebuild_chunks.doc_id;
     if not found then

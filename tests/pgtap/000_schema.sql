@@ -86,7 +86,8 @@ select tables_are(
         'backup_runs',
         'tenant_departures',
         'subscription_changes', 'invoices', 'billing_items', 'invoice_lines',
-        'embedding_models', 'chunks', 'chunk_recuts', 'chunk_embeddings', 'search_plans'
+        'embedding_models', 'chunks', 'chunk_recuts', 'chunk_embeddings', 'search_plans',
+        'document_blobs'
     ]
     -- pg_partman names audit_events' and ai_messages' monthly partitions after the month.
     || array(
@@ -194,7 +195,9 @@ select functions_are(
         'chunk_sync_all', 'project_chunks', 'chunk_recut', 'rebuild_chunks', 'embedding_model', 'search_readable',
         'odl_declare_embedding_model',
         'odl_embed_claim', 'odl_embed_store', 'odl_embed_status', 'search_plan_for', 'refresh_search_plans',
-        'search_query', 'odl_search_plan', 'odl_search'
+        'search_query', 'odl_search_plan', 'odl_search',
+        'document_resolved', 'document_json', 'store_document_blobs', 'forget_cached_document', 'odl_set_external',
+        'blob_purge'
     ]
 );
 select domains_are('odl', array['ulid']);
@@ -383,6 +386,7 @@ select set_eq(
         ('odl.odl_validate_document(jsonb)', 'EXECUTE'),
         ('odl.odl_apply_patch(text,jsonb,integer,text,text[],text,boolean,boolean)', 'EXECUTE'),
         ('odl.odl_get_document(text,integer)', 'EXECUTE'),
+        ('odl.odl_set_external(text,text,boolean,integer)', 'EXECUTE'),
         ('odl.odl_document_heads(text)', 'EXECUTE'),
         ('odl.odl_document_history(text)', 'EXECUTE'),
         ('odl.odl_revert_document(text,integer,integer)', 'EXECUTE'),
@@ -567,6 +571,10 @@ select results_eq(
         values
         ('ODA01', 'append_only'),
         ('ODA02', 'invalid_digest'),
+        ('ODB01', 'blob_missing'),
+        ('ODB02', 'not_externalizable'),
+        ('ODB03', 'external_by_declaration'),
+        ('ODB04', 'blob_corrupt'),
         ('ODC01', 'no_context'),
         ('ODC02', 'invalid_context'),
         ('ODC03', 'unknown_tenant'),
