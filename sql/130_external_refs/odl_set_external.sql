@@ -23,6 +23,13 @@ begin
             errcode = '22004',
             message = 'pointer, external and expected_version are required';
     end if;
+    if left(pointer, 1) <> '/' then
+        raise exception using
+            errcode = 'ODB02',
+            message = 'pointer names nothing the document can keep outside',
+            detail = format('pointer %s', quote_literal(pointer)),
+            hint = 'Name a non-empty array or object below the root, as a JSON pointer.';
+    end if;
     select d.tenant_id, d.project_id, d.version, d.doc_hash, d.xmin::text as row_xmin, d.external as stored
     into current_doc
     from odl.odl_documents as d where d.doc_id = odl_set_external.doc_id for update;
