@@ -109,6 +109,8 @@ BREAKAGE = {
     "billing_api": "alter view odl.analyst_invoices reset (security_barrier)",
     "embeddings": "alter table odl.chunk_embeddings no force row level security",
     "embeddings_api": "delete from odl.document_projectors where projector = 'chunks'",
+    "external_refs": "alter table odl.document_blobs no force row level security",
+    "external_refs_api": "revoke execute on function odl.odl_set_external(text, text, boolean, integer) from odl_app",
 }
 
 
