@@ -28,13 +28,14 @@ begin
     for part in select e.key as pointer, e.value as hashes from jsonb_each(external) as e order by e.key loop
         steps := odl.pointer_steps(part.pointer);
         if jsonb_typeof(doc #> steps) = 'array' then
-            -- The segments in order, each one's elements in order.
-            select coalesce(jsonb_agg(element.value order by segment.n, element.n), '[]'), count(distinct segment.n)
+            -- The segments in order, joined as text and parsed once: several
+            -- times faster than aggregating 100,000 elements one by one.
+            select ('[' || string_agg(substr(c.t, 2, length(c.t) - 2), ', ' order by segment.n) || ']')::jsonb, count(*)
             into resolved, found_blobs
             from jsonb_array_elements_text(part.hashes) with ordinality as segment (sha256, n)
             inner join odl.document_blobs as b
                 on b.tenant_id = document_resolved.tenant_id and b.sha256 = segment.sha256
-            cross join lateral jsonb_array_elements(b.content) with ordinality as element (value, n);
+            cross join lateral (select b.content::text as t) as c;
         else
             select b.content, 1 into resolved, found_blobs
             from odl.document_blobs as b
