@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from psycopg.types.json import Jsonb
 
-from conftest import TOP, server_conninfo
+from conftest import TOP, create_database, drop_database, server_conninfo, sqitch
 from test_change_feed import STATUSES, Model, app_session, new_project
 
 sys.path.insert(0, str(TOP))
@@ -383,3 +383,65 @@ def test_stored_form_helpers_keep_unchanged_segments_by_identity():
     second = documents.stored_form(pieces.build(patched, piece), ["/instances"], first.parts)
     assert second.external["/instances"][:2] == first.external["/instances"][:2]
     assert len(second.new_hashes) == 1 and second.new_hashes[0] == second.external["/instances"][2]
+
+
+def test_the_purge_waits_for_a_writer_that_has_not_committed(dbname, tenant, writer):
+    """A writer's new blob is invisible to the purge until it commits: the
+    purge takes the table exclusively, so it waits rather than deleting a
+    blob a version is about to name."""
+    app, project = writer
+    doc = declaring(many_instances(1_500), threshold=10)
+    doc_id = create(app, tenant, project, doc)
+    app.execute("select odl.odl_set_context(%s, %s)", tenant)
+    app.execute(
+        "select odl.odl_apply_patch(%s, %s, 1)",
+        (doc_id, Jsonb([{"op": "replace", "path": "/instances/1/lifecycle_status", "value": "installed"}])),
+    )
+    with su_connect(dbname) as su:
+        su.execute("set lock_timeout = '200ms'")
+        with pytest.raises(psycopg.errors.LockNotAvailable):
+            su.execute("select odl.blob_purge()")
+        app.commit()
+        su.execute("select odl.blob_purge()")
+    doc["instances"][1]["lifecycle_status"] = "installed"
+    assert read(app, tenant, doc_id) == doc
+
+
+def test_reverting_external_refs_writes_every_document_whole_again():
+    """No content goes with the blobs: the revert of change external_refs
+    first puts every document and snapshot back whole."""
+    name = create_database("odl_extref_revert")
+    try:
+        assert sqitch("deploy", name).returncode == 0
+        with psycopg.connect(server_conninfo(dbname=name), autocommit=True) as su:
+            su.execute("set role odl_admin")
+            tenant_id = su.execute("select odl.odl_create_tenant('revert', 'EU')").fetchone()[0]
+            user_id = su.execute(
+                "select odl.odl_create_user(%s, 'r@example.com', 'super_user')", (tenant_id,)
+            ).fetchone()[0]
+        doc = declaring(many_instances(1_200), threshold=10)
+        with psycopg.connect(server_conninfo(dbname=name, user="odl_app")) as app:
+            app.execute("select odl.odl_set_context(%s, %s)", (tenant_id, user_id))
+            node = app.execute("select odl.odl_create_node(null, 'PORTFOLIO', 'p')").fetchone()[0]
+            app.execute("select odl.odl_assign_role(%s, %s, 'super_user')", (user_id, node))
+            project = app.execute("select odl.odl_create_project('p')").fetchone()[0]
+            app.execute("select odl.odl_attach_project(%s, %s)", (project, node))
+            doc_id = app.execute("select odl.odl_create_document(%s, %s)", (project, Jsonb(doc))).fetchone()[0]
+            app.commit()
+        with psycopg.connect(server_conninfo(dbname=name), autocommit=True) as su:
+            (doc_hash, external) = su.execute(
+                "select doc_hash, external from odl.odl_documents where doc_id = %s", (doc_id,)
+            ).fetchone()
+            assert external is not None
+        reverted = sqitch("revert", name, "-y", "--to", "external_refs^")
+        assert reverted.returncode == 0, reverted.stdout + reverted.stderr
+        with psycopg.connect(server_conninfo(dbname=name), autocommit=True) as su:
+            assert su.execute(
+                "select doc_json, doc_hash from odl.odl_documents where doc_id = %s", (doc_id,)
+            ).fetchone() == (doc, doc_hash)
+            assert su.execute(
+                "select doc_json from odl.odl_document_versions where doc_id = %s and version = 1", (doc_id,)
+            ).fetchone() == (doc,)
+            assert su.execute("select to_regclass('odl.document_blobs')").fetchone() == (None,)
+    finally:
+        drop_database(name)
