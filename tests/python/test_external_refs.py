@@ -445,3 +445,29 @@ def test_reverting_external_refs_writes_every_document_whole_again():
             assert su.execute("select to_regclass('odl.document_blobs')").fetchone() == (None,)
     finally:
         drop_database(name)
+
+
+def test_a_backend_reads_each_blob_once_through_its_lru_cache(dbname, tenant, writer):
+    """Two documents with the same instances share their blobs (content
+    addressed); a backend that read them for one document finds them in its
+    cache for the other, and fetches only what it lacks."""
+    app, project = writer
+    doc = declaring(many_instances(2 * SEGMENT), threshold=10)
+    first, second = create(app, tenant, project, doc), create(app, tenant, project, doc)
+    assert stored(dbname, first)[2] == stored(dbname, second)[2]
+    operation = [{"op": "replace", "path": "/instances/0/lifecycle_status", "value": "installed"}]
+    with psycopg.connect(server_conninfo(dbname=dbname)) as owner:  # a backend that holds neither document
+        owner.execute("set role odl_owner")
+
+        def write(doc_id: str) -> dict:
+            owner.execute("select odl.odl_set_context(%s, %s)", tenant)
+            owner.execute(
+                "select * from odl.write_patch(%s, %s, 1, null, '{}', null, false, 100)", (doc_id, Jsonb(operation))
+            )
+            (stats,) = owner.execute("select odl.document_cache_stats()").fetchone()
+            owner.commit()
+            return stats["blob_cache"]
+
+        after_first, after_second = write(first), write(second)
+        assert (after_first["hits"], after_first["misses"]) == (0, 2)
+        assert (after_second["hits"], after_second["misses"]) == (2, 2)
