@@ -36,6 +36,7 @@ begin
     for part in
         select e.key as pointer, e.value as hashes, row_number() over (order by e.key) as n
         from jsonb_each(external) as e
+        order by n
     loop
         steps := odl.pointer_steps(part.pointer);
         if jsonb_typeof(doc #> steps) = 'array' then
@@ -58,7 +59,7 @@ begin
                 detail = format('pointer %s', part.pointer);
         end if;
         doc := jsonb_set(doc, steps, to_jsonb(marker || part.n));
-        parts := parts || whole;
+        parts[part.n] := whole;
     end loop;
     whole := doc::text;
     for part in select p.text, p.n from unnest(parts) with ordinality as p (text, n) loop
