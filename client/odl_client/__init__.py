@@ -7,6 +7,7 @@ from .errors import (
     ERROR_CLASSES,
     AiError,
     AuditError,
+    BlobError,
     ComponentError,
     ConstraintViolation,
     ContextError,
@@ -60,5 +61,5 @@ __all__ = [
     "SchemaError", "TokenSource", "TransactionRollback", "UlidError", "UserRecord", "VersionConflict",
     "connection_kwargs", "error_class",
     "MonetisationError", "TraceError", "LifecycleError", "SearchError",
-    "RegionError", "RegionInfo", "RegionRouter", "RegionTotals",
+    "RegionError", "RegionInfo", "RegionRouter", "RegionTotals", "BlobError",
 ]

@@ -135,6 +135,11 @@ class OdlSession:
         )
         return result
 
+    def set_external(self, doc_id: str, pointer: str, external: bool, expected_version: int) -> dict[str, list[str]]:
+        """Keeps the array or object at pointer outside the document as blobs (or brings it back); the version and
+        content stay. The document's external column: pointer -> blob addresses."""
+        return self._scalar(dict, "odl_set_external", (doc_id, pointer, external, expected_version))
+
     def revert(self, doc_id: str, to_version: int, expected_version: int) -> PatchResult:
         """A new version equal to to_version."""
         (result,) = self._rows(PatchResult, "odl_revert_document", (doc_id, to_version, expected_version))

@@ -49,6 +49,13 @@ class AuditError(OdlError):
     sqlstate_class = "ODA"
 
 
+class BlobError(OdlError):
+    """ODB: sub-trees kept outside a document: a pointer that names nothing that can be kept outside, instances the
+    document declares external, a missing or corrupt blob."""
+
+    sqlstate_class = "ODB"
+
+
 class ComponentError(OdlError):
     """ODK: a component status transition the machine forbids (from, to and why), or an unknown component."""
 
@@ -238,7 +245,7 @@ ERROR_CLASSES: dict[str, type[OdlError]] = {
         AuditError, ContextError, DocumentError, GateError, GraphError, HierarchyError, LimitError, PatchError,
         ProcurementError, RightsError, SchemaError, UlidError, VersionConflict, InvalidValue, ConstraintViolation,
         EpcisError, ComponentError, MonetisationError, AiError, TraceError, RetentionError, RegionError,
-        LifecycleError, SearchError,
+        LifecycleError, SearchError, BlobError,
         TransactionRollback, InsufficientPrivilege, ProgramLimitExceeded, QueryCanceled,
     )
 }

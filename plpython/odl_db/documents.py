@@ -9,13 +9,15 @@ failing JSON pointer is named in the detail, one per line.
 from __future__ import annotations
 
 import gc
+import hashlib
 import json
+import operator
 import re
 from collections import OrderedDict
 from decimal import Decimal
 from typing import Any, Callable, NamedTuple, Protocol
 
-from odl_db import canonical, guards, jsonpatch, pieces, validation
+from odl_db import canonical, guards, integrity, jsonpatch, pieces, validation
 from odl_db.guards import NO_LIMITS, Limits, check_interrupts
 
 PATCH_SQLSTATES = {
@@ -245,6 +247,13 @@ class Written(NamedTuple):
     sqlstate: str | None = None
     message: str | None = None
     detail: str | None = None
+    # The storage form when some sub-tree lives outside the document (see
+    # Stored): the document without them, which pointers are external and
+    # by which blobs (JSON), and the blobs the database may not hold yet.
+    stored_text: str | None = None
+    external_text: str | None = None
+    blob_hashes: list[str] | None = None
+    blob_texts: list[str] | None = None
 
 
 # What a cached document costs a backend, per character of its JSON text:
@@ -260,6 +269,9 @@ class State(NamedTuple):
     tree: Any  # never changed in place: patches copy on write
     piece: pieces.Piece
     chars: int  # length of the storage text, from which the cache estimates its memory
+    # pointer -> [(sha256, piece of the blob's sub-tree, or pieces of its elements)] for the
+    # sub-trees this version keeps outside the document; None when stored whole.
+    parts: dict | None = None
 
 
 class DocumentCache:
@@ -331,9 +343,15 @@ class DocumentCache:
 class Store(Protocol):
     """Where write() reads what its cache lacks: the stored tables."""
 
-    def text(self, doc_id: str, version: int, xmin: str) -> str | None:
-        """The document as JSON text if its row is still that version with
-        that xmin (a dry run reads without the row lock), else None."""
+    def stored(self, doc_id: str, version: int, xmin: str) -> tuple[str, dict | None] | None:
+        """The stored document as JSON text, with its external column
+        (pointer -> blob addresses; None when stored whole), if its row is
+        still that version with that xmin (a dry run reads without the row
+        lock), else None."""
+
+    def blobs(self, hashes: list[str]) -> list[Blob]:
+        """The blobs with these addresses, in order (BlobError when one is
+        missing)."""
 
     def history(self, doc_id: str, version: int, upto: int) -> tuple[str, str, list[str]] | None:
         """The xmin and hash of the row of `version` in odl_document_versions
@@ -353,6 +371,7 @@ def write(
     validation_cache: dict,
     max_operations: int | None = 100,
     limits: Limits = NO_LIMITS,
+    external: str | None = None,
 ) -> Written:
     """Apply a patch (JSON text) to the stored version of a document, check
     and hash the result; the new state is proposed to `cache`. The patch's
@@ -367,13 +386,17 @@ def write(
     cyclic garbage collector is paused meanwhile: JSON values hold no
     cycles, and it would walk the whole document again and again while it
     is built.
+
+    `external` is the row's external column (JSON text): the pointers it
+    keeps outside stay outside (external_pointers), and the result comes
+    with its storage form when any does.
     """
     collecting = gc.isenabled()
     gc.disable()
     try:
         return _write(
             cache, store, doc_id, version, doc_hash, xmin, patch_text, schema_of, validation_cache, max_operations,
-            limits,
+            limits, external,
         )
     finally:
         if collecting:
@@ -381,7 +404,8 @@ def write(
 
 
 def _write(
-    cache, store, doc_id, version, doc_hash, xmin, patch_text, schema_of, validation_cache, max_operations, limits
+    cache, store, doc_id, version, doc_hash, xmin, patch_text, schema_of, validation_cache, max_operations, limits,
+    external,
 ):
     state = cache.lookup(doc_id, version, doc_hash, xmin)
     if state is not None:
@@ -392,16 +416,21 @@ def _write(
             cache.counts["caught_up"] += 1
         else:
             cache.counts["read"] += 1
-            text = store.text(doc_id, version, xmin)
-            if text is None:
+            stored = store.stored(doc_id, version, xmin)
+            if stored is None:
                 return Written(
                     sqlstate="ODV01",
                     message="version conflict",
                     # odl.write_patch names the version now current.
                     detail=json.dumps({"doc_id": doc_id, "expected_version": version, "current_version": None}),
                 )
-            tree, piece = pieces.from_text(text)
-            state = State(version, doc_hash, tree, piece, len(text))
+            text, outside = stored
+            if outside:
+                tree, piece, chars, parts = resolve_stored(text, outside, store.blobs)
+            else:
+                tree, piece = pieces.from_text(text)
+                chars, parts = len(text), None
+            state = State(version, doc_hash, tree, piece, chars, parts)
         cache.keep(doc_id, xmin, state)
 
     patch = parse_json(patch_text)
@@ -425,13 +454,15 @@ def _write(
     )
     if checked.sqlstate:
         return Written(sqlstate=checked.sqlstate, message=checked.message, detail=checked.detail)
-    cache.propose(doc_id, State(version + 1, new_hash, document, piece, len(storage)))
+    fields, parts = storage_outcome(piece, state.parts, json.loads(external) if external else ())
+    cache.propose(doc_id, State(version + 1, new_hash, document, piece, len(storage), parts))
     return Written(
         doc_hash=new_hash,
         text=storage,
         inverse_text=pieces.storage_text(inverse),
         changed=changed_pointers(patch),
         patch_hash=canonical.hash_text(canonical.decimal_canonical_json(patch)),
+        **fields,
     )
 
 
@@ -464,7 +495,7 @@ def _caught_up(cache: DocumentCache, store: Store, doc_id: str, version: int, do
     canonical_text, storage = pieces.join(piece)
     if canonical.hash_text(canonical_text) != doc_hash:
         return None
-    return State(version, doc_hash, tree, piece, len(storage))
+    return State(version, doc_hash, tree, piece, len(storage), state.parts)
 
 
 def _same_version(previous: Any, document: Any) -> Any:
@@ -513,11 +544,256 @@ def create(cache: DocumentCache, doc_id: str, doc_text: str, schema_of: SchemaLo
         checked = check(tree, schema_of, validation_cache, jsonb_numbers=True, doc_hash=doc_hash)
         if checked.sqlstate:
             return Written(sqlstate=checked.sqlstate, message=checked.message, detail=checked.detail)
-        cache.propose(doc_id, State(1, doc_hash, tree, piece, len(doc_text)))
-        return Written(doc_hash=doc_hash)
+        fields, parts = storage_outcome(piece, None, ())
+        cache.propose(doc_id, State(1, doc_hash, tree, piece, len(doc_text), parts))
+        return Written(doc_hash=doc_hash, **fields)
     finally:
         if collecting:
             gc.enable()
+
+
+# --- Sub-trees outside the document (external references) ------------------
+#
+# A document may keep large sub-trees outside its row: its instances when
+# it declares them external (integrity.instances_external) and holds more
+# than its instance_threshold, and any array or object a writer marked
+# (odl_set_external). odl_documents.doc_json then holds the document with
+# each such sub-tree written as an empty container of its type, and
+# odl_documents.external names them: pointer -> the SHA-256 of its blobs in
+# odl.document_blobs, in order. An array is cut into segments of
+# SEGMENT_ELEMENTS elements, each a blob, so that a patch to one element
+# writes one new blob; any other sub-tree is one blob. A blob is addressed by
+# the SHA-256 of its RFC 8785 text, so it never changes, and a backend keeps
+# the ones it read in a BlobCache that can never serve stale content. The
+# external column alone says what is external: a user's own {"$ref": ...}
+# object is content like any other.
+
+SEGMENT_ELEMENTS = 1000
+INSTANCE_THRESHOLD = 10_000  # data_management.scalability_strategies.instance_threshold, when absent
+
+
+class BlobError(ValueError):
+    """A blob the document references is missing or does not match its address."""
+
+    def __init__(self, sqlstate: str, message: str, detail: str) -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
+        self.detail = detail
+
+
+class Blob(NamedTuple):
+    value: Any  # the segment's elements (a list), or the sub-tree
+    piece: pieces.Piece
+    chars: int
+
+
+class BlobCache:
+    """Blobs this backend read, least recently used first out once their
+    estimated memory exceeds `budget_bytes`. Keyed by content address."""
+
+    def __init__(self, budget_bytes: int) -> None:
+        self.budget_bytes = budget_bytes
+        self.blobs: OrderedDict[str, Blob] = OrderedDict()
+        self.chars = 0
+        self.counts = {"hits": 0, "misses": 0}
+
+    def get(self, sha: str) -> Blob | None:
+        blob = self.blobs.get(sha)
+        if blob is not None:
+            self.blobs.move_to_end(sha)
+        return blob
+
+    def put(self, sha: str, blob: Blob) -> None:
+        if sha in self.blobs:
+            return
+        self.blobs[sha] = blob
+        self.chars += blob.chars
+        while len(self.blobs) > 1 and self.chars * BYTES_PER_CHAR > self.budget_bytes:
+            self.chars -= self.blobs.popitem(last=False)[1].chars
+
+    def stats(self) -> dict:
+        return {
+            "blobs": len(self.blobs), "chars": self.chars, "estimated_bytes": self.chars * BYTES_PER_CHAR,
+            "budget_bytes": self.budget_bytes, **self.counts,
+        }
+
+
+def blob_address(canonical_text: str) -> str:
+    return hashlib.sha256(canonical_text.encode("utf-8")).hexdigest()
+
+
+def blob_from_text(sha: str, text: str) -> Blob:
+    """A blob read from the database, checked against its address."""
+    value, piece = pieces.from_text(text)
+    if blob_address(pieces.join(piece)[0]) != sha:
+        raise BlobError("ODB04", "blob does not match its address", f"sha256 {sha}")
+    return Blob(value, piece, len(text))
+
+
+def _threshold(doc: dict) -> int:
+    """scalability_strategies.instance_threshold (odl-db's thresholds are
+    no substitute for the spec's names), else the format's 10,000."""
+    dm = doc.get("data_management")
+    strategies = dm.get("scalability_strategies") if isinstance(dm, dict) else None
+    value = strategies.get("instance_threshold") if isinstance(strategies, dict) else None
+    if isinstance(value, (int, Decimal)) and not isinstance(value, bool) and value == int(value) and value >= 0:
+        return int(value)
+    return INSTANCE_THRESHOLD
+
+
+def instances_outside(doc: Any) -> bool:
+    """The format's rule: a document that declares its instances external
+    and holds more than its instance_threshold keeps them outside."""
+    if not isinstance(doc, dict):
+        return False
+    instances = doc.get("instances")
+    return isinstance(instances, list) and len(instances) > _threshold(doc) and integrity.instances_external(doc)
+
+
+def pointer_path(doc: Any, pointer: str) -> tuple | None:
+    """The steps (member names, array indexes) of an RFC 6901 pointer to a
+    non-empty array or object of `doc`; None when it names nothing of the
+    kind, or the whole document."""
+    if not pointer.startswith("/"):
+        return None
+    node = doc
+    path: list = []
+    for raw in pointer[1:].split("/"):
+        token = raw.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, dict) and token in node:
+            path.append(token)
+            node = node[token]
+        elif isinstance(node, list) and token.isdigit() and (token == "0" or token[0] != "0") and int(token) < len(node):
+            path.append(int(token))
+            node = node[int(token)]
+        else:
+            return None
+    return tuple(path) if isinstance(node, (dict, list)) and node else None
+
+
+def external_pointers(doc: Any, kept: Any = ()) -> list[str]:
+    """Where `doc` keeps sub-trees outside: the pointers kept before that
+    still name a non-empty array or object, and /instances by the format's
+    rule; none inside another."""
+    chosen = {pointer for pointer in kept if pointer_path(doc, pointer) is not None}
+    if instances_outside(doc):
+        chosen.add("/instances")
+    outer: list[str] = []
+    for pointer in sorted(chosen, key=len):
+        if not any(pointer.startswith(other + "/") for other in outer):
+            outer.append(pointer)
+    return sorted(outer)
+
+
+class Stored(NamedTuple):
+    """A document's storage form when some sub-tree lives outside it."""
+
+    text: str  # the document without them
+    external: dict  # pointer -> [sha256, ...]
+    new_hashes: list[str]  # blobs the previous state did not reference
+    new_texts: list[str]
+    parts: dict  # for State.parts
+
+
+def stored_form(piece: pieces.Piece, pointers: list[str], previous: dict | None) -> Stored:
+    """The storage form of the document `piece` holds with `pointers`
+    outside. A segment whose elements are the very pieces of the previous
+    state's segment (copy on write: unchanged) keeps its blob."""
+    document = piece.node
+    replaced: dict[tuple, str] = {}
+    external: dict[str, list[str]] = {}
+    new_hashes: list[str] = []
+    new_texts: list[str] = []
+    parts: dict = {}
+    for pointer in pointers:
+        path = pointer_path(document, pointer)
+        target = piece
+        for depth, step in enumerate(path):
+            target = pieces.split(target, depth).children[step]
+        old = (previous or {}).get(pointer) or []
+        segments: list = []
+        if isinstance(target.node, list):
+            elements = pieces.split(target, len(path)).children
+            for number, start in enumerate(range(0, len(elements), SEGMENT_ELEMENTS)):
+                chunk = elements[start : start + SEGMENT_ELEMENTS]
+                before = old[number] if number < len(old) else None
+                if (
+                    before is not None and isinstance(before[1], list) and len(before[1]) == len(chunk)
+                    and all(map(operator.is_, before[1], chunk))
+                ):
+                    segments.append(before)
+                    continue
+                texts = [pieces.texts(element) for element in chunk]
+                sha = blob_address("[" + ",".join([text[0] for text in texts]) + "]")
+                new_hashes.append(sha)
+                new_texts.append("[" + ",".join([text[1] for text in texts]) + "]")
+                segments.append((sha, chunk))
+            replaced[path] = "[]"
+        else:
+            before = old[0] if old else None
+            if before is not None and before[1] is target:
+                segments.append(before)
+            else:
+                canonical_text, storage = pieces.texts(target)
+                sha = blob_address(canonical_text)
+                new_hashes.append(sha)
+                new_texts.append(storage)
+                segments.append((sha, target))
+            replaced[path] = "{}"
+        parts[pointer] = segments
+        external[pointer] = [sha for sha, _ in segments]
+    return Stored(pieces.storage_replacing(piece, replaced), external, new_hashes, new_texts, parts)
+
+
+def resolve_stored(text: str, external: dict, fetch: Callable[[list[str]], list[Blob]]) -> tuple:
+    """(tree, piece, chars, parts) of a stored document: its text with each
+    external sub-tree put back from its blobs (`fetch`, in order)."""
+    tree, piece = pieces.from_text(text)
+    chars = len(text)
+    parts: dict = {}
+    for pointer, hashes in external.items():
+        steps = [raw.replace("~1", "/").replace("~0", "~") for raw in pointer[1:].split("/")]
+        parent, parent_piece = tree, pieces.split(piece, 0, fresh=True)
+        for depth, step in enumerate(steps[:-1]):
+            step = int(step) if isinstance(parent, list) else step
+            parent, parent_piece = parent[step], pieces.split(parent_piece.children[step], depth + 1, fresh=True)
+        last = int(steps[-1]) if isinstance(parent, list) else steps[-1]
+        blobs = fetch(hashes)
+        if isinstance(parent[last], list):
+            elements: list = []
+            element_pieces: list = []
+            segments: list = []
+            for sha, blob in zip(hashes, blobs):
+                elements.extend(blob.value)
+                element_pieces.extend(blob.piece.children)
+                segments.append((sha, blob.piece.children))
+            node, node_piece = elements, pieces.Piece(elements, None, None, element_pieces)
+        else:
+            node, node_piece = blobs[0].value, blobs[0].piece
+            segments = [(hashes[0], node_piece)]
+        parent[last] = node
+        parent_piece.children[last] = node_piece
+        chars += sum(blob.chars for blob in blobs)
+        parts[pointer] = segments
+    return tree, piece, chars, parts
+
+
+def storage_outcome(piece: pieces.Piece, state_parts: dict | None, kept: Any) -> tuple[dict, dict | None]:
+    """The Written fields and the State.parts of a version about to be
+    stored: whole (no fields, no parts) or in its storage form."""
+    pointers = external_pointers(piece.node, kept)
+    if not pointers:
+        return {}, None
+    stored = stored_form(piece, pointers, state_parts)
+    return (
+        {
+            "stored_text": stored.text,
+            "external_text": json.dumps(stored.external, sort_keys=True),
+            "blob_hashes": stored.new_hashes,
+            "blob_texts": stored.new_texts,
+        },
+        stored.parts,
+    )
 
 
 class Server:
@@ -529,10 +805,16 @@ class Server:
         self.plpy = plpy
         self.GD = GD
         self.text_plan = plpy.prepare(
-            "select d.doc_json::text as t from odl.odl_documents as d"
+            "select d.doc_json::text as t, d.external::text as e, d.tenant_id from odl.odl_documents as d"
             " where d.doc_id = $1 and d.version = $2 and d.xmin::text = $3",
             ["text", "integer", "text"],
         )
+        self.blob_plan = plpy.prepare(
+            "select b.sha256, b.content::text as t from odl.document_blobs as b"
+            " where b.tenant_id = $1 and b.sha256 = any($2)",
+            ["text", "text[]"],
+        )
+        self.tenant_id: str | None = None
         self.history_plan = plpy.prepare(
             "select v.xmin::text as xmin, v.doc_hash, array("
             " select p.patch_json::text from odl.odl_patches as p"
@@ -545,7 +827,8 @@ class Server:
         # by it) and the cache's budget, a setting a DBA may change.
         self.lookup_plan = plpy.prepare(
             "select (select s.content_hash from odl.json_schemas as s where s.version = $1) as content_hash,"
-            " coalesce(nullif(current_setting('odl.document_cache_mb', true), ''), '256')::integer as mb",
+            " coalesce(nullif(current_setting('odl.document_cache_mb', true), ''), '256')::integer as mb,"
+            " coalesce(nullif(current_setting('odl.blob_cache_mb', true), ''), '64')::integer as blob_mb",
             ["text"],
         )
         self.schema_plan = plpy.prepare("select schema::text as s from odl.json_schemas where version = $1", ["text"])
@@ -567,9 +850,37 @@ class Server:
     def validation_cache(self) -> dict:
         return self.GD.setdefault("odl_validation", {})
 
-    def text(self, doc_id: str, version: int, xmin: str) -> str | None:
+    @property
+    def blob_cache(self) -> BlobCache:
+        cache = self.GD.get("odl_blob_cache")
+        if not isinstance(cache, BlobCache):
+            cache = self.GD["odl_blob_cache"] = BlobCache(64 * 1048576)
+        return cache
+
+    def stored(self, doc_id: str, version: int, xmin: str) -> tuple[str, dict | None] | None:
         rows = self.plpy.execute(self.text_plan, [doc_id, version, xmin])
-        return rows[0]["t"] if rows else None
+        if not rows:
+            return None
+        self.tenant_id = rows[0]["tenant_id"]
+        return rows[0]["t"], json.loads(rows[0]["e"]) if rows[0]["e"] is not None else None
+
+    def blobs(self, hashes: list[str]) -> list[Blob]:
+        """Through the backend's LRU cache; the missing ones in one query,
+        each checked against its address."""
+        cache = self.blob_cache
+        found = {sha: cache.get(sha) for sha in dict.fromkeys(hashes)}
+        missing = [sha for sha, blob in found.items() if blob is None]
+        cache.counts["hits"] += len(found) - len(missing)
+        cache.counts["misses"] += len(missing)
+        if missing:
+            for row in self.plpy.execute(self.blob_plan, [self.tenant_id, missing]):
+                check_interrupts()
+                blob = found[row["sha256"]] = blob_from_text(row["sha256"], row["t"])
+                cache.put(row["sha256"], blob)
+        absent = [sha for sha, blob in found.items() if blob is None]
+        if absent:
+            raise BlobError("ODB01", "document references a blob that is missing", f"sha256 {absent[0]}")
+        return [found[sha] for sha in hashes]
 
     def history(self, doc_id: str, version: int, upto: int) -> tuple[str, str, list[str]] | None:
         rows = self.plpy.execute(self.history_plan, [doc_id, version, upto])
@@ -578,6 +889,7 @@ class Server:
     def schema_of(self, schema_version: str) -> Any:
         row = self.plpy.execute(self.lookup_plan, [schema_version])[0]
         self.cache.budget_bytes = row["mb"] * 1048576  # applies from the next state kept
+        self.blob_cache.budget_bytes = row["blob_mb"] * 1048576
         key = row["content_hash"]
         if key is None:
             return None

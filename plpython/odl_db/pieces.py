@@ -23,7 +23,7 @@ from typing import Any
 
 from odl_db.canonical import decimal_canonical_json, jsonb_text, utf16_key
 
-__all__ = ["Piece", "build", "from_text", "join", "storage_text"]
+__all__ = ["Piece", "build", "from_text", "join", "split", "storage_replacing", "storage_text", "texts"]
 
 # A container whose text is larger than this is kept as the pieces of its
 # members (or elements), so that changing one of them rewrites that one.
@@ -174,6 +174,48 @@ def _texts(piece: Piece) -> tuple[str, str]:
     if piece.canonical is None:
         piece.canonical, piece.storage = join(piece)
     return piece.canonical, piece.storage
+
+
+def texts(piece: Piece) -> tuple[str, str]:
+    """The canonical and the storage text of a piece below the top, joined
+    once and kept."""
+    return _texts(piece)
+
+
+def split(piece: Piece, depth: int = 1, *, fresh: bool = False) -> Piece:
+    """Make `piece` a split container (in place) so that a sub-tree of it can
+    be reached. Its texts stay valid for the same content; `fresh` drops
+    them, for a caller about to replace one of its members."""
+    if piece.children is None and isinstance(piece.node, (dict, list)):
+        node = piece.node
+        if isinstance(node, dict):
+            piece.children = {key: _new(value, depth + 1) for key, value in node.items()}
+        else:
+            piece.children = [_new(value, depth + 1) for value in node]
+    if fresh:
+        piece.canonical = piece.storage = None
+    return piece
+
+
+def storage_replacing(piece: Piece, replaced: dict[tuple, str]) -> str:
+    """The storage text of the whole value with the sub-tree at each path
+    (a tuple of member names and array indexes) written as the text given.
+    Only the containers on those paths are joined again."""
+
+    def walk(current: Piece, prefix: tuple, top: bool) -> str:
+        if prefix in replaced:
+            return replaced[prefix]
+        if not any(path[: len(prefix)] == prefix for path in replaced):
+            return join(current)[1] if top else _texts(current)[1]
+        children = split(current).children
+        if isinstance(children, dict):
+            names = sorted(children, key=utf16_key)
+            return "{" + ",".join(
+                encode_basestring(name) + ":" + walk(children[name], prefix + (name,), False) for name in names
+            ) + "}"
+        return "[" + ",".join(walk(child, prefix + (index,), False) for index, child in enumerate(children)) + "]"
+
+    return walk(piece, (), True)
 
 
 def storage_text(value: Any) -> str:

@@ -178,7 +178,7 @@ as $$
 declare
     stored record;
 begin
-    select d.tenant_id, d.project_id, d.version, d.doc_json into stored
+    select d.tenant_id, d.project_id, d.version, odl.document_resolved(d.tenant_id, d.doc_json, d.external) as doc_json into stored
     from odl.odl_documents as d
     where d.doc_id = rebuild_instances.doc_id;
     if not found then

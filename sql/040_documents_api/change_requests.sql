@@ -36,7 +36,7 @@ declare
     shown record;
     new_id text := odl.odl_ulid();
 begin
-    select d.project_id, d.version, d.doc_hash, d.doc_json into current_doc
+    select d.project_id, d.version, d.doc_hash, odl.document_resolved(d.tenant_id, d.doc_json, d.external) as doc_json into current_doc
     from odl.odl_documents as d where d.doc_id = propose_patch.doc_id;
     if current_doc.version is distinct from expected_version then
         perform odl.raise_version_conflict(propose_patch.doc_id, expected_version, current_doc.version);

@@ -199,11 +199,17 @@ comment on function odl.document_replay(jsonb, jsonb) is
 -- patch costs O(patch) in Python; parsing the new text into jsonb is left
 -- to C. The document and the patch come in as text, never through the
 -- jsonb transform, whose recursion has no stack check.
+-- The arguments and results changed after @v0.2.0 (the storage form of
+-- documents that keep sub-trees outside), which create or replace cannot do.
+drop function if exists odl.patch_cached_document(text, integer, text, text, text, integer);
+drop function if exists odl.check_new_document(text, text);
+
 create or replace function odl.patch_cached_document(
     doc_id text,
     version integer,
     doc_hash text,
     row_xmin text,
+    external_text text,
     patch_text text,
     max_operations integer,
     out document_text text,
@@ -213,7 +219,11 @@ create or replace function odl.patch_cached_document(
     out patch_hash text,
     out sqlstate text,
     out message text,
-    out detail text
+    out detail text,
+    out stored_text text,
+    out stored_external text,
+    out blob_hashes text[],
+    out blob_texts text[]
 )
 language plpython3u
 volatile
@@ -229,24 +239,27 @@ try:
         SD["guards"] = guards
         SD["server"] = documents.Server(plpy, GD)
 except plpy.SPIError as error:  # a cancel while booting comes back as data
-    return (None, None, None, None, None, error.sqlstate, error.args[0], None)
+    return (None, None, None, None, None, error.sqlstate, error.args[0], None, None, None, None, None)
 server = SD["server"]
 outcome = SD["guards"].attempt(
     plpy, SD["documents"].Written, SD["documents"].write,
     server.cache, server, doc_id, version, doc_hash, row_xmin, patch_text, server.schema_of,
-    server.validation_cache, max_operations, server.limits(),
+    server.validation_cache, max_operations, server.limits(), external_text,
 )
 return (
     outcome.text, outcome.doc_hash, outcome.inverse_text, outcome.changed, outcome.patch_hash,
     outcome.sqlstate, outcome.message, outcome.detail,
+    outcome.stored_text, outcome.external_text, outcome.blob_hashes, outcome.blob_texts,
 )
 $$;
 
-revoke all on function odl.patch_cached_document(text, integer, text, text, text, integer) from public;
-comment on function odl.patch_cached_document(text, integer, text, text, text, integer) is
+revoke all on function odl.patch_cached_document(text, integer, text, text, text, text, integer) from public;
+comment on function odl.patch_cached_document(text, integer, text, text, text, text, integer) is
 'Applies a patch (JSON text) to the stored version of a document, held by this backend as pieces of text, and '
 'validates and hashes the result: the new document and inverse as JSON text, the pointers changed, the patch''s '
-'hash; failures come back as data. The version, hash and xmin name the row the caller locked';
+'hash; failures come back as data. The version, hash, xmin and external column name the row the caller locked. '
+'When the document keeps sub-trees outside, also its storage form: the text without them, the new external column '
+'and the blobs (addresses and texts) it may not hold yet';
 
 create or replace function odl.check_new_document(
     doc_id text,
@@ -254,7 +267,11 @@ create or replace function odl.check_new_document(
     out doc_hash text,
     out sqlstate text,
     out message text,
-    out detail text
+    out detail text,
+    out stored_text text,
+    out stored_external text,
+    out blob_hashes text[],
+    out blob_texts text[]
 )
 language plpython3u
 volatile
@@ -270,19 +287,23 @@ try:
         SD["guards"] = guards
         SD["server"] = documents.Server(plpy, GD)
 except plpy.SPIError as error:  # a cancel while booting comes back as data
-    return (None, error.sqlstate, error.args[0], None)
+    return (None, error.sqlstate, error.args[0], None, None, None, None, None)
 server = SD["server"]
 outcome = SD["guards"].attempt(
     plpy, SD["documents"].Written, SD["documents"].create,
     server.cache, doc_id, doc_text, server.schema_of, server.validation_cache,
 )
-return outcome.doc_hash, outcome.sqlstate, outcome.message, outcome.detail
+return (
+    outcome.doc_hash, outcome.sqlstate, outcome.message, outcome.detail,
+    outcome.stored_text, outcome.external_text, outcome.blob_hashes, outcome.blob_texts,
+)
 $$;
 
 revoke all on function odl.check_new_document(text, text) from public;
 comment on function odl.check_new_document(text, text) is
 'Validates and hashes a new document (JSON text) and holds it in this backend''s document cache as version 1 of '
-'doc_id, for odl.keep_cached_document() to confirm once stored; failures come back as data';
+'doc_id, for odl.keep_cached_document() to confirm once stored; failures come back as data. When the document '
+'keeps sub-trees outside (its instances, by the format''s rule), also its storage form, as patch_cached_document';
 
 create or replace function odl.keep_cached_document(doc_id text, version integer, doc_hash text, row_xmin text)
 returns boolean
@@ -301,6 +322,23 @@ comment on function odl.keep_cached_document(text, integer, text, text) is
 'Confirms the state odl.patch_cached_document() proposed, once the writer stored it in the row with that xmin; '
 'false when there is none to confirm';
 
+create or replace function odl.forget_cached_document(doc_id text)
+returns boolean
+language plpython3u
+volatile
+parallel unsafe
+security definer
+set search_path = pg_catalog, odl, pg_temp
+as $$
+cache = GD.get("odl_document_cache")
+return cache is not None and cache.confirmed.pop(doc_id, None) is not None
+$$;
+
+revoke all on function odl.forget_cached_document(text) from public;
+comment on function odl.forget_cached_document(text) is
+'Drops every state of a document from this backend''s document cache (outside the transaction: a cache is no '
+'table), so that its next write reads it from the tables; true when it held one';
+
 create or replace function odl.document_cache_stats()
 returns jsonb
 language plpython3u
@@ -313,9 +351,12 @@ import json
 
 cache = GD.get("odl_document_cache")
 stats = cache.stats() if cache is not None and hasattr(cache, "stats") else {"documents": 0, "states": 0, "chars": 0}
+blobs = GD.get("odl_blob_cache")
+stats["blob_cache"] = blobs.stats() if blobs is not None and hasattr(blobs, "stats") else {"blobs": 0, "chars": 0}
 return json.dumps(stats)
 $$;
 
 revoke all on function odl.document_cache_stats() from public;
 comment on function odl.document_cache_stats() is
-'What this backend''s document cache holds: documents, states and characters of document text (odl_owner)';
+'What this backend''s document cache holds: documents, states and characters of document text, and its cache of '
+'blobs (blob_cache: blobs, characters, hits, misses) (odl_owner)';

@@ -173,7 +173,7 @@ begin
         into failing, failures
         from odl.odl_documents as d
         cross join lateral public.jsonschema_validation_errors(
-            register_json_schema.schema::json, d.doc_json::json
+            register_json_schema.schema::json, odl.document_resolved(d.tenant_id, d.doc_json, d.external)::json
         ) as e (errors)
         where d.schema_version = register_json_schema.version and cardinality(e.errors) > 0;
         if failing > 0 then

@@ -55,6 +55,8 @@ declare
     current_doc record;
     outcome record;
     new_doc jsonb;
+    stored_doc jsonb;
+    stored_external jsonb;
     inverse jsonb;
     new_version integer;
     new_xmin text;
@@ -76,10 +78,12 @@ begin
 
     -- Not the document itself: the engine has it cached, or fetches it.
     if dry_run then
-        select d.tenant_id, d.project_id, d.version, d.doc_hash, d.xmin::text as row_xmin into current_doc
+        select d.tenant_id, d.project_id, d.version, d.doc_hash, d.xmin::text as row_xmin, d.external
+        into current_doc
         from odl.odl_documents as d where d.doc_id = write_patch.doc_id;
     else
-        select d.tenant_id, d.project_id, d.version, d.doc_hash, d.xmin::text as row_xmin into current_doc
+        select d.tenant_id, d.project_id, d.version, d.doc_hash, d.xmin::text as row_xmin, d.external
+        into current_doc
         from odl.odl_documents as d where d.doc_id = write_patch.doc_id for update;
     end if;
     if not found then
@@ -99,8 +103,8 @@ begin
         'the patch'
     );
     outcome := odl.patch_cached_document(
-        write_patch.doc_id, current_doc.version, current_doc.doc_hash, current_doc.row_xmin, patch_text,
-        max_operations
+        write_patch.doc_id, current_doc.version, current_doc.doc_hash, current_doc.row_xmin,
+        current_doc.external::text, patch_text, max_operations
     );
     -- A dry run's read found the row replaced: name the version now current.
     if outcome.sqlstate = 'ODV01' then
@@ -119,8 +123,21 @@ begin
         return;
     end if;
 
+    -- A document that keeps sub-trees outside stores its storage form: the
+    -- text without them, the external column and any new blob.
+    if outcome.stored_external is not null then
+        stored_doc := outcome.stored_text::jsonb;
+        stored_external := outcome.stored_external::jsonb;
+        perform odl.store_document_blobs(
+            current_doc.tenant_id, write_patch.doc_id, stored_external, outcome.blob_hashes, outcome.blob_texts
+        );
+    else
+        stored_doc := new_doc;
+    end if;
+
     update odl.odl_documents as d
-    set doc_json = new_doc,
+    set doc_json = stored_doc,
+        external = stored_external,
         doc_hash = outcome.doc_hash,
         schema_version = new_doc ->> 'schema_version',
         version = new_version,
@@ -131,11 +148,12 @@ begin
     perform odl.keep_cached_document(write_patch.doc_id, new_version, outcome.doc_hash, new_xmin);
 
     insert into odl.odl_document_versions (
-        tenant_id, doc_id, version, doc_hash, doc_json, created_by, changed_pointers
+        tenant_id, doc_id, version, doc_hash, doc_json, external, created_by, changed_pointers
     )
     values (
         current_doc.tenant_id, write_patch.doc_id, new_version, outcome.doc_hash,
-        case when new_version % snapshot_interval = 0 then new_doc end,
+        case when new_version % snapshot_interval = 0 then stored_doc end,
+        case when new_version % snapshot_interval = 0 then stored_external end,
         context.user_id, outcome.changed_pointers
     );
     insert into odl.odl_patches (

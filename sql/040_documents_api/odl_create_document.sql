@@ -11,6 +11,8 @@ declare
     new_id text := odl.odl_ulid();
     new_xmin text;
     doc_text text := doc::text;
+    stored_doc jsonb := doc;
+    stored_external jsonb;
 begin
     if doc is null then
         raise exception using errcode = '22004', message = 'doc must not be null';
@@ -40,20 +42,29 @@ begin
         'create'
     );
 
+    -- A document whose instances live outside it (the format's rule) is
+    -- stored in its storage form from version 1.
+    if checked.stored_external is not null then
+        stored_doc := checked.stored_text::jsonb;
+        stored_external := checked.stored_external::jsonb;
+        perform odl.store_document_blobs(
+            context.tenant_id, new_id, stored_external, checked.blob_hashes, checked.blob_texts
+        );
+    end if;
     insert into odl.odl_documents (
-        tenant_id, doc_id, project_id, schema_version, doc_json, doc_hash, version, created_by, updated_by
+        tenant_id, doc_id, project_id, schema_version, doc_json, external, doc_hash, version, created_by, updated_by
     )
     values (
         context.tenant_id, new_id, odl_create_document.project_id, doc ->> 'schema_version',
-        doc, checked.doc_hash, 1, context.user_id, context.user_id
+        stored_doc, stored_external, checked.doc_hash, 1, context.user_id, context.user_id
     )
     returning xmin::text into new_xmin;
     -- The first patch finds the document in this backend's cache.
     perform odl.keep_cached_document(new_id, 1, checked.doc_hash, new_xmin);
     insert into odl.odl_document_versions (
-        tenant_id, doc_id, version, doc_hash, doc_json, created_by, changed_pointers
+        tenant_id, doc_id, version, doc_hash, doc_json, external, created_by, changed_pointers
     )
-    values (context.tenant_id, new_id, 1, checked.doc_hash, doc, context.user_id, '{""}');
+    values (context.tenant_id, new_id, 1, checked.doc_hash, stored_doc, stored_external, context.user_id, '{""}');
     perform odl.run_projectors(context.tenant_id, new_id, odl_create_document.project_id, 1, doc, '{""}');
     perform odl.audit_append(
         'document.created',

@@ -12,7 +12,8 @@ declare
     wanted integer;
     replayed record;
 begin
-    select d.version, d.doc_json into current_doc from odl.odl_documents as d where d.doc_id = document_at.doc_id;
+    select d.version, odl.document_resolved(d.tenant_id, d.doc_json, d.external) as doc_json into current_doc
+    from odl.odl_documents as d where d.doc_id = document_at.doc_id;
     if not found then
         raise exception using
             errcode = 'ODD01',
@@ -30,11 +31,14 @@ begin
             detail = format('doc_id %s has versions 1 to %s, not %s', document_at.doc_id, current_doc.version, wanted);
     end if;
 
-    select v.version, v.doc_json into snapshot
-    from odl.odl_document_versions as v
-    where v.doc_id = document_at.doc_id and v.version <= wanted and v.doc_json is not null
-    order by v.version desc
-    limit 1;
+    select s.version, odl.document_resolved(s.tenant_id, s.doc_json, s.external) as doc_json into snapshot
+    from (
+        select v.tenant_id, v.version, v.doc_json, v.external
+        from odl.odl_document_versions as v
+        where v.doc_id = document_at.doc_id and v.version <= wanted and v.doc_json is not null
+        order by v.version desc
+        limit 1
+    ) as s;
 
     -- Replay the shorter way: forward from the snapshot, or back from the
     -- current version through the inverse patches.

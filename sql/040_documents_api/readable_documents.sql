@@ -19,7 +19,7 @@ select
     r.redacted
 from odl.odl_documents as d
 inner join odl.projects as p on d.tenant_id = p.tenant_id and d.project_id = p.project_id
-cross join lateral odl.redact(d.doc_json, p.node_id) as r
+cross join lateral odl.redact(odl.document_json(d), p.node_id) as r
 where odl.readable_project(d.project_id);
 
 revoke all on odl.readable_documents from public;

@@ -245,7 +245,7 @@ begin
         end if;
         -- The share lock waits for a patch in flight and keeps the next one
         -- waiting until this entry commits, so its projector sees the entry.
-        select d.version, d.doc_json into stored
+        select d.version, odl.document_resolved(d.tenant_id, d.doc_json, d.external) as doc_json into stored
         from odl.odl_documents as d
         where d.doc_id = dependency.doc_id and d.project_id = odl_cag_put.project_id
         for share;
@@ -381,7 +381,9 @@ begin
     inner join odl.odl_documents as o on d.tenant_id = o.tenant_id and d.doc_id = o.doc_id
     cross join lateral (
         select case when o.version = d.doc_version then d.content_hash
-            else odl.pointer_content_hash(o.doc_json, d.pointer_prefix) end as now_hash
+            else odl.pointer_content_hash(
+                odl.document_resolved(o.tenant_id, o.doc_json, o.external), d.pointer_prefix
+            ) end as now_hash
     ) as x
     where d.tenant_id = context.tenant_id and d.cache_key = request.cache_key;
     if drifted.present <> entry.dependency_count or drifted.doc_id is not null then

@@ -72,7 +72,10 @@ begin
     pointer := odl.component_pointer(component.entry, component.group_key, odl_set_component_status.component_key);
     patch := case
         when jsonb_typeof(
-            (select d.doc_json from odl.odl_documents as d where d.doc_id = odl_set_component_status.doc_id)
+            (
+                select odl.document_resolved(d.tenant_id, d.doc_json, d.external)
+                from odl.odl_documents as d where d.doc_id = odl_set_component_status.doc_id
+            )
             #> (odl.pointer_steps(pointer) || '{component_management}')
         ) = 'object'
             then jsonb_build_array(jsonb_build_object(

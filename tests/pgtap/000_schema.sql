@@ -87,7 +87,8 @@ select tables_are(
         'tenant_departures',
         'subscription_changes', 'invoices', 'billing_items', 'invoice_lines',
         'embedding_models', 'chunks', 'chunk_recuts', 'chunk_embeddings', 'search_plans',
-        'psu_ledger_keys'
+        'psu_ledger_keys',
+        'document_blobs'
     ]
     -- pg_partman names audit_events' and ai_messages' monthly partitions after the month.
     || array(
@@ -197,7 +198,9 @@ select functions_are(
         'odl_embed_claim', 'odl_embed_store', 'odl_embed_status', 'search_plan_for', 'refresh_search_plans',
         'search_query', 'odl_search_plan', 'odl_search',
         'psu_ledger_key_write', 'psu_ledger_maintenance', 'psu_ledger_month_hold', 'psu_ledger_retire_keys',
-        'epcis_retire_month', 'region_write_guard'
+        'epcis_retire_month', 'region_write_guard',
+        'document_resolved', 'document_json', 'store_document_blobs', 'forget_cached_document', 'odl_set_external',
+        'blob_purge'
     ]
 );
 select domains_are('odl', array['ulid']);
@@ -386,6 +389,7 @@ select set_eq(
         ('odl.odl_validate_document(jsonb)', 'EXECUTE'),
         ('odl.odl_apply_patch(text,jsonb,integer,text,text[],text,boolean,boolean)', 'EXECUTE'),
         ('odl.odl_get_document(text,integer)', 'EXECUTE'),
+        ('odl.odl_set_external(text,text,boolean,integer)', 'EXECUTE'),
         ('odl.odl_document_heads(text)', 'EXECUTE'),
         ('odl.odl_document_history(text)', 'EXECUTE'),
         ('odl.odl_revert_document(text,integer,integer)', 'EXECUTE'),
@@ -571,6 +575,10 @@ select results_eq(
         values
         ('ODA01', 'append_only'),
         ('ODA02', 'invalid_digest'),
+        ('ODB01', 'blob_missing'),
+        ('ODB02', 'not_externalizable'),
+        ('ODB03', 'external_by_declaration'),
+        ('ODB04', 'blob_corrupt'),
         ('ODC01', 'no_context'),
         ('ODC02', 'invalid_context'),
         ('ODC03', 'unknown_tenant'),

@@ -13,14 +13,14 @@ select columns_are(
     'odl', 'odl_documents',
     array[
         'tenant_id', 'doc_id', 'project_id', 'schema_version', 'doc_json', 'doc_hash', 'version',
-        'valid_from', 'created_by', 'created_at', 'updated_by'
+        'valid_from', 'created_by', 'created_at', 'updated_by', 'external'
     ]
 );
 select columns_are(
     'odl', 'odl_document_versions',
     array[
         'tenant_id', 'doc_id', 'version', 'version_id', 'doc_hash', 'doc_json', 'created_at', 'created_by',
-        'changed_pointers', 'xid'
+        'changed_pointers', 'xid', 'external'
     ]
 );
 select columns_are(
@@ -64,6 +64,7 @@ select results_eq(
         ('odl.odl_document_versions', 'created_by', 'odl.ulid', true, ''),
         ('odl.odl_document_versions', 'changed_pointers', 'text[]', false, ''),
         ('odl.odl_document_versions', 'xid', 'xid8', true, ''),
+        ('odl.odl_document_versions', 'external', 'jsonb', false, ''),
         ('odl.odl_documents', 'tenant_id', 'odl.ulid', true, ''),
         ('odl.odl_documents', 'doc_id', 'odl.ulid', true, ''),
         ('odl.odl_documents', 'project_id', 'odl.ulid', true, ''),
@@ -75,6 +76,7 @@ select results_eq(
         ('odl.odl_documents', 'created_by', 'odl.ulid', true, ''),
         ('odl.odl_documents', 'created_at', 'timestamp with time zone', true, ''),
         ('odl.odl_documents', 'updated_by', 'odl.ulid', true, ''),
+        ('odl.odl_documents', 'external', 'jsonb', false, ''),
         ('odl.odl_patches', 'tenant_id', 'odl.ulid', true, ''),
         ('odl.odl_patches', 'doc_id', 'odl.ulid', true, ''),
         ('odl.odl_patches', 'to_version', 'integer', true, ''),
@@ -203,7 +205,9 @@ select set_eq(
         ('odl.json_schemas', 'json_schemas_hash_format'),
         ('odl.odl_documents', 'odl_documents_version_positive'),
         ('odl.odl_documents', 'odl_documents_hash_format'),
+        ('odl.odl_documents', 'odl_documents_external'),
         ('odl.odl_document_versions', 'odl_document_versions_hash_format'),
+        ('odl.odl_document_versions', 'odl_document_versions_external'),
         ('odl.odl_patches', 'odl_patches_consecutive'),
         ('odl.odl_patches', 'odl_patches_is_array'),
         ('odl.odl_patches', 'odl_patches_evidence_is_array')

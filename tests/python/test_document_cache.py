@@ -260,8 +260,11 @@ def test_a_document_replaced_while_it_is_read_is_a_version_conflict_and_is_not_c
     from odl_db import documents
 
     class Replaced:
-        def text(self, doc_id, version, xmin):
+        def stored(self, doc_id, version, xmin):
             return None
+
+        def blobs(self, hashes):
+            raise AssertionError("no blob is read for a row that is gone")
 
         def history(self, doc_id, version, upto):
             return None

@@ -113,6 +113,8 @@ BREAKAGE = {
     "psu_ledger_v2_api": "drop trigger psu_ledger_keys on odl.psu_ledger",
     "epcis_retention": "drop index odl.epcis_event_ids_record_month",
     "epcis_retention_api": "drop function odl.epcis_retire_month(timestamptz, timestamptz)",
+    "external_refs": "alter table odl.document_blobs no force row level security",
+    "external_refs_api": "revoke execute on function odl.odl_set_external(text, text, boolean, integer) from odl_app",
 }
 
 
