@@ -1,5 +1,5 @@
 -- Deploy odl-db:external_refs to pg
--- requires: documents_api
+-- requires: documents_v2
 -- requires: tenancy
 -- Sub-trees of a document kept outside its row as content-addressed blobs
 -- (odl_db.documents, "Sub-trees outside the document"): the blobs, and the

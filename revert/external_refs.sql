@@ -1,16 +1,19 @@
 -- Revert odl-db:external_refs from pg
--- Every document and snapshot kept with sub-trees outside is first written
--- whole again, so no content is lost with the blobs.
+-- The revert of documents_api (later in the plan, so reverted first) wrote
+-- every document and snapshot whole again; none may still name a blob.
 
 begin;
 
 set local row_security = off;
-update odl.odl_documents
-set doc_json = odl.document_resolved(tenant_id, doc_json, external), external = null
-where external is not null;
-update odl.odl_document_versions
-set doc_json = odl.document_resolved(tenant_id, doc_json, external), external = null
-where external is not null;
+do $$
+begin
+    if exists (select from odl.odl_documents where external is not null)
+        or exists (select from odl.odl_document_versions where external is not null)
+    then
+        raise exception 'documents still keep sub-trees outside: revert documents_api first, which writes them whole';
+    end if;
+end
+$$;
 
 alter table odl.odl_document_versions drop column external;
 alter table odl.odl_documents drop column external;

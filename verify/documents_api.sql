@@ -31,7 +31,5 @@ select 'odl.redact_patch(jsonb, text[], text[])'::regprocedure;
 select 'odl.untrusted_schema_call(text, json, json)'::regprocedure;
 select 'odl.sandbox_call(text, text, text, integer)'::regprocedure;
 select 1 / (not has_function_privilege('public', 'public.json_matches_schema(json, json)', 'execute'))::int;
-select 'odl.document_resolved(text, jsonb, jsonb)'::regprocedure;
-select 'odl.document_json(odl.odl_documents)'::regprocedure;
 select 'odl.store_document_blobs(text, text, jsonb, text[], text[])'::regprocedure;
 select 'odl.patch_cached_document(text, integer, text, text, text, text, integer)'::regprocedure;

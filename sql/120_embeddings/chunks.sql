@@ -537,9 +537,9 @@ set search_path = pg_catalog, odl, pg_temp
 as $$
 declare
     stored record;
-    resolved jsonb;
 begin
-    select d.tenant_id, d.project_id, d.version, d.doc_json into stored
+    select d.tenant_id, d.project_id, d.version, odl.document_resolved(d.tenant_id, d.doc_json, d.external) as doc_json
+    into stored
     from odl.odl_documents as d
     where d.doc_id = rebuild_chunks.doc_id;
     if not found then
@@ -547,14 +547,6 @@ begin
             errcode = 'ODD01',
             message = 'document does not exist',
             detail = format('doc_id %s', quote_nullable(rebuild_chunks.doc_id));
-    end if;
-    -- A document may keep sub-trees outside (change external_refs, later in
-    -- the plan: this change's deploy projects the documents stored before).
-    if to_regclass('odl.document_blobs') is not null then
-        execute 'select odl.document_resolved(d.tenant_id, d.doc_json, d.external) from odl.odl_documents as d'
-            ' where d.doc_id = $1 and d.external is not null'
-        into resolved using rebuild_chunks.doc_id;
-        stored.doc_json := coalesce(resolved, stored.doc_json);
     end if;
     perform odl.chunk_sync_all(stored.tenant_id, rebuild_chunks.doc_id, stored.project_id, stored.version,
         stored.doc_json);

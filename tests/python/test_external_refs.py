@@ -407,9 +407,11 @@ def test_the_purge_waits_for_a_writer_that_has_not_committed(dbname, tenant, wri
     assert read(app, tenant, doc_id) == doc
 
 
-def test_reverting_external_refs_writes_every_document_whole_again():
-    """No content goes with the blobs: the revert of change external_refs
-    first puts every document and snapshot back whole."""
+def test_reverting_the_writer_writes_every_document_whole_again():
+    """No content goes with the blobs: the revert of documents_api, the
+    writer that keeps sub-trees outside, first puts every document and
+    snapshot back whole, so the released readers it restores read them;
+    the tables go with external_refs, reverted with @v0.2.0."""
     name = create_database("odl_extref_revert")
     try:
         assert sqitch("deploy", name).returncode == 0
@@ -433,15 +435,23 @@ def test_reverting_external_refs_writes_every_document_whole_again():
                 "select doc_hash, external from odl.odl_documents where doc_id = %s", (doc_id,)
             ).fetchone()
             assert external is not None
-        reverted = sqitch("revert", name, "-y", "--to", "external_refs^")
+        # ai_memory_api is the change before the rework of documents_api.
+        reverted = sqitch("revert", name, "-y", "--to", "ai_memory_api")
+        assert reverted.returncode == 0, reverted.stdout + reverted.stderr
+        with psycopg.connect(server_conninfo(dbname=name), autocommit=True) as su:
+            assert su.execute(
+                "select doc_json, doc_hash, external from odl.odl_documents where doc_id = %s", (doc_id,)
+            ).fetchone() == (doc, doc_hash, None)
+            assert su.execute(
+                "select doc_json, external from odl.odl_document_versions where doc_id = %s and version = 1",
+                (doc_id,),
+            ).fetchone() == (doc, None)
+        reverted = sqitch("revert", name, "-y", "--to", "@v0.2.0")
         assert reverted.returncode == 0, reverted.stdout + reverted.stderr
         with psycopg.connect(server_conninfo(dbname=name), autocommit=True) as su:
             assert su.execute(
                 "select doc_json, doc_hash from odl.odl_documents where doc_id = %s", (doc_id,)
             ).fetchone() == (doc, doc_hash)
-            assert su.execute(
-                "select doc_json from odl.odl_document_versions where doc_id = %s and version = 1", (doc_id,)
-            ).fetchone() == (doc,)
             assert su.execute("select to_regclass('odl.document_blobs')").fetchone() == (None,)
     finally:
         drop_database(name)

@@ -114,6 +114,7 @@ BREAKAGE = {
     "epcis_retention": "drop index odl.epcis_event_ids_record_month",
     "epcis_retention_api": "drop function odl.epcis_retire_month(timestamptz, timestamptz)",
     "external_refs": "alter table odl.document_blobs no force row level security",
+    "external_refs_read": "revoke execute on function odl.document_json(odl.odl_documents) from odl_analyst",
     "external_refs_api": "revoke execute on function odl.odl_set_external(text, text, boolean, integer) from odl_app",
 }
 

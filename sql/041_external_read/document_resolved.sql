@@ -4,9 +4,7 @@
 -- SHA-256 of its blobs in odl.document_blobs (table of change external_refs),
 -- in order. Every reader of a whole stored document resolves it here, so
 -- that it sees the document it saw before: external is null for a document
--- stored whole, and then doc_json is returned as it is. These bodies are
--- PL/pgSQL, bound to the table and the column when first called: change
--- external_refs, later in the plan, creates them.
+-- stored whole, and then doc_json is returned as it is.
 
 create or replace function odl.document_resolved(tenant_id text, doc jsonb, external jsonb)
 returns jsonb

@@ -1,0 +1,8 @@
+-- Revert odl-db:external_refs_read from pg
+
+begin;
+
+drop function odl.document_json(odl.odl_documents);
+drop function odl.document_resolved(text, jsonb, jsonb);
+
+commit;
