@@ -22,3 +22,4 @@ drop function if exists odl.check_new_document(text, text);
 -- After the released view no longer calls them.
 drop function if exists odl.store_document_blobs(text, text, jsonb, text[], text[]);
 drop function if exists odl.forget_cached_document(text);
+drop function if exists odl.change_feed_horizon();

@@ -22,6 +22,7 @@ select 1 / (count(*) = 10)::int from odl.error_codes where sqlstate ~ '^OD[PVSD]
 select 'odl.run_projectors(text, text, text, integer, jsonb, text[])'::regprocedure;
 select 'odl.rebuild_instances(text)'::regprocedure;
 select 'odl.odl_changes_since(text, integer)'::regprocedure;
+select 'odl.change_feed_horizon()'::regprocedure;
 select 1 / count(*)::int from pg_catalog.pg_trigger where tgname = 'odl_document_versions_feed_order';
 select 1 / count(*)::int from odl.document_projectors where projector = 'instances';
 select project_id, doc_id, instance_id, type_ref, lat, lon from odl.readable_instances where false;

@@ -299,6 +299,48 @@ create or replace trigger odl_document_versions_feed_order
 before insert on odl.odl_document_versions
 for each row execute function odl.version_feed_order();
 
+-- The feed's horizon: the oldest transaction still running that may write
+-- this database's versions, else the snapshot's xmax. A transaction known to
+-- run in another database (its backend's or prepared transaction's
+-- database) never writes here, so it holds nothing back; an xid nobody
+-- claims (a subtransaction, a backend not seen yet) is taken to be ours.
+-- xids are never reused, so a stale view of pg_stat_activity can only leave
+-- an xid unclaimed, never claim it wrongly.
+create or replace function odl.change_feed_horizon()
+returns xid8
+language sql
+stable
+security invoker
+set search_path = pg_catalog, odl, pg_temp
+as $$
+    with snapshot as (select pg_current_snapshot() as s),
+
+    elsewhere as (
+        select a.backend_xid as xid
+        from pg_stat_activity as a
+        where a.backend_xid is not null and a.datname <> current_database()
+        union all
+        select x.transaction
+        from pg_prepared_xacts as x
+        where x.database <> current_database()
+    )
+
+    select least(
+        pg_snapshot_xmax(snapshot.s),
+        (
+            select min(r.xid)
+            from pg_snapshot_xip(snapshot.s) as r (xid)
+            where not exists (select from elsewhere as e where e.xid = r.xid::xid)
+        )
+    )
+    from snapshot
+$$;
+
+revoke all on function odl.change_feed_horizon() from public;
+comment on function odl.change_feed_horizon() is
+'The change feed''s horizon: the oldest xid still running that is not known to belong to another database of the '
+'cluster, else the snapshot''s xmax; odl_changes_since() serves the versions of older transactions';
+
 create or replace function odl.odl_changes_since(after text default null, max_count integer default 1000)
 returns table (
     "position" text, -- noqa: RF06
@@ -317,14 +359,15 @@ set search_path = pg_catalog, odl, pg_temp
 as $$
 #variable_conflict use_column
 -- The feed is ordered by (writing transaction, version_id) and stops before
--- the oldest transaction still running: every version after that horizon
+-- the oldest transaction still running in this database (its horizon,
+-- odl.change_feed_horizon()): every version after that horizon
 -- commits later with a larger transaction id, so it can never land before
 -- a position already handed out. Pointers are shown as a read would show
 -- the document: those in sections the reader may not read, or in parts
 -- classified above the reader's clearance, are left out.
 declare
     context record := odl.require_context();
-    horizon constant xid8 := pg_snapshot_xmin(pg_current_snapshot());
+    horizon constant xid8 := odl.change_feed_horizon();
     after_xid xid8 := '0';
     after_version_id bigint := 0;
     -- project_id -> {"keys": top-level keys the reader may read there,

@@ -134,9 +134,9 @@ as $$
         from odl.audit_partition_status() as p
     ),
 
-    -- Transactions that hold an xid hold back the change feed, whose
-    -- horizon is the oldest xid still running in the cluster (any
-    -- database); prepared transactions hold theirs until committed.
+    -- Transactions of this database that hold an xid hold back the change
+    -- feed (odl.change_feed_horizon()); prepared transactions hold theirs
+    -- until committed.
     xid_holders as (
         select
             a.pid,
@@ -146,7 +146,7 @@ as $$
             round(extract(epoch from now() - a.xact_start), 1) as seconds,
             false as prepared
         from pg_stat_activity as a
-        where a.backend_xid is not null and a.pid <> pg_backend_pid()
+        where a.backend_xid is not null and a.pid <> pg_backend_pid() and a.datname = current_database()
         union all
         select
             null,
@@ -156,6 +156,7 @@ as $$
             round(extract(epoch from now() - x.prepared), 1),
             true
         from pg_prepared_xacts as x
+        where x.database = current_database()
     ),
 
     horizon as (

@@ -147,6 +147,7 @@ select functions_are(
         'audit_first_bad_signature', 'audit_classify', 'audit_digest_holds', 'audit_verify_chain', 'odl_audit_verify',
         'odl_audit_since',
         'run_projectors', 'project_instances', 'rebuild_instances', 'version_feed_order', 'odl_changes_since',
+        'change_feed_horizon',
         'odl_change_channel', 'notify_version', 'notify_rights', 'notify_policy', 'odl_rights_stable_until',
         'audit_export_status', 'audit_partition_status', 'odl_settings', 'odl_health',
         'procurement_authorize', 'procurement_action_for', 'procurement_missing', 'prices_visible',

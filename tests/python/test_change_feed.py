@@ -306,6 +306,31 @@ def test_a_change_committed_late_is_not_skipped(dbname, tenant, access):
     assert xid_a < xid_b
 
 
+def test_a_transaction_of_another_database_holds_nothing_back(dbname, tenant, access):
+    """A transaction holding an xid in another database of the cluster can
+    never write this database's versions: the feed serves on past it. One
+    of this database (the test above) still holds the feed back."""
+    access.assign("super_user")
+    project = new_project(dbname, tenant, access, "elsewhere")
+    doc_id = create_document(dbname, tenant, project, BASE)
+    patch = Jsonb([{"op": "replace", "path": "/instances/0/lifecycle_status", "value": "maintenance"}])
+    other = create_database("odl_feed_other")
+    try:
+        with psycopg.connect(server_conninfo(dbname=other)) as elsewhere, app_session(dbname, tenant) as reader:
+            held = elsewhere.execute("select pg_current_xact_id()").fetchone()[0]
+            reader.commit()
+            cursor = feed(reader, tenant, None)[-1][0]
+            with app_session(dbname, tenant) as writer:
+                writer.execute("select odl.odl_apply_patch(%s, %s, 1)", (doc_id, patch))
+                writer.commit()
+            seen = feed(reader, tenant, cursor)
+            assert [(doc, version) for _, doc, version, _ in seen] == [(doc_id, 2)]
+            assert int(seen[0][0].split(":")[0]) > int(held)
+            elsewhere.rollback()
+    finally:
+        drop_database(other)
+
+
 def test_versions_of_a_document_keep_their_order_when_the_later_writer_began_first(dbname, tenant, access):
     """Writer A takes its transaction id first, but B patches the document
     and commits before A does: A's version 3 still comes after B's version 2
