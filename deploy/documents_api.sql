@@ -23,6 +23,7 @@ call odl.python_install('odl_db.sandbox', :'source');
 call odl.python_install('odl_db.documents', :'source');
 
 \ir ../sql/040_documents_api/engine.sql
+\ir ../sql/040_documents_api/store_document_blobs.sql
 \ir ../sql/040_documents_api/json_schemas.sql
 \ir ../sql/040_documents_api/odl_create_document.sql
 \ir ../sql/040_documents_api/odl_validate_document.sql

@@ -6,7 +6,7 @@
 -- that it sees the document it saw before: external is null for a document
 -- stored whole, and then doc_json is returned as it is.
 
-create or replace function odl.document_resolved(tenant_id text, doc jsonb, external jsonb)
+create or replace function odl.document_put_back(tenant_id text, doc jsonb, external jsonb)
 returns jsonb
 language plpgsql
 stable
@@ -43,12 +43,12 @@ begin
             into whole, found_blobs
             from jsonb_array_elements_text(part.hashes) with ordinality as segment (sha256, n)
             inner join odl.document_blobs as b
-                on b.tenant_id = document_resolved.tenant_id and b.sha256 = segment.sha256
+                on b.tenant_id = document_put_back.tenant_id and b.sha256 = segment.sha256
             cross join lateral (select b.content::text as t) as c;
         else
             select b.content::text, 1 into whole, found_blobs
             from odl.document_blobs as b
-            where b.tenant_id = document_resolved.tenant_id and b.sha256 = part.hashes ->> 0;
+            where b.tenant_id = document_put_back.tenant_id and b.sha256 = part.hashes ->> 0;
         end if;
         if coalesce(found_blobs, 0) <> jsonb_array_length(part.hashes) or doc #> steps is null then
             raise exception using
@@ -65,6 +65,25 @@ begin
     end loop;
     return whole::jsonb;
 end
+$$;
+
+revoke all on function odl.document_put_back(text, jsonb, jsonb) from public;
+comment on function odl.document_put_back(text, jsonb, jsonb) is
+'A stored document kept with sub-trees outside, every one put back from odl.document_blobs (for '
+'odl.document_resolved()). ODB01 when a blob is missing';
+
+-- What every reader calls. A plain SQL expression, which the planner
+-- inlines into the reader's query (so no SET clause: it would stop that),
+-- so that a document stored whole is passed on as it is, never detoasted
+-- or copied into a function's variable.
+create or replace function odl.document_resolved(tenant_id text, doc jsonb, external jsonb)
+returns jsonb
+language sql
+stable
+parallel safe
+security invoker
+as $$
+    select case when external is null then doc else odl.document_put_back(tenant_id, doc, external) end
 $$;
 
 revoke all on function odl.document_resolved(text, jsonb, jsonb) from public;
@@ -104,56 +123,3 @@ grant execute on function odl.document_json(odl.odl_documents) to odl_analyst;
 comment on function odl.document_json(odl.odl_documents) is
 'The whole current document of a row of odl_documents (odl.document_resolved), for views: null unless the '
 'context''s user may read the document''s project';
-
--- The writer stores the blobs of a version kept in its storage form: new
--- ones inserted (content-addressed, so a blob already there is the same),
--- then every blob the version references checked present. The lock (row
--- share, as SELECT FOR SHARE takes) waits for odl.blob_purge(), which takes
--- the table exclusively, so a purge never removes a blob a writer is about
--- to reference.
-create or replace function odl.store_document_blobs(
-    tenant_id text, doc_id text, external jsonb, blob_hashes text[], blob_texts text[]
-)
-returns void
-language plpgsql
-volatile
-security invoker
-set search_path = pg_catalog, odl, pg_temp
-as $$
-declare
-    referenced text[];
-    missing text;
-begin
-    lock table odl.document_blobs in row share mode;
-    insert into odl.document_blobs (tenant_id, sha256, content, size_bytes)
-    select store_document_blobs.tenant_id, b.sha256, b.content::jsonb, octet_length(b.content)
-    from unnest(blob_hashes, blob_texts) as b (sha256, content)
-    on conflict do nothing;
-    referenced := array(
-        select distinct h.sha256
-        from jsonb_each(external) as e
-        cross join lateral jsonb_array_elements_text(e.value) as h (sha256)
-    );
-    select r.sha256 into missing
-    from unnest(referenced) as r (sha256)
-    where not exists (
-        select from odl.document_blobs as b
-        where b.tenant_id = store_document_blobs.tenant_id and b.sha256 = r.sha256
-    )
-    limit 1;
-    if missing is not null then
-        -- The backend's cached state named it: the retry reads the document.
-        perform odl.forget_cached_document(doc_id);
-        raise exception using
-            errcode = 'ODB01',
-            message = 'document references a blob that is missing',
-            detail = format('sha256 %s', missing),
-            hint = 'A purge removed a blob this backend still held; retry the write.';
-    end if;
-end
-$$;
-
-revoke all on function odl.store_document_blobs(text, text, jsonb, text[], text[]) from public;
-comment on function odl.store_document_blobs(text, text, jsonb, text[], text[]) is
-'Inserts the new blobs of a version stored with sub-trees outside and checks that every blob its external column '
-'names is present (ODB01 otherwise); waits for a running odl.blob_purge()';
