@@ -302,10 +302,14 @@ for each row execute function odl.version_feed_order();
 -- The feed's horizon: the oldest transaction still running that may write
 -- this database's versions, else the snapshot's xmax. A transaction known to
 -- run in another database (its backend's or prepared transaction's
--- database) never writes here, so it holds nothing back; an xid nobody
--- claims (a subtransaction, a backend not seen yet) is taken to be ours.
--- xids are never reused, so a stale view of pg_stat_activity can only leave
--- an xid unclaimed, never claim it wrongly.
+-- database), or in an autovacuum worker (a backend of this database without
+-- a user), never writes here, so it holds nothing back; an xid nobody claims
+-- (a subtransaction, a backend not seen yet) is taken to be ours. xids are
+-- never reused, so a stale view of pg_stat_activity can only leave an xid
+-- unclaimed, never claim it wrongly. That view is taken once per transaction:
+-- taken before the snapshot (odl_changes_since() does so), it has seen every
+-- xid the snapshot holds but those begun in between, which are younger than
+-- every version committed before it.
 create or replace function odl.change_feed_horizon()
 returns xid8
 language sql
@@ -318,7 +322,7 @@ as $$
     elsewhere as (
         select a.backend_xid as xid
         from pg_stat_activity as a
-        where a.backend_xid is not null and a.datname <> current_database()
+        where a.backend_xid is not null and (a.datname <> current_database() or a.usesysid is null)
         union all
         select x.transaction
         from pg_prepared_xacts as x
@@ -339,7 +343,7 @@ $$;
 revoke all on function odl.change_feed_horizon() from public;
 comment on function odl.change_feed_horizon() is
 'The change feed''s horizon: the oldest xid still running that is not known to belong to another database of the '
-'cluster, else the snapshot''s xmax; odl_changes_since() serves the versions of older transactions';
+'cluster or to autovacuum, else the snapshot''s xmax; odl_changes_since() serves the versions of older transactions';
 
 create or replace function odl.odl_changes_since(after text default null, max_count integer default 1000)
 returns table (
@@ -353,27 +357,29 @@ returns table (
     created_at timestamptz
 )
 language plpgsql
-stable
+volatile
 security definer
 set search_path = pg_catalog, odl, pg_temp
 as $$
 #variable_conflict use_column
 -- The feed is ordered by (writing transaction, version_id) and stops before
 -- the oldest transaction still running in this database (its horizon,
--- odl.change_feed_horizon()): every version after that horizon
--- commits later with a larger transaction id, so it can never land before
--- a position already handed out. Pointers are shown as a read would show
+-- odl.change_feed_horizon(), taken in the rows' snapshot): every version
+-- after that horizon commits later with a larger transaction id, so it can
+-- never land before a position already handed out. Pointers are shown as a read would show
 -- the document: those in sections the reader may not read, or in parts
 -- classified above the reader's clearance, are left out.
 declare
     context record := odl.require_context();
-    horizon constant xid8 := odl.change_feed_horizon();
     after_xid xid8 := '0';
     after_version_id bigint := 0;
     -- project_id -> {"keys": top-level keys the reader may read there,
     -- "hidden": a pattern matching the pointers of parts they may not}
     scope jsonb;
 begin
+    -- Volatile, so that the query below takes its snapshot after this look
+    -- at pg_stat_activity, which the transaction keeps (see the horizon).
+    perform from pg_stat_activity limit 1;
     if after is not null then
         if after !~ '^[0-9]{1,20}:[0-9]{1,18}$' then
             raise exception using
@@ -443,7 +449,7 @@ begin
     inner join odl.odl_documents as d on v.tenant_id = d.tenant_id and v.doc_id = d.doc_id
     where v.tenant_id = context.tenant_id
         and (v.xid, v.version_id) > (after_xid, after_version_id)
-        and v.xid < horizon
+        and v.xid < (select odl.change_feed_horizon())
         and scope ? d.project_id
     order by v.xid, v.version_id
     limit max_count;

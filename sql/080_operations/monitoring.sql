@@ -135,8 +135,8 @@ as $$
     ),
 
     -- Transactions of this database that hold an xid hold back the change
-    -- feed (odl.change_feed_horizon()); prepared transactions hold theirs
-    -- until committed.
+    -- feed (odl.change_feed_horizon()), but for autovacuum's (no user);
+    -- prepared transactions hold theirs until committed.
     xid_holders as (
         select
             a.pid,
@@ -147,6 +147,7 @@ as $$
             false as prepared
         from pg_stat_activity as a
         where a.backend_xid is not null and a.pid <> pg_backend_pid() and a.datname = current_database()
+            and a.usesysid is not null
         union all
         select
             null,
