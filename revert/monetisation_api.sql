@@ -15,6 +15,7 @@ drop function odl.odl_create_order(text, text, text, bigint, bigint);
 drop function odl.odl_fee_shares(text, bigint);
 drop function odl.odl_subscribe(text, integer, text, timestamptz);
 drop function odl.odl_psu_grant(bigint, text, timestamptz, timestamptz);
+drop function odl.psu_renew(text);
 drop function odl.require_tenant_admin(text);
 drop function odl.odl_psu_balance();
 drop function odl.odl_psu_expire();

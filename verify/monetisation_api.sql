@@ -7,6 +7,7 @@ select 'odl.odl_psu_expire()'::regprocedure;
 select 'odl.odl_psu_balance()'::regprocedure;
 select 'odl.odl_psu_grant(bigint, text, timestamptz, timestamptz)'::regprocedure;
 select 'odl.odl_subscribe(text, integer, text, timestamptz)'::regprocedure;
+select 'odl.psu_renew(text)'::regprocedure;
 select 'odl.odl_create_order(text, text, text, bigint, bigint)'::regprocedure;
 select 'odl.odl_open_escrow(text, jsonb)'::regprocedure;
 select 'odl.odl_governance_event(text, text, jsonb)'::regprocedure;

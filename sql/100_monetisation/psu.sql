@@ -91,13 +91,18 @@ declare
     budget odl.psu_budgets;
 begin
     if psu_lock_budget.user_id is null then
-        select b.* into budget
-        from odl.psu_budgets as b
-        where b.tenant_id = psu_lock_budget.tenant_id and b.user_id is null
-            and b.period_start <= now() and b.period_end > now()
-        order by b.period_start desc
-        limit 1
-        for update;
+        -- The first movement of a month grants the month's budget.
+        for attempt in 1..2 loop
+            select b.* into budget
+            from odl.psu_budgets as b
+            where b.tenant_id = psu_lock_budget.tenant_id and b.user_id is null
+                and b.period_start <= now() and b.period_end > now()
+            order by b.period_start desc
+            limit 1
+            for update;
+            exit when found or attempt = 2;
+            perform odl.psu_renew(psu_lock_budget.tenant_id);
+        end loop;
     else
         select b.* into budget
         from odl.psu_budgets as b
@@ -113,7 +118,8 @@ $$;
 
 revoke all on function odl.psu_lock_budget(text, text) from public;
 comment on function odl.psu_lock_budget(text, text) is
-'Locks and returns the budget of the current period of the tenant (user_id null) or of one user; none: all nulls';
+'Locks and returns the budget of the current period of the tenant (user_id null; granted by odl.psu_renew() if '
+'none covers now) or of one user; none: all nulls';
 
 create or replace function odl.psu_soft_limits(before odl.psu_budgets, taken bigint)
 returns void

@@ -129,6 +129,89 @@ comment on function odl.odl_psu_grant(bigint, text, timestamptz, timestamptz) is
 'Sets the PSU granted to the tenant (user_id null) or to one user for a period (default: the current UTC month); '
 'returns the budget''s id. Tenant administrator only (ODR01); never below what is consumed and reserved (ODM06)';
 
+-- A plan's PSU come back every month (facts §3.2: PRO 100 per user a
+-- month). The month's tenant budget is granted the first time the month
+-- needs it: by the first PSU movement of the month (odl.psu_lock_budget()),
+-- or by billing's catch-up, whichever comes first; so no job has to run at
+-- midnight on the 1st. It holds the allowance of the live subscription's
+-- plan (per seat x seats) plus what the previous budget left unused
+-- ("rollover allowed", facts §3.2 [impl]), at most one month's allowance
+-- [ours: the facts state no cap]. It covers the rest of the UTC month, or
+-- less where a budget granted by hand begins or ends within it; a budget
+-- covering now is never touched. A trial past its end, and plans that state
+-- no allowance (FREE, ENTERPRISE: granted by hand), get nothing.
+create or replace function odl.psu_renew(tenant_id text)
+returns text
+language plpgsql
+volatile
+security invoker
+set search_path = pg_catalog, odl, pg_temp
+as $$
+declare
+    month_start constant timestamptz := date_trunc('month', now() at time zone 'UTC') at time zone 'UTC';
+    month_end constant timestamptz := month_start + interval '1 month';
+    plan record;
+    starts timestamptz;
+    ends timestamptz;
+    covered boolean;
+    carried bigint;
+    new_id text := odl.odl_ulid();
+begin
+    select s.subscription_id, s.plan_code, p.psu_included_per_seat::bigint * s.seats as allowance,
+        p.psu_soft_thresholds as thresholds
+    into plan
+    from odl.subscriptions as s
+    inner join odl.plans as p on s.plan_code = p.plan_code
+    where s.tenant_id = psu_renew.tenant_id and p.psu_included_per_seat is not null
+        and (s.status = 'active' or s.status = 'trial' and s.trial_ends_at > now());
+    if not found then
+        return null;
+    end if;
+    -- The gap of this month that holds now, between the tenant's budgets.
+    select
+        coalesce(max(b.period_end) filter (where b.period_end <= now()), month_start),
+        coalesce(min(b.period_start) filter (where b.period_start > now()), month_end),
+        coalesce(bool_or(b.period_start <= now() and b.period_end > now()), false)
+    into starts, ends, covered
+    from odl.psu_budgets as b
+    where b.tenant_id = psu_renew.tenant_id and b.user_id is null
+        and b.period_start < month_end and b.period_end > month_start;
+    if covered then
+        return null;
+    end if;
+    select least(b.remaining, plan.allowance) into carried
+    from odl.psu_budgets as b
+    where b.tenant_id = psu_renew.tenant_id and b.user_id is null and b.period_end = starts;
+    carried := coalesce(carried, 0);
+    -- Two first movements of the month race here: the second waits for the
+    -- first's key and then inserts nothing.
+    insert into odl.psu_budgets (
+        tenant_id, budget_id, user_id, period_start, period_end, granted, remaining, soft_thresholds
+    ) values (
+        psu_renew.tenant_id, new_id, null, starts, ends, plan.allowance + carried, plan.allowance + carried,
+        plan.thresholds
+    )
+    on conflict on constraint psu_budgets_natural_key do nothing;
+    if not found then
+        return null;
+    end if;
+    perform odl.audit_append_as(
+        psu_renew.tenant_id, null, 'psu.renewed',
+        jsonb_build_object(
+            'budget_id', new_id, 'subscription_id', plan.subscription_id, 'plan_code', plan.plan_code,
+            'allowance', plan.allowance, 'carried', carried, 'period_start', starts, 'period_end', ends
+        )
+    );
+    return new_id;
+end
+$$;
+
+revoke all on function odl.psu_renew(text) from public;
+comment on function odl.psu_renew(text) is
+'Grants the tenant''s budget for the part of the UTC month that holds now, when none covers now and the live '
+'subscription''s plan includes PSU: its allowance (per seat x seats) plus what the previous budget left, at most '
+'one allowance more; audited psu.renewed as the system. Returns the new budget''s id, else null';
+
 create or replace function odl.odl_subscribe(
     plan_code text,
     seats integer,

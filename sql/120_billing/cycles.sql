@@ -108,6 +108,7 @@ begin
         select s.* into sub from odl.subscriptions as s
         where s.tenant_id = sub.tenant_id and s.subscription_id = free_id;
     elsif sub.status = 'trial' then
+        perform odl.psu_renew(sub.tenant_id);
         return 0;
     end if;
 
@@ -148,6 +149,7 @@ begin
         where p.plan_code = sub.plan_code;
         billed := billed + 1;
     end loop;
+    perform odl.psu_renew(sub.tenant_id);
     return billed;
 end
 $$;
@@ -155,8 +157,8 @@ $$;
 revoke all on function odl.billing_catch_up(text) from public;
 comment on function odl.billing_catch_up(text) is
 'Brings a tenant''s subscription up to now: an ended trial drops to FREE (and its month''s budget grants no more '
-'PSU), each cycle begun is billed at its start, a downgrade due applies as its cycle begins; returns the cycles '
-'billed. Audited as the system';
+'PSU), each cycle begun is billed at its start, a downgrade due applies as its cycle begins, the month''s PSU are '
+'granted (odl.psu_renew()); returns the cycles billed. Audited as the system';
 
 create or replace function odl.billing_maintenance()
 returns table (tenants integer, cycles_billed integer)

@@ -169,6 +169,109 @@ def test_an_expired_trial_drops_to_free_and_its_budget_grants_no_more(shop, dbna
         assert sqlstate(conn, "select odl.odl_psu_charge(1, 'k2', 'sim')") == "ODM01"
 
 
+def tenant_budgets(dbname: str, tenant_id: str) -> list[tuple]:
+    """The tenant's own budgets, oldest first: (months before this one at
+    their start, granted, consumed, reserved, remaining)."""
+    with superuser(dbname) as su:
+        return su.execute(
+            "select (extract(year from age(date_trunc('month', now() at time zone 'UTC'),"
+            " period_start at time zone 'UTC')) * 12 + extract(month from age(date_trunc('month', now() at time"
+            " zone 'UTC'), period_start at time zone 'UTC')))::int, granted, consumed, reserved, remaining"
+            " from odl.psu_budgets where tenant_id = %s and user_id is null order by period_start",
+            (tenant_id,)).fetchall()
+
+
+def month_ends(dbname: str, tenant_id: str) -> None:
+    """Moves the tenant's budgets back one month: the month they cover has
+    ended, and a new one has begun."""
+    with superuser(dbname) as su:
+        su.execute(
+            "update odl.psu_budgets set period_start = period_start - interval '1 month',"
+            " period_end = period_end - interval '1 month' where tenant_id = %s", (tenant_id,))
+
+
+def renewals(dbname: str, tenant_id: str) -> list[tuple]:
+    with superuser(dbname) as su:
+        return su.execute(
+            "select actor_id, payload ->> 'allowance', payload ->> 'carried' from odl.audit_events"
+            " where tenant_id = %s and action = 'psu.renewed' order by seq", (tenant_id,)).fetchall()
+
+
+def test_the_plans_psu_come_back_each_month_with_what_the_last_one_left(shop, dbname):
+    """PRO includes 100 PSU per seat a month (facts §3.2). The first charge
+    of a new month finds the month's budget granted, without any job run:
+    the allowance plus the previous month's unused PSU (rollover), at most
+    one allowance more."""
+    with shop.session() as conn:
+        conn.execute("select odl.odl_subscribe('PRO', 2)")
+        conn.execute("select odl.odl_psu_charge(30, 'k1', 'sim')")
+        conn.commit()
+    month_ends(dbname, shop.tenant_id)
+    with shop.session(shop.engineer) as conn:
+        conn.execute("select odl.odl_psu_charge(5, 'k2', 'sim')")
+        conn.commit()
+    assert tenant_budgets(dbname, shop.tenant_id) == [(1, 200, 30, 0, 170), (0, 370, 5, 0, 365)]
+    assert renewals(dbname, shop.tenant_id) == [(None, "200", "170")]
+    # Nothing more this month: the charge and billing find it covered.
+    with superuser(dbname) as su:
+        su.execute("select odl.billing_maintenance()")
+    with shop.session() as conn:
+        conn.execute("select odl.odl_psu_charge(5, 'k3', 'sim')")
+        conn.commit()
+    assert len(tenant_budgets(dbname, shop.tenant_id)) == 2
+    # Rollover is at most one allowance: 365 left, 200 carried.
+    month_ends(dbname, shop.tenant_id)
+    with superuser(dbname) as su:
+        su.execute("select odl.billing_maintenance()")
+    assert tenant_budgets(dbname, shop.tenant_id)[-1] == (0, 400, 0, 0, 400)
+    assert renewals(dbname, shop.tenant_id)[-1] == (None, "200", "200")
+
+
+def test_the_first_charges_of_a_month_racing_get_one_budget(shop, dbname):
+    with shop.session() as conn:
+        conn.execute("select odl.odl_subscribe('PRO', 1)")
+        conn.commit()
+    month_ends(dbname, shop.tenant_id)
+    barrier = threading.Barrier(4)
+    failures: list[BaseException] = []
+
+    def charge(n: int) -> None:
+        try:
+            with shop.session() as conn:
+                barrier.wait()
+                conn.execute("select odl.odl_psu_charge(2, %s, 'sim')", (f"race{n}",))
+                conn.commit()
+        except BaseException as error:  # noqa: BLE001 - reported below
+            failures.append(error)
+
+    threads = [threading.Thread(target=charge, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert tenant_budgets(dbname, shop.tenant_id)[-1] == (0, 200, 8, 0, 192)
+    assert len(renewals(dbname, shop.tenant_id)) == 1
+
+
+def test_no_psu_come_back_after_a_trial_or_on_a_plan_without_them(shop, dbname):
+    with shop.session() as conn:
+        conn.execute("select odl.odl_subscribe('PRO', 1, 'monthly', now() + interval '3 days')")
+        conn.execute("select odl.odl_psu_charge(10, 'k1', 'sim')")
+        conn.commit()
+    shift(dbname, shop.tenant_id, timedelta(days=4))
+    month_ends(dbname, shop.tenant_id)
+    # No billing call has seen the trial end yet: the charge does not renew it.
+    with shop.session() as conn:
+        assert sqlstate(conn, "select odl.odl_psu_charge(1, 'k2', 'sim')") == "ODM02"
+    with superuser(dbname) as su:
+        su.execute("select odl.billing_maintenance()")
+    with shop.session() as conn:
+        assert sqlstate(conn, "select odl.odl_psu_charge(1, 'k3', 'sim')") == "ODM02"
+    assert len(tenant_budgets(dbname, shop.tenant_id)) == 1
+    assert renewals(dbname, shop.tenant_id) == []
+
+
 def subscription(shop: Shop, user_id: str | None = None) -> dict | None:
     with shop.session(user_id) as conn:
         cur = conn.execute("select * from odl.odl_subscription()")
