@@ -14,6 +14,7 @@ begin;
 \ir ../sql/100_procurement/inventory.sql
 \ir ../sql/100_procurement/claims.sql
 \ir ../sql/100_procurement/views.sql
+\ir ../sql/100_procurement/visibility.sql
 
 call odl.adopt_objects();
 

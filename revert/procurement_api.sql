@@ -2,6 +2,18 @@
 
 begin;
 
+drop policy project_rights on odl.receipts;
+drop policy project_rights on odl.shipments;
+drop policy project_rights on odl.bids;
+drop policy project_rights on odl.rfq_lines;
+drop policy project_rights on odl.warranty_claims;
+drop policy project_rights on odl.serials;
+drop policy project_rights on odl.stock_moves;
+drop policy project_rights on odl.returns;
+drop policy project_rights on odl.purchase_orders;
+drop policy project_rights on odl.rfqs;
+drop function odl.odl_readable_project_sections();
+
 drop view odl.analyst_stock;
 drop view odl.analyst_order_lines;
 drop view odl.analyst_open_warranty_claims;

@@ -50,3 +50,7 @@ where c.oid in (
 and 'security_barrier=true' = any(c.reloptions)
 and pg_catalog.has_table_privilege('odl_analyst', c.oid, 'SELECT')
 and not pg_catalog.has_table_privilege('odl_app', c.oid, 'SELECT');
+select 1 / (count(*) = 10)::int
+from pg_catalog.pg_policies
+where schemaname = 'odl' and policyname = 'project_rights' and permissive = 'RESTRICTIVE';
+select 'odl.odl_readable_project_sections()'::regprocedure;
