@@ -181,6 +181,7 @@ declare
     new_entry text := odl.odl_ulid();
     new_reservation text := case when psu_take.kind = 'reserve' then odl.odl_ulid() end;
     expires timestamptz;
+    trial_ended timestamptz;
 begin
     if psu_take.amount is null or psu_take.idempotency_key is null then
         raise exception using
@@ -246,6 +247,18 @@ begin
             message = 'the tenant has no PSU budget for the current period',
             detail = format('tenant_id %s at %s', context.tenant_id, now()),
             hint = 'The tenant''s administrator grants one with odl_psu_grant() or odl_subscribe().';
+    end if;
+    -- A trial that has ended grants nothing more, as billing's catch-up
+    -- will record (odl.billing_catch_up()), whether or not it has run yet.
+    select s.trial_ends_at into trial_ended
+    from odl.subscriptions as s
+    where s.tenant_id = context.tenant_id and s.status = 'trial' and s.trial_ends_at <= now();
+    if found then
+        raise exception using
+            errcode = 'ODM01',
+            message = format('PSU budget exceeded: %s PSU asked, the trial has ended', psu_take.amount),
+            detail = format('tenant_id %s: trial ended at %s', context.tenant_id, trial_ended),
+            hint = 'The tenant''s administrator subscribes to a plan with odl_subscribe().';
     end if;
     if odl.psu_expire_held(context.tenant_id) > 0 then
         tenant_budget := odl.psu_lock_budget(context.tenant_id, null);

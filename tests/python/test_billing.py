@@ -152,6 +152,9 @@ def test_an_expired_trial_drops_to_free_and_its_budget_grants_no_more(shop, dbna
         su.execute("select odl.billing_maintenance()")
     assert items(dbname, shop.tenant_id) == []  # nothing is billed during a trial
     shift(dbname, shop.tenant_id, timedelta(days=15))
+    # Before any billing call sees the end, the trial grants nothing more.
+    with shop.session() as conn:
+        assert sqlstate(conn, "select odl.odl_psu_charge(1, 'k0', 'sim')") == "ODM01"
     with superuser(dbname) as su:
         su.execute("select odl.billing_maintenance()")
         live = su.execute(
