@@ -444,6 +444,33 @@ class Bench:
         self.su.rollback()
         return costs
 
+    def core_write(self) -> dict[str, list]:
+        """Item 1 at 10 KB (fixture) with every projector of the change feed
+        disabled: what the core write costs (context, rights, patch,
+        validation, hash, storage, audit) against the floor, for information.
+        ROUNDS pairs in shuffled order, after a warm-up pair; the projectors
+        are enabled again whatever happens."""
+        doc = self.create("fixture", "10 KB")
+        floor = self.floor("fixture", "10 KB")
+        times: dict[str, list] = {"odl-db": [], "floor": []}
+        enabled = [p for (p,) in self.su.execute(
+            "select projector from odl.document_projectors where enabled").fetchall()]
+        self.su.execute("update odl.document_projectors set enabled = false")
+        self.su.commit()
+        try:
+            for round_ in range(1 + ROUNDS["10 KB"]):
+                order = list(times)
+                self.rng.shuffle(order)
+                for name in order:
+                    result = doc.patch()[0] if name == "odl-db" else floor.update()
+                    if round_:
+                        times[name].append(result)
+        finally:
+            self.su.rollback()
+            self.su.execute("update odl.document_projectors set enabled = true where projector = any(%s)", (enabled,))
+            self.su.commit()
+        return times
+
     def floor(self, gen: str, label: str, table: str = "bench.plain_docs") -> Floor:
         """The floor's row of a document: the same text, in a plain table."""
         key = (gen, label, table)
@@ -813,6 +840,9 @@ def run(ctx: Context) -> Section:
                 guards = bench.guard_cost()
             phases["guards"] = sw.seconds
             with Stopwatch() as sw:
+                core = bench.core_write()
+            phases["core write"] = sw.seconds
+            with Stopwatch() as sw:
                 long = bench.long_history()
             phases[f"{LONG_HISTORY:,} patches"] = sw.seconds
             ctx.log(f"{LONG_HISTORY:,} patches to the 10 KB document in {sw.seconds:.0f} s")
@@ -828,7 +858,7 @@ def run(ctx: Context) -> Section:
     return Section(
         compared=_compared(),
         method=_method(bench, pinning),
-        rows=_rows(ctx, latency, long, history, reads, throughput),
+        rows=_rows(ctx, latency, core, long, history, reads, throughput),
         baseline_name="baseline",
         candidate_name="odl-db",
         notes=_notes(latency, history, throughput, guards),
@@ -841,7 +871,7 @@ def _unit(label: str) -> tuple[str, float]:
     return ("µs", 1e6) if label == "10 KB" else ("ms", 1e3)
 
 
-def _rows(ctx, latency, long, history, reads, throughput) -> list[Row]:
+def _rows(ctx, latency, core, long, history, reads, throughput) -> list[Row]:
     rows: list[Row] = []
     for gen in GENERATORS:
         for label in SIZES:
@@ -877,6 +907,11 @@ def _rows(ctx, latency, long, history, reads, throughput) -> list[Row]:
                     f"{unit}/patch", [x * scale for x in growth["floor"]],
                     [x * scale for pair in zip(growth["add"], growth["remove"]) for x in pair], None, ctx.seed,
                 ))
+    rows.append(compare(
+        "1. patch, 10 KB, fixture, with every projector disabled (the core write: context, rights, patch, "
+        "validation, hash, storage, audit) vs the floor",
+        "µs/patch", [x * 1e6 for x in core["floor"]], [x * 1e6 for x in core["odl-db"]], None, ctx.seed,
+    ))
     for label in APP_SIZES:
         unit, scale = _unit(label)
         t = latency["fixture", label]["times"]
@@ -1009,6 +1044,10 @@ def _method(bench: Bench, pinning: str) -> str:
         "under a new id) and a connection to it, then one that removes both (each paired with a floor update): "
         "edits that change the length of /instances, which the instances projection handles by comparing the "
         "whole array with its rows.\n"
+        f"- Item 1, core write (information): a new 10 KB fixture document, then {ROUNDS['10 KB']} rounds (after "
+        "a warm-up round) of its patch and a floor update in shuffled order while every projector of "
+        "`odl.document_projectors` is disabled (enabled again afterwards): what the write costs without the "
+        "projections, for judging the write and each projector apart.\n"
         "- Item 1, exactness: afterwards the client applies every patch it sent, with the `jsonpatch` library, "
         "to the document as generated (numbers read as `Decimal`, so `2.50` stays `2.50`), and the server "
         "compares `doc_json::text` of the stored row with that JSON cast to `jsonb` and back to text "
