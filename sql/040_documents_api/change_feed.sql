@@ -366,9 +366,9 @@ as $$
 -- the oldest transaction still running in this database (its horizon,
 -- odl.change_feed_horizon(), taken in the rows' snapshot): every version
 -- after that horizon commits later with a larger transaction id, so it can
--- never land before a position already handed out. Pointers are shown as a read would show
--- the document: those in sections the reader may not read, or in parts
--- classified above the reader's clearance, are left out.
+-- never land before a position already handed out. Pointers are shown as a
+-- read would show the document: those in sections the reader may not read,
+-- or in parts classified above the reader's clearance, are left out.
 declare
     context record := odl.require_context();
     after_xid xid8 := '0';
