@@ -51,29 +51,21 @@ begin
             scoped.tbl, scoped.section
         );
     end loop;
+    -- A child row shows when its parent does: the parent's policies apply
+    -- inside the subquery, for odl_app.
+    for scoped in
+        select t.tbl, t.parent, t.key
+        from (values
+            ('rfq_lines', 'rfqs', 'rfq_id'), ('bids', 'rfqs', 'rfq_id'),
+            ('shipments', 'purchase_orders', 'po_id'), ('receipts', 'purchase_orders', 'po_id')
+        ) as t (tbl, parent, key)
+    loop
+        execute format('drop policy if exists project_rights on odl.%I', scoped.tbl);
+        execute format(
+            'create policy project_rights on odl.%1$I as restrictive for select to odl_app using ('
+            'exists (select from odl.%2$I as p where p.tenant_id = %1$I.tenant_id and p.%3$I = %1$I.%3$I))',
+            scoped.tbl, scoped.parent, scoped.key
+        );
+    end loop;
 end
 $$;
-
--- The policies of the parent apply inside these subqueries, for odl_app.
-drop policy if exists project_rights on odl.rfq_lines;
-create policy project_rights on odl.rfq_lines as restrictive for select to odl_app using (
-    exists (select from odl.rfqs as r where r.tenant_id = rfq_lines.tenant_id and r.rfq_id = rfq_lines.rfq_id)
-);
-drop policy if exists project_rights on odl.bids;
-create policy project_rights on odl.bids as restrictive for select to odl_app using (
-    exists (select from odl.rfqs as r where r.tenant_id = bids.tenant_id and r.rfq_id = bids.rfq_id)
-);
-drop policy if exists project_rights on odl.shipments;
-create policy project_rights on odl.shipments as restrictive for select to odl_app using (
-    exists (
-        select from odl.purchase_orders as o
-        where o.tenant_id = shipments.tenant_id and o.po_id = shipments.po_id
-    )
-);
-drop policy if exists project_rights on odl.receipts;
-create policy project_rights on odl.receipts as restrictive for select to odl_app using (
-    exists (
-        select from odl.purchase_orders as o
-        where o.tenant_id = receipts.tenant_id and o.po_id = receipts.po_id
-    )
-);
